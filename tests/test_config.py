@@ -1,0 +1,91 @@
+"""RunConfig: defaults validate, round trips, and every refusal names the field and what is allowed."""
+from __future__ import annotations
+
+import json
+import warnings
+
+import pytest
+
+from ganae.config import ConfigError, ConfigWarning, RunConfig, section_fields
+from ganae import presets
+
+
+def test_defaults_validate_and_round_trip_through_json():
+    cfg = RunConfig().validate()
+    again = RunConfig.from_json(cfg.to_json())
+    assert again == cfg
+    assert json.loads(cfg.to_json())["objective"]["loss"] == "ns"
+
+
+def test_partial_dict_keeps_defaults_and_coerces_json_types():
+    cfg = RunConfig.from_dict({"optim": {"g_lr": 1, "n_critic": "5"}, "tricks": {"ac": "false"}})
+    assert cfg.optim.g_lr == 1.0 and isinstance(cfg.optim.g_lr, float)
+    assert cfg.optim.n_critic == 5
+    assert cfg.tricks.ac is False
+    assert cfg.model == RunConfig().model
+
+
+@pytest.mark.parametrize("dotted, value, field, words", [
+    ("objective.loss", "foo", "objective.loss", "minimax, ns, ls, wgan, hinge"),
+    ("optim.g_lr", 0.0, "optim.g_lr", "must be > 0"),
+    ("optim.d_lr", float("nan"), "optim.d_lr", "out of range"),
+    ("train.batch_size", 1, "train.batch_size", "allowed 2 to 4096"),
+    ("model.latent_dim", 0, "model.latent_dim", "allowed 1 to 512"),
+    ("tricks.ema", 0.2, "tricks.ema", "0.9 to 0.9999"),
+    ("data.name", "imagenet", "data.name", "ring8"),
+    ("train.device", "tpu", "train.device", "cuda:N"),
+])
+def test_bad_values_name_the_field_and_the_allowed_values(dotted, value, field, words):
+    with pytest.raises(ConfigError) as e:
+        RunConfig().with_updates(**{dotted: value}).validate()
+    assert e.value.field == field
+    assert words in str(e.value)
+
+
+@pytest.mark.parametrize("updates, field", [
+    ({"objective.gp": 10.0, "objective.r1": 1.0}, "objective.gp"),
+    ({"objective.gp": 10.0, "objective.clip": 0.01}, "objective.clip"),
+    ({"tricks.ac": True}, "tricks.ac"),                                   # ring8 has no classes for AC-GAN
+    ({"objective.loss": "wgan", "objective.gp": 1.0, "tricks.label_smoothing": 0.1}, "tricks.label_smoothing"),
+    ({"model.arch": "conv"}, "model.arch"),                               # conv on 2D points
+    ({"model.family": "vae", "model.gan_init": "ae"}, "model.gan_init"),
+    ({"data.name": "csv"}, "data.path"),
+])
+def test_impossible_combinations_are_refused_with_a_reason(updates, field):
+    with pytest.raises(ConfigError) as e:
+        RunConfig().with_updates(**updates).validate()
+    assert e.value.field == field
+
+
+def test_unusual_combinations_warn_but_pass():
+    with pytest.warns(ConfigWarning, match="Lipschitz"):
+        RunConfig().with_updates(**{"objective.loss": "wgan"}).validate()
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")
+        RunConfig().validate()      # the default warns about nothing
+
+
+def test_unknown_sections_fields_and_types_are_refused():
+    with pytest.raises(ConfigError, match="unknown section"):
+        RunConfig.from_dict({"modle": {}})
+    with pytest.raises(ConfigError, match="unknown field; optim has"):
+        RunConfig.from_dict({"optim": {"lr": 0.1}})
+    with pytest.raises(ConfigError, match="not a number"):
+        RunConfig.from_dict({"optim": {"g_lr": "fast"}})
+    with pytest.raises(ConfigError, match="not valid JSON"):
+        RunConfig.from_json("{oops")
+
+
+def test_set_parses_text_like_the_cli_and_urls():
+    cfg = RunConfig().set("objective.gp", "10").set("tricks.minibatch_std", "true").set("train.seed", "7")
+    assert (cfg.objective.gp, cfg.tricks.minibatch_std, cfg.train.seed) == (10.0, True, 7)
+    with pytest.raises(ConfigError, match="expected section.field"):
+        RunConfig().set("loss", "ns")
+    assert "loss" in section_fields("objective")
+
+
+def test_every_preset_validates():
+    for name in presets.names():
+        presets.get(name).validate()
+    with pytest.raises(ConfigError, match="not a preset"):
+        presets.get("nope")
