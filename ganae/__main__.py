@@ -1,0 +1,159 @@
+"""Command line: `python -m ganae train | eval | presets`.
+
+    python -m ganae train --preset ring8-recommended --steps 2000 --out checkpoints/ring8.pt
+    python -m ganae train --set data.name=digits --set model.family=vae --steps 500
+    python -m ganae train --config run.json --dry-run          # build, 2 steps, save + reload, no output kept
+    python -m ganae eval checkpoints/ring8.pt                   # recompute its metrics
+"""
+from __future__ import annotations
+
+import argparse
+import json
+import math
+import sys
+import tempfile
+import time
+import warnings
+from pathlib import Path
+
+from . import checkpoint, device, presets
+from .checkpoint import CheckpointError
+from .data import DataError
+from .config import ConfigError, ConfigWarning, RunConfig
+from .trainer import DivergenceError, Trainer
+
+
+class UserError(Exception):
+    """Something the user can fix; printed as one sentence, exit code 2."""
+
+
+def build_config(args: argparse.Namespace) -> RunConfig:
+    cfg = presets.get(args.preset) if args.preset else RunConfig()
+    if args.config:
+        path = Path(args.config)
+        if not path.is_file():
+            raise UserError(f"config file {path} does not exist")
+        base = cfg.to_dict()
+        for sec, vals in json.loads(path.read_text()).items():
+            if not isinstance(vals, dict):
+                raise ConfigError(sec, "expected a mapping of fields")
+            base.setdefault(sec, {}).update(vals)
+        cfg = RunConfig.from_dict(base)
+    for item in args.set or []:
+        key, sep, value = item.partition("=")
+        if not sep:
+            raise UserError(f"--set expects section.field=value, got '{item}'")
+        cfg = cfg.set(key.strip(), value.strip())
+    if args.steps:
+        cfg = cfg.with_updates(**{"train.steps": args.steps})
+    if args.device:
+        cfg = cfg.with_updates(**{"train.device": args.device})
+    if args.seed is not None:
+        cfg = cfg.with_updates(**{"train.seed": args.seed})
+    return cfg.validate()
+
+
+def _fmt(metrics: dict[str, float], keys: tuple[str, ...] = ()) -> str:
+    keys = keys or tuple(metrics)
+    return "  ".join(f"{k} {metrics[k]:.4g}" for k in keys if k in metrics and math.isfinite(metrics[k]))
+
+
+def cmd_train(args: argparse.Namespace) -> int:
+    cfg = build_config(args)
+    device.set_threads(cfg.train.threads or 1)
+    trainer = Trainer(cfg)
+    steps = 2 if args.dry_run else cfg.train.steps
+    chunk = max(1, min(50, steps // 20 or 1))
+    eval_every = args.eval_every or max(chunk, steps // 10)
+    log = sys.stderr
+    print(f"ganae: {cfg.model.family} on {cfg.data.name} · {device.describe(trainer.device)} · {steps} steps",
+          file=log)
+    t0, last_print = time.perf_counter(), 0.0
+    while trainer.step_count < steps:
+        trainer.step(min(chunk, steps - trainer.step_count))
+        if trainer.step_count % eval_every < chunk or trainer.step_count == steps:
+            trainer.evaluate()
+        now = time.perf_counter()
+        if not args.quiet and (now - last_print > 1.0 or trainer.step_count == steps):
+            last_print = now
+            done = trainer.step_count / steps
+            bar = "#" * int(done * 30)
+            print(f"\r[{bar:<30}] {trainer.step_count}/{steps}  {trainer.step_count / (now - t0):.0f} it/s  "
+                  f"{_fmt(trainer.last)}", end="", file=log, flush=True)
+    if not args.quiet:
+        print(file=log)
+    final = trainer.evaluate(record=False)
+    print(json.dumps({"step": trainer.step_count, "seconds": round(time.perf_counter() - t0, 2), **final}))
+    if args.dry_run:
+        with tempfile.TemporaryDirectory() as tmp:
+            path = trainer.save(Path(tmp) / "dry-run.pt")
+            again = Trainer.load(path, device=trainer.device)
+            if again.step_count != trainer.step_count:
+                raise UserError("dry run: the reloaded checkpoint does not match the run")
+        print("dry run OK: built, trained 2 steps, evaluated, saved and reloaded", file=log)
+    elif args.out:
+        note = args.note or f"python -m ganae {' '.join(sys.argv[1:])}"
+        path = trainer.save(args.out, note=note, metrics=final)
+        print(f"saved {path}", file=log)
+    return 0
+
+
+def cmd_eval(args: argparse.Namespace) -> int:
+    payload = checkpoint.load(args.checkpoint)
+    trainer = Trainer.from_payload(payload, device=args.device or None)
+    result = trainer.evaluate(record=False)
+    recorded = payload.get("metrics", {})
+    report = {"step": trainer.step_count, "metrics": result}
+    if recorded:
+        report["recorded"] = recorded
+        report["matches_recorded"] = all(
+            k in result and math.isclose(result[k], v, rel_tol=1e-4, abs_tol=1e-6) for k, v in recorded.items())
+    print(json.dumps(report, indent=2))
+    return 0 if report.get("matches_recorded", True) else 1
+
+
+def cmd_presets(args: argparse.Namespace) -> int:
+    for p in presets.PRESETS.values():
+        print(f"{p.name:24s} {p.title} -- {p.description}")
+    return 0
+
+
+def parser() -> argparse.ArgumentParser:
+    ap = argparse.ArgumentParser(prog="python -m ganae", description=__doc__,
+                                 formatter_class=argparse.RawDescriptionHelpFormatter)
+    sub = ap.add_subparsers(dest="cmd", required=True)
+    tr = sub.add_parser("train", help="train a run and optionally save a checkpoint")
+    tr.add_argument("--preset", help="start from a named preset (see `presets`)")
+    tr.add_argument("--config", help="a JSON file with sections data/model/objective/tricks/optim/train")
+    tr.add_argument("--set", action="append", metavar="SECTION.FIELD=VALUE", help="override one field")
+    tr.add_argument("--steps", type=int, help="number of iterations (train.steps)")
+    tr.add_argument("--seed", type=int, help="train.seed")
+    tr.add_argument("--device", help="auto | cpu | cuda | cuda:N | mps")
+    tr.add_argument("--eval-every", type=int, default=0, help="evaluate every N steps (default: 10 times a run)")
+    tr.add_argument("--out", help="save the trained run here (.pt)")
+    tr.add_argument("--note", help="a note stored in the checkpoint (default: this command line)")
+    tr.add_argument("--dry-run", action="store_true", help="2 steps, evaluate, save and reload in a temp folder")
+    tr.add_argument("--quiet", action="store_true", help="no progress bar")
+    tr.set_defaults(func=cmd_train)
+    ev = sub.add_parser("eval", help="recompute a checkpoint's metrics (exit 1 if they differ from the recorded)")
+    ev.add_argument("checkpoint")
+    ev.add_argument("--device", default="", help="auto | cpu | cuda | mps")
+    ev.set_defaults(func=cmd_eval)
+    pr = sub.add_parser("presets", help="list the named presets")
+    pr.set_defaults(func=cmd_presets)
+    return ap
+
+
+def main(argv: list[str] | None = None) -> int:
+    args = parser().parse_args(argv)
+    warnings.simplefilter("always", ConfigWarning)
+    warnings.formatwarning = lambda msg, cat, *a, **k: f"note: {msg}\n"
+    try:
+        return args.func(args)
+    except (ConfigError, CheckpointError, DataError, UserError, DivergenceError) as e:
+        print(f"error: {e}", file=sys.stderr)
+        return 2
+
+
+if __name__ == "__main__":
+    sys.exit(main())
