@@ -200,7 +200,7 @@ class Trainer:
                 if s is not None:
                     s.step()
             self.step_count += 1
-            pending.append((self.step_count, tuple(out), torch.stack([v.float() for v in out.values()])))
+            pending.append((self.step_count, tuple(out), torch.stack(list(out.values()))))
         self._flush(pending)
         dt = time.perf_counter() - t0
         self.seconds += dt

@@ -61,8 +61,12 @@ class Autoencoder(Family):
         z = self.encoder(self.corrupt(x, ctx.generator))
         x_hat = self.decoder(z)
         recon = objectives.recon_loss(m.recon_loss, x_hat, x).mean()
-        sparsity = z.abs().sum(dim=1).mean()
-        loss = recon + m.sparsity * sparsity
-        gnorm = generator_step(self.optimizers["ae"], loss, self)
-        return {"loss": loss.detach(), "recon": recon.detach(), "mse": (x_hat.detach() - x).pow(2).mean(),
-                "code_l1": sparsity.detach(), "grad_g": gnorm}
+        loss = recon
+        out = {"recon": recon.detach()}
+        if m.sparsity:
+            sparsity = z.abs().sum(dim=1).mean()               # L1 penalty pushes code units to exactly 0
+            loss = recon + m.sparsity * sparsity
+            out["code_l1"] = sparsity.detach()
+        out["grad_g"] = generator_step(self.optimizers["ae"], loss)
+        out.update(loss=loss.detach(), mse=(x_hat.detach() - x).pow(2).mean())
+        return out

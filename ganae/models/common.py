@@ -42,9 +42,9 @@ def sample_noise(n: int, dim: int, kind: str, generator: torch.Generator, device
     return torch.randn(n, dim, generator=generator, device=device)
 
 
-def grad_norm(module: nn.Module) -> torch.Tensor:
-    """‖∇θ‖₂ over all parameters that have a gradient (one fused reduction, no host sync)."""
-    grads = [p.grad for p in module.parameters() if p.grad is not None]
+def grad_norm(params) -> torch.Tensor:
+    """‖∇θ‖₂ over the parameters that have a gradient (one fused reduction, no host sync)."""
+    grads = [p.grad for p in params if p.grad is not None]
     if not grads:
         return torch.zeros(())
     return torch.linalg.vector_norm(torch.stack(torch._foreach_norm(grads)))
@@ -68,37 +68,40 @@ def critic_step(d: nn.Module, opt: torch.optim.Optimizer, real: torch.Tensor, fa
     fake_out = forward_all(fake_in) if forward_all else (d(fake_in), None, None)
     r, f = real_out[0], fake_out[0]
     loss = objectives.d_loss(o.loss, r, f, tricks.real_target(t.label_smoothing))
-    penalty = torch.zeros((), device=real.device)
+    penalty = None
     if o.gp:
         penalty = o.gp * objectives.gradient_penalty(d, real_in, fake_in, ctx.generator)
     if o.r1:
-        penalty = penalty + o.r1 / 2 * objectives.zero_centered_penalty(d, real_in)
+        r1 = o.r1 / 2 * objectives.zero_centered_penalty(d, real_in)
+        penalty = r1 if penalty is None else penalty + r1
     if o.r2:
-        penalty = penalty + o.r2 / 2 * objectives.zero_centered_penalty(d, fake_in)
-    total = loss + penalty
+        r2 = o.r2 / 2 * objectives.zero_centered_penalty(d, fake_in)
+        penalty = r2 if penalty is None else penalty + r2
+    total = loss if penalty is None else loss + penalty
     if extra is not None:
         total = total + extra(real_out, fake_out)
     opt.zero_grad(set_to_none=True)
     total.backward()
-    gnorm = grad_norm(d)
+    gnorm = grad_norm(opt.param_groups[0]["params"])
     opt.step()
     if o.clip:
         tricks.clip_weights(d, o.clip)
-    return {
+    out = {
         "loss_d": total.detach(),
         "d_real": objectives.d_output(o.loss, r.detach()).mean(),
         "d_fake": objectives.d_output(o.loss, f.detach()).mean(),
         "grad_d": gnorm,
-        "penalty": penalty.detach(),
     }
+    if penalty is not None:
+        out["penalty"] = penalty.detach()
+    return out
 
 
-def generator_step(opt: torch.optim.Optimizer, loss: torch.Tensor, params_of: nn.Module
-                   ) -> torch.Tensor:
-    """(2) Update G: backpropagate `loss`, step G's optimiser, return ‖∇G‖."""
+def generator_step(opt: torch.optim.Optimizer, loss: torch.Tensor) -> torch.Tensor:
+    """(2) Update G (or an autoencoder): backpropagate `loss`, step the optimiser, return ‖∇θ‖ of its parameters."""
     opt.zero_grad(set_to_none=True)
     loss.backward()
-    gnorm = grad_norm(params_of)
+    gnorm = grad_norm(opt.param_groups[0]["params"])
     opt.step()
     return gnorm
 

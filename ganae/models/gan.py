@@ -97,7 +97,7 @@ class GAN(Family):
                     loss = objectives.g_loss(cfg.objective.loss, logits)
                 if self.n_classes:
                     loss = loss + t.ac_weight * objectives.ac_loss(aux, fake_y)
-                out["grad_g"] = generator_step(self.optimizers["g"], loss, self.g)
+                out["grad_g"] = generator_step(self.optimizers["g"], loss)
                 out["loss_g"] = loss.detach()
                 if self.g_ema is not None:
                     tricks.ema_update(self.g_ema, self.g, t.ema)

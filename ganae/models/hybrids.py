@@ -80,7 +80,7 @@ class AdversarialAE(Family):
             recon = objectives.recon_loss(cfg.model.recon_loss, x_hat, x).mean()
             adv = objectives.g_loss(cfg.objective.loss, self.d(z))
             loss = cfg.model.recon_weight * recon + adv
-            out["grad_g"] = generator_step(self.optimizers["g"], loss, self)
+            out["grad_g"] = generator_step(self.optimizers["g"], loss)
             out.update(loss_g=adv.detach(), recon=recon.detach(), mse=(x_hat.detach() - x).pow(2).mean())
         return out
 
@@ -144,7 +144,7 @@ class VAEGAN(Family):
             kl = objectives.kl_normal(mu, logvar).mean()
             adv = objectives.g_loss(cfg.objective.loss, self.d(torch.cat([x_tilde, x_p])))
             loss = m.recon_weight * recon + m.beta * kl + adv
-            out["grad_g"] = generator_step(self.optimizers["g"], loss, self)
+            out["grad_g"] = generator_step(self.optimizers["g"], loss)
             out.update(loss_g=adv.detach(), recon=recon.detach(), kl=kl.detach(),
                        mse=(x_tilde.detach() - x).pow(2).mean())
         return out

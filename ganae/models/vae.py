@@ -60,6 +60,6 @@ class VAE(Family):
         recon = objectives.recon_loss(m.recon_loss, x_hat, x).mean()
         kl = objectives.kl_normal(mu, logvar).mean()
         loss = recon + m.beta * kl                             # negative ELBO (β-weighted)
-        gnorm = generator_step(self.optimizers["ae"], loss, self)
+        gnorm = generator_step(self.optimizers["ae"], loss)
         return {"loss": loss.detach(), "recon": recon.detach(), "kl": kl.detach(),
                 "mse": (x_hat.detach() - x).pow(2).mean(), "grad_g": gnorm}
