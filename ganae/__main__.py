@@ -112,6 +112,18 @@ def cmd_eval(args: argparse.Namespace) -> int:
     return 0 if report.get("matches_recorded", True) else 1
 
 
+def cmd_classifier(args: argparse.Namespace) -> int:
+    from . import features
+    device.set_threads(1)
+    net, stats, _ = features.train_classifier(args.data, steps=args.steps, seed=args.seed, device=args.device,
+                                              log=lambda m: print(m, file=sys.stderr))
+    out = args.out or features.classifier_path(args.data)
+    note = f"python -m ganae {' '.join(sys.argv[1:])}"
+    features.save_classifier(net.cpu(), out, args.data, stats, note)
+    print(json.dumps({"saved": str(out), **stats}))
+    return 0
+
+
 def cmd_presets(args: argparse.Namespace) -> int:
     for p in presets.PRESETS.values():
         print(f"{p.name:24s} {p.title} -- {p.description}")
@@ -139,6 +151,13 @@ def parser() -> argparse.ArgumentParser:
     ev.add_argument("checkpoint")
     ev.add_argument("--device", default="", help="auto | cpu | cuda | mps")
     ev.set_defaults(func=cmd_eval)
+    cl = sub.add_parser("classifier", help="train the offline metric classifier of an image dataset")
+    cl.add_argument("--data", default="digits")
+    cl.add_argument("--steps", type=int, default=1500)
+    cl.add_argument("--seed", type=int, default=0)
+    cl.add_argument("--device", default="auto")
+    cl.add_argument("--out", help="default: checkpoints/classifier-<data>.pt")
+    cl.set_defaults(func=cmd_classifier)
     pr = sub.add_parser("presets", help="list the named presets")
     pr.set_defaults(func=cmd_presets)
     return ap

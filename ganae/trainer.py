@@ -29,6 +29,7 @@ from .models.common import StepContext
 PARTS = ("both", "d", "g")
 N_POINTS_SHOWN = 1000       # generated / real 2D points in a snapshot
 EVAL_SAMPLES = 2500         # samples for the 2D mode metrics (VEEGAN / PacGAN protocol)
+EVAL_IMAGES = 1000          # generated images compared with the test split for FD / PRDC
 
 
 class DivergenceError(RuntimeError):
@@ -315,6 +316,8 @@ class Trainer:
                     out.update(modes=float(mm["modes"]), hq=float(mm["hq"]), reverse_kl=float(mm["reverse_kl"]))
                 gd = metrics.grid_divergence(d.x_test.cpu().numpy(), fake, d.bounds)
                 out.update(kl=float(gd["kl"]), js=float(gd["js"]))
+            if m.generative and d.kind == "images":
+                out.update(self._image_metrics(g))
             if m.autoencoder:
                 x = d.x_test[:1000]
                 x_hat = m.reconstruct(x)
@@ -328,6 +331,19 @@ class Trainer:
         if record:
             self.evals.record(self.step_count, out)
         return out
+
+    def _image_metrics(self, g: torch.Generator) -> dict[str, float]:
+        """FD / PRDC / class coverage of generated images through the dataset's shipped classifier."""
+        from . import features
+        net = features.load_classifier(self.cfg.data.name, self.device)
+        if net is None:
+            return {}
+        n = min(EVAL_IMAGES, max(len(self.data.x_test), 100))
+        m = self.model
+        z = m.prior(n, g, self.device)
+        y = m.sample_classes(n, g, self.device) if isinstance(m, models.GAN) else None
+        fake = m.generate(z, y)
+        return features.image_metrics(net, fake, self.data.x_test)
 
     # ---- checkpoints --------------------------------------------------------------------------
     def payload(self, note: str = "", metrics: Mapping[str, float] | None = None) -> dict[str, Any]:

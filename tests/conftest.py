@@ -11,7 +11,7 @@ os.environ.setdefault("GANAE_TEST", "1")
 
 
 def pytest_configure(config: pytest.Config) -> None:
-    config.addinivalue_line("markers", "e2e: drives the dashboard in real Chromium (system /usr/bin/chromium)")
+    config.addinivalue_line("markers", "e2e: end-to-end browser tests (a streamlit server + system Chromium)")
     config.addinivalue_line("markers", "slow: a behaviour test that trains for several seconds")
     if getattr(config.option, "timeout", None) in (None, 0):
         config.option.timeout = 300     # pytest-timeout: no test may hang CI
