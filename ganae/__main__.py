@@ -124,6 +124,63 @@ def cmd_classifier(args: argparse.Namespace) -> int:
     return 0
 
 
+def parse_variant(text: str) -> "Variant":
+    """'NAME:section.field=value,section.field=value' -> Variant (values parsed like --set)."""
+    from .compare import Variant
+    name, sep, rest = text.partition(":")
+    if not sep or not name.strip():
+        raise UserError(f"--variant expects NAME:section.field=value[,...], got '{text}'")
+    probe = RunConfig()
+    updates = {}
+    for item in filter(None, (x.strip() for x in rest.split(","))):
+        key, eq, value = item.partition("=")
+        if not eq:
+            raise UserError(f"--variant '{name}': '{item}' is not section.field=value")
+        probe = probe.set(key.strip(), value.strip())
+        sec, _, fld = key.strip().partition(".")
+        updates[key.strip()] = getattr(getattr(probe, sec), fld)
+    return Variant(name.strip(), updates)
+
+
+def cmd_compare(args: argparse.Namespace) -> int:
+    from . import compare
+    named = compare.comparisons()
+    if args.list:
+        for name, (what, _, _) in named.items():
+            print(f"{name:26s} {what}")
+        return 0
+    if args.comparison:
+        if args.comparison not in named:
+            raise UserError(f"'{args.comparison}' is not a comparison; choose one of: {', '.join(named)}")
+        _, base, variants = named[args.comparison]
+    else:
+        base = build_config(args)
+        variants = []
+    variants = list(variants) + [parse_variant(v) for v in args.variant or []]
+    if args.steps:
+        base = base.with_updates(**{"train.steps": args.steps})
+    device.set_threads(1)
+    seeds = list(range(args.seeds))
+    cmp = compare.Comparison(base, variants, seeds=seeds, device=args.device or None)
+    steps = base.train.steps
+    print(f"comparing {len(cmp.variants)} variants x {len(seeds)} seeds for {steps} steps", file=sys.stderr)
+    done = 0
+    while done < steps:
+        k = min(max(1, steps // 10), steps - done)
+        cmp.step(k)
+        done += k
+        print(f"  {done}/{steps}", file=sys.stderr)
+    cmp.evaluate()
+    table = cmp.table()
+    for row in table:
+        print(json.dumps({k: (round(v, 4) if isinstance(v, float) else v) for k, v in row.items()}))
+    print(json.dumps({"winners": cmp.winners()}))
+    if args.out:
+        for p in cmp.write(args.out):
+            print(f"wrote {p}", file=sys.stderr)
+    return 0
+
+
 def cmd_presets(args: argparse.Namespace) -> int:
     for p in presets.PRESETS.values():
         print(f"{p.name:24s} {p.title} -- {p.description}")
@@ -151,6 +208,20 @@ def parser() -> argparse.ArgumentParser:
     ev.add_argument("checkpoint")
     ev.add_argument("--device", default="", help="auto | cpu | cuda | mps")
     ev.set_defaults(func=cmd_eval)
+    cp = sub.add_parser("compare", help="compare variants of a config with the same seeds (CSV + PNG)")
+    cp.add_argument("comparison", nargs="?", help="a named comparison (see --list)")
+    cp.add_argument("--list", action="store_true", help="list the named comparisons")
+    cp.add_argument("--preset", help="base preset (when no named comparison is given)")
+    cp.add_argument("--config", help="base config JSON")
+    cp.add_argument("--set", action="append", metavar="SECTION.FIELD=VALUE", help="override a base field")
+    cp.add_argument("--variant", action="append", metavar="NAME:SECTION.FIELD=VALUE[,...]",
+                    help="a variant: its changes from the base")
+    cp.add_argument("--seeds", type=int, default=1, help="run every variant with seeds 0..K-1")
+    cp.add_argument("--steps", type=int, help="steps per run (default: the base's train.steps)")
+    cp.add_argument("--seed", type=int, help=argparse.SUPPRESS)
+    cp.add_argument("--device", help="auto | cpu | cuda | mps")
+    cp.add_argument("--out", help="folder for table.csv, histories.csv, losses.png, samples.png")
+    cp.set_defaults(func=cmd_compare)
     cl = sub.add_parser("classifier", help="train the offline metric classifier of an image dataset")
     cl.add_argument("--data", default="digits")
     cl.add_argument("--steps", type=int, default=1500)
