@@ -195,6 +195,21 @@ class RunConfig:
             raise ConfigError(dotted, f"unknown field; {sec} has: {', '.join(ftypes)}")
         return self.with_updates(**{dotted: _parse_text(dotted, text, ftypes[name])})
 
+    def to_query(self) -> dict[str, str]:
+        """The fields that differ from the defaults as URL parameters: {"objective.loss": "wgan", ...}."""
+        default, mine = RunConfig().to_dict(), self.to_dict()
+        return {f"{sec}.{k}": _to_text(v) for sec in mine for k, v in mine[sec].items() if default[sec][k] != v}
+
+    @classmethod
+    def from_query(cls, params: dict[str, str], base: "RunConfig | None" = None) -> "RunConfig":
+        """Inverse of `to_query` over `base` (default: the defaults). Keys without a dot are not config fields
+        (e.g. the run id) and are ignored; an unknown section.field is a ConfigError."""
+        cfg = base or cls()
+        for key, value in params.items():
+            if "." in key:
+                cfg = cfg.set(key, value)
+        return cfg
+
     # ---- derived ----------------------------------------------------------------------------
     @property
     def is_points(self) -> bool:
@@ -385,6 +400,14 @@ def _section_from_dict(cls: type, section: str, d: dict[str, Any]) -> Any:
             raise ConfigError(f"{section}.{key}", f"unknown field; {section} has: {', '.join(types)}")
         kwargs[key] = _coerce(f"{section}.{key}", value, types[key])
     return cls(**kwargs)
+
+
+def _to_text(v: Any) -> str:
+    if isinstance(v, bool):
+        return "true" if v else "false"
+    if isinstance(v, float):
+        return repr(v)
+    return str(v)
 
 
 def _parse_text(name: str, text: str, typ: Any) -> Any:

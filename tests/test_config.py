@@ -89,3 +89,26 @@ def test_every_preset_validates():
         presets.get(name).validate()
     with pytest.raises(ConfigError, match="not a preset"):
         presets.get("nope")
+
+
+def test_url_parameters_round_trip_and_hold_only_changes():
+    cfg = RunConfig().with_updates(**{"objective.loss": "wgan", "objective.gp": 10.0, "tricks.minibatch_std": True,
+                                      "optim.g_lr": 3e-4, "train.seed": 5, "data.name": "grid25"})
+    q = cfg.to_query()
+    assert q == {"objective.loss": "wgan", "objective.gp": "10.0", "tricks.minibatch_std": "true",
+                 "optim.g_lr": "0.0003", "train.seed": "5", "data.name": "grid25"}
+    assert RunConfig.from_query({**q, "run": "abc123"}) == cfg      # non-config keys (the run id) ignored
+    assert RunConfig().to_query() == {}
+    with pytest.raises(ConfigError, match="unknown field"):
+        RunConfig.from_query({"objective.bogus": "1"})
+
+
+def test_a_link_reproduces_the_same_first_steps():
+    from ganae.trainer import Trainer
+    cfg = RunConfig().with_updates(**{"model.g_hidden": 16, "model.d_hidden": 16, "train.seed": 9,
+                                      "objective.r1": 0.5, "tricks.ema": 0.9})
+    again = RunConfig.from_query(cfg.to_query())
+    a, b = Trainer(cfg), Trainer(again)
+    a.step(20)
+    b.step(20)
+    assert list(a.history.values["loss_d"]) == list(b.history.values["loss_d"])
