@@ -12,7 +12,7 @@ from torch import nn
 
 from .. import nets, objectives
 from ..config import RunConfig
-from .common import Family, StepContext, generator_step, make_optimizer
+from .common import Codec, Family, StepContext, generator_step, make_optimizer
 
 
 def build_encoder(cfg: RunConfig, shape: tuple[int, ...], out_dim: int) -> nn.Module:
@@ -27,7 +27,7 @@ def build_decoder(cfg: RunConfig, shape: tuple[int, ...]) -> nn.Module:
                         m.dropout)
 
 
-class Autoencoder(Family):
+class Autoencoder(Codec, Family):
     parts = ("ae",)
     autoencoder = True
 
@@ -45,15 +45,6 @@ class Autoencoder(Family):
         if not self.denoise:
             return x
         return x + self.cfg.model.denoise_std * torch.randn(x.shape, generator=generator, device=x.device)
-
-    def encode(self, x: torch.Tensor) -> torch.Tensor:
-        return self.encoder(x)
-
-    def decode(self, z: torch.Tensor) -> torch.Tensor:
-        return self.decoder(z)
-
-    def reconstruct(self, x: torch.Tensor) -> torch.Tensor:
-        return self.decoder(self.encoder(x))
 
     def train_step(self, x: torch.Tensor, y: torch.Tensor, part: str, ctx: StepContext) -> dict[str, torch.Tensor]:
         m = self.cfg.model

@@ -106,6 +106,24 @@ def generator_step(opt: torch.optim.Optimizer, loss: torch.Tensor) -> torch.Tens
     return gnorm
 
 
+class Codec:
+    """Encoder / decoder plumbing shared by the autoencoder families (needs `self.encoder`, `self.decoder`)."""
+
+    def encode(self, x: torch.Tensor) -> torch.Tensor:
+        return self.encoder(x)
+
+    def decode(self, z: torch.Tensor) -> torch.Tensor:
+        return self.decoder(z)
+
+    def reconstruct(self, x: torch.Tensor) -> torch.Tensor:
+        return self.decode(self.encode(x))
+
+    @torch.no_grad()
+    def generate(self, z: torch.Tensor, y: torch.Tensor | None = None) -> torch.Tensor:
+        """Decode prior samples (meaningful for the VAE and the AAE, whose codes are pushed towards the prior)."""
+        return self.decoder(z)
+
+
 class Family(nn.Module):
     """Base class: the families override what applies to them."""
 

@@ -22,8 +22,8 @@ import torch
 from .. import nets, objectives
 from ..config import RunConfig
 from .ae import build_decoder, build_encoder
-from .common import Family, StepContext, critic_step, generator_step, make_optimizer
-from .vae import LOGVAR_MAX, LOGVAR_MIN
+from .common import Codec, Family, StepContext, critic_step, generator_step, make_optimizer
+from .vae import VAE
 
 
 def _critic(cfg: RunConfig, shape: tuple[int, ...]) -> nets.Critic:
@@ -33,7 +33,7 @@ def _critic(cfg: RunConfig, shape: tuple[int, ...]) -> nets.Critic:
     return nets.Critic(body, feat, minibatch_std=cfg.tricks.minibatch_std)
 
 
-class AdversarialAE(Family):
+class AdversarialAE(Codec, Family):
     parts = ("d", "g")
     autoencoder = True
     generative = True
@@ -48,19 +48,6 @@ class AdversarialAE(Family):
         ae_params = list(self.encoder.parameters()) + list(self.decoder.parameters())
         self.optimizers = {"d": make_optimizer(p.d_opt, self.d.parameters(), p.d_lr, p),
                            "g": make_optimizer(p.g_opt, ae_params, p.g_lr, p)}
-
-    def encode(self, x: torch.Tensor) -> torch.Tensor:
-        return self.encoder(x)
-
-    def decode(self, z: torch.Tensor) -> torch.Tensor:
-        return self.decoder(z)
-
-    def reconstruct(self, x: torch.Tensor) -> torch.Tensor:
-        return self.decoder(self.encoder(x))
-
-    @torch.no_grad()
-    def generate(self, z: torch.Tensor, y: torch.Tensor | None = None) -> torch.Tensor:
-        return self.decoder(z)
 
     def train_step(self, x: torch.Tensor, y: torch.Tensor, part: str, ctx: StepContext) -> dict[str, torch.Tensor]:
         cfg = self.cfg
@@ -85,38 +72,16 @@ class AdversarialAE(Family):
         return out
 
 
-class VAEGAN(Family):
+class VAEGAN(VAE):
     parts = ("d", "g")
-    autoencoder = True
-    generative = True
 
     def __init__(self, cfg: RunConfig, shape: tuple[int, ...]):
-        super().__init__(cfg)
-        self.shape = tuple(shape)
-        self.encoder = build_encoder(cfg, self.shape, 2 * cfg.model.latent_dim)
-        self.decoder = build_decoder(cfg, self.shape)
+        super().__init__(cfg, shape)
         self.d = _critic(cfg, self.shape)
         p = cfg.optim
         ae_params = list(self.encoder.parameters()) + list(self.decoder.parameters())
         self.optimizers = {"d": make_optimizer(p.d_opt, self.d.parameters(), p.d_lr, p),
                            "g": make_optimizer(p.g_opt, ae_params, p.g_lr, p)}
-
-    def posterior(self, x: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
-        mu, logvar = self.encoder(x).chunk(2, dim=1)
-        return mu, logvar.clamp(LOGVAR_MIN, LOGVAR_MAX)
-
-    def encode(self, x: torch.Tensor) -> torch.Tensor:
-        return self.posterior(x)[0]
-
-    def decode(self, z: torch.Tensor) -> torch.Tensor:
-        return self.decoder(z)
-
-    def reconstruct(self, x: torch.Tensor) -> torch.Tensor:
-        return self.decoder(self.encode(x))
-
-    @torch.no_grad()
-    def generate(self, z: torch.Tensor, y: torch.Tensor | None = None) -> torch.Tensor:
-        return self.decoder(z)
 
     def _forward(self, x: torch.Tensor, ctx: StepContext):
         mu, logvar = self.posterior(x)

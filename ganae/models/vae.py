@@ -15,12 +15,12 @@ import torch
 from .. import objectives
 from ..config import RunConfig
 from .ae import build_decoder, build_encoder
-from .common import Family, StepContext, generator_step, make_optimizer
+from .common import Codec, Family, StepContext, generator_step, make_optimizer
 
 LOGVAR_MIN, LOGVAR_MAX = -12.0, 8.0
 
 
-class VAE(Family):
+class VAE(Codec, Family):
     parts = ("ae",)
     autoencoder = True
     generative = True
@@ -40,16 +40,6 @@ class VAE(Family):
     def encode(self, x: torch.Tensor) -> torch.Tensor:
         """The posterior mean μ(x): the code shown on latent maps and used for interpolation."""
         return self.posterior(x)[0]
-
-    def decode(self, z: torch.Tensor) -> torch.Tensor:
-        return self.decoder(z)
-
-    def reconstruct(self, x: torch.Tensor) -> torch.Tensor:
-        return self.decoder(self.encode(x))
-
-    @torch.no_grad()
-    def generate(self, z: torch.Tensor, y: torch.Tensor | None = None) -> torch.Tensor:
-        return self.decoder(z)
 
     def train_step(self, x: torch.Tensor, y: torch.Tensor, part: str, ctx: StepContext) -> dict[str, torch.Tensor]:
         m = self.cfg.model
