@@ -1,0 +1,744 @@
+"""Runner: a background thread around a Trainer, steered from outside (a page, a notebook, a test).
+
+    runner = Runner(RunConfig())            # builds the Trainer now: config and data errors raise here
+    runner.play()                           # the thread trains in small chunks
+    runner.snapshot()                       # the latest immutable Snapshot (published at most every ~0.2 s)
+    runner.status()                        # state, message, step, queue position, speed
+    runner.pause(); runner.step(5, "d")     # manual steps: D only, G only or both
+    runner.stop()                           # the thread exits; join with a timeout
+
+One thread owns the Trainer: every control is a command put on a queue and executed by that thread between
+chunks, so a trainer is never touched by two threads at once. The thread never imports streamlit.
+
+States: idle (built, not started) / queued (waiting for a training slot) / running / paused / diverged
+(a loss became NaN or inf; the last good state can be restored) / finished (train.steps reached) / error
+(an exception; its message is kept as a sentence).
+
+A process-wide `Registry` maps short run ids to runners, frees runs nobody has looked at for a grace period
+(a reaper thread), and admits at most `limit` concurrently *training* runs; the others wait, first come
+first served, in state "queued" with their position.
+"""
+from __future__ import annotations
+
+import collections
+import copy
+import logging
+import math
+import os
+import queue
+import secrets
+import threading
+import time
+from dataclasses import dataclass
+from typing import Any, Callable
+
+import numpy as np
+import torch
+
+from .config import RunConfig
+from .trainer import DivergenceError, Snapshot, Trainer
+
+log = logging.getLogger(__name__)
+
+STATES = ("idle", "queued", "running", "paused", "diverged", "finished", "error")
+PUBLISH_EVERY_S = 0.2        # newest snapshot at most this often while training (snapshots cost time)
+FRAME_S = 0.2                # with a fixed speed, one frame (= `speed` steps) at most this often
+EVAL_EVERY_STEPS = 200       # trainer.evaluate() at least every this many steps ...
+EVAL_EVERY_S = 1.0           # ... or after this much wall time, whichever comes first
+GOOD_EVERY_STEPS = 200       # copy of the last good (finite) state every this many healthy steps
+OVERHEAD_SHARE = 0.05        # snapshots and evaluations may use at most ~5% of the wall time
+MAX_MANUAL_STEPS = 5_000     # a single step(n) request
+AUTO_CHUNK_S = 0.05          # speed 0 ("max"): chunks sized to take about this long
+JOIN_TIMEOUT_S = 5.0
+
+
+@dataclass(frozen=True)
+class RunStatus:
+    """What a UI shows about a run besides the Snapshot: its state and why."""
+    run_id: str
+    state: str                  # one of STATES
+    message: str                # a sentence for the user ("" when there is nothing to say)
+    step: int                   # iterations done
+    target_steps: int | None    # train.steps, or None when continuing past it
+    queue_position: int         # 1-based position in the admission queue; 0 when not queued
+    speed: int                  # steps per redraw; 0 = as fast as possible
+    it_per_s: float             # training throughput over the latest stretch of running
+    version: int                # increases with every published snapshot
+    last_good_step: int | None  # step of the state restore_last_good() returns to
+    eval_note: str              # why quality metrics are missing, if they are
+
+    @property
+    def active(self) -> bool:
+        """Training or waiting to train: a page should keep refreshing."""
+        return self.state in ("running", "queued")
+
+
+# ---- admission -----------------------------------------------------------------------------------------
+class Admission:
+    """At most `limit` holders of a training slot; the others wait in FIFO order (limit None = no limit)."""
+
+    def __init__(self, limit: int | None = None):
+        self._lock = threading.Lock()
+        self._limit = limit
+        self._holders: list[Runner] = []
+        self._queue: collections.deque[Runner] = collections.deque()
+
+    @property
+    def limit(self) -> int | None:
+        return self._limit
+
+    def set_limit(self, limit: int | None) -> None:
+        with self._lock:
+            self._limit = limit
+            self._promote()
+
+    def request(self, runner: "Runner") -> bool:
+        """True when `runner` holds (or now gets) a slot; otherwise it waits in the queue."""
+        with self._lock:
+            if runner in self._holders:
+                return True
+            if runner not in self._queue:
+                self._queue.append(runner)
+            self._promote()
+            return runner in self._holders
+
+    def release(self, runner: "Runner") -> None:
+        """Give back the slot or leave the queue; the first queued runner gets the slot."""
+        with self._lock:
+            if runner in self._holders:
+                self._holders.remove(runner)
+            if runner in self._queue:
+                self._queue.remove(runner)
+            self._promote()
+
+    def holds(self, runner: "Runner") -> bool:
+        with self._lock:
+            return runner in self._holders
+
+    def position(self, runner: "Runner") -> int:
+        with self._lock:
+            try:
+                return self._queue.index(runner) + 1
+            except ValueError:
+                return 0
+
+    def counts(self) -> tuple[int, int]:
+        """(training, queued)."""
+        with self._lock:
+            return len(self._holders), len(self._queue)
+
+    def _promote(self) -> None:
+        while self._queue and (self._limit is None or len(self._holders) < self._limit):
+            r = self._queue.popleft()
+            self._holders.append(r)
+            r._wake.set()
+
+
+# ---- runner --------------------------------------------------------------------------------------------
+class _Command:
+    __slots__ = ("name", "args", "done", "result", "error")
+
+    def __init__(self, name: str, *args: Any):
+        self.name, self.args = name, args
+        self.done = threading.Event()
+        self.result: Any = None
+        self.error: BaseException | None = None
+
+
+class Runner:
+    """A Trainer trained by a daemon thread; controls are commands executed by that thread."""
+
+    def __init__(self, cfg: RunConfig, trainer_factory: Callable[..., Trainer] = Trainer, *,
+                 run_id: str | None = None, admission: Admission | None = None, speed: int = 0,
+                 threads: int = 1, publish_every_s: float = PUBLISH_EVERY_S,
+                 eval_every_steps: int = EVAL_EVERY_STEPS, eval_every_s: float = EVAL_EVERY_S,
+                 good_every_steps: int = GOOD_EVERY_STEPS, n_real: int = 1000):
+        self.run_id = run_id or new_run_id()
+        self._factory = trainer_factory
+        self._admission = admission if admission is not None else Admission(None)
+        self._threads = int(threads)
+        self._publish_every = float(publish_every_s)
+        self._eval_every_steps = int(eval_every_steps)
+        self._eval_every_s = float(eval_every_s)
+        self._good_every = int(good_every_steps)
+        self._n_real = int(n_real)
+        self._lock = threading.Lock()
+        self._wake = threading.Event()
+        self._published = threading.Condition(self._lock)
+        self._commands: queue.Queue[_Command] = queue.Queue()
+        self._stopping = False
+        self._speed = max(0, int(speed))
+        self._state = "idle"
+        self._message = ""
+        self._version = 0
+        self._it_per_s = 0.0
+        self.created = time.time()
+        self._install(self._build(cfg))      # raises ConfigError / DataError to the caller
+        self._thread = threading.Thread(target=self._loop, name=f"ganae-run-{self.run_id}", daemon=True)
+        self._thread.start()
+
+    # ---- public controls (any thread) ----------------------------------------------------------------
+    @property
+    def cfg(self) -> RunConfig:
+        return self._cfg
+
+    @property
+    def thread(self) -> threading.Thread:
+        return self._thread
+
+    @property
+    def real(self) -> np.ndarray | None:
+        """A fixed sample of the training data for drawing: (n, 2) points or (n, C, H, W) images."""
+        return self._real
+
+    def snapshot(self) -> Snapshot:
+        with self._lock:
+            return self._snap
+
+    def status(self) -> RunStatus:
+        with self._lock:
+            state, message, version = self._state, self._message, self._version
+            step, it = int(self.trainer.step_count), self._it_per_s
+            good = self._good_step
+            target = self._target
+            note = self._eval_note
+        pos = self._admission.position(self) if state == "queued" else 0
+        return RunStatus(self.run_id, state, message, step, target, pos, self._speed, it, version, good, note)
+
+    @property
+    def state(self) -> str:
+        return self._state
+
+    def play(self, wait: bool = True) -> None:
+        self._send("play", wait=wait)
+
+    def pause(self, wait: bool = True) -> None:
+        self._send("pause", wait=wait)
+
+    def step(self, n: int = 1, part: str = "both", wait: bool = True, timeout: float = 30.0) -> None:
+        """Pause, then train `n` iterations of `part` ("both", "d" or "g") and publish the result."""
+        if part not in ("both", "d", "g"):
+            raise ValueError(f"part must be 'both', 'd' or 'g', got {part!r}")
+        n = int(n)
+        if not 1 <= n <= MAX_MANUAL_STEPS:
+            raise ValueError(f"n must be between 1 and {MAX_MANUAL_STEPS}, got {n}")
+        self._send("step", n, part, wait=wait, timeout=timeout)
+
+    def reset(self, cfg: RunConfig | None = None, wait: bool = True) -> None:
+        """A new Trainer from `cfg` (default: the same config); history cleared, state idle.
+
+        The new trainer is built in the calling thread, so ConfigError / DataError reach the caller and the
+        current run is left untouched."""
+        trainer = self._build(cfg if cfg is not None else self._cfg)
+        self._send("reset", trainer, wait=wait)
+
+    def restore_last_good(self, wait: bool = True) -> None:
+        """Back to the latest copy of a finite state (paused)."""
+        self._send("restore", wait=wait)
+
+    def set_speed(self, steps_per_redraw: int) -> None:
+        """Steps per redraw (at most 5 redraws a second); 0 = as fast as possible."""
+        self._speed = max(0, int(steps_per_redraw))
+        self._wake.set()
+
+    def call(self, fn: Callable[[Trainer], Any], timeout: float = 30.0) -> Any:
+        """Run fn(trainer) on the runner's thread (between chunks) and return its result."""
+        return self._send("call", fn, wait=True, timeout=timeout)
+
+    def state_dict(self) -> dict[str, torch.Tensor]:
+        """A copy of the model's parameters and buffers, taken between chunks."""
+        return self.call(lambda t: {k: v.detach().clone() for k, v in t.model.state_dict().items()})
+
+    def wait_for(self, predicate: Callable[[RunStatus], bool], timeout: float = 5.0) -> bool:
+        """Block until predicate(status) holds for a published status (or the timeout passes)."""
+        deadline = time.monotonic() + timeout
+        while True:
+            if predicate(self.status()):
+                return True
+            left = deadline - time.monotonic()
+            if left <= 0:
+                return False
+            with self._published:
+                self._published.wait(min(left, 0.05))
+
+    def stop(self, timeout: float = JOIN_TIMEOUT_S) -> bool:
+        """Stop the thread and wait for it; True when it has exited."""
+        self._stopping = True
+        self._wake.set()
+        if self._thread is not threading.current_thread():
+            self._thread.join(timeout)
+        self._admission.release(self)
+        return not self._thread.is_alive()
+
+    @property
+    def alive(self) -> bool:
+        return self._thread.is_alive()
+
+    # ---- internals: building ------------------------------------------------------------------------
+    def _build(self, cfg: RunConfig) -> Trainer:
+        if self._threads > 0 and torch.get_num_threads() != self._threads:
+            torch.set_num_threads(self._threads)
+        return self._factory(cfg)
+
+    def _install(self, trainer: Trainer, evaluate: bool = True) -> None:
+        """Make `trainer` the run's trainer (called before the thread starts, or on the thread)."""
+        self.trainer = trainer
+        self._cfg = trainer.cfg
+        self._target: int | None = int(trainer.cfg.train.steps)
+        self._eval_note = ""
+        self._evals_ok = True
+        self._last_eval_step = -1
+        self._last_eval_t = 0.0
+        self._eval_cost = 0.0
+        self._good: dict[str, Any] | None = None
+        self._good_step: int | None = None
+        self._real = self._real_sample(trainer)
+        self._save_good()
+        if evaluate:
+            self._evaluate(force=True)
+        snap = self._take_snapshot()
+        with self._lock:
+            self._snap = snap if snap is not None else _empty_snapshot(trainer)
+            self._version += 1
+
+    def _real_sample(self, trainer: Trainer) -> np.ndarray | None:
+        data = getattr(trainer, "data", None)
+        x = getattr(data, "x_train", None)
+        if x is None:
+            return None
+        arr = x[: self._n_real].detach().float().cpu().numpy().copy()
+        arr.setflags(write=False)
+        return arr
+
+    # ---- internals: commands ------------------------------------------------------------------------
+    def _send(self, name: str, *args: Any, wait: bool = True, timeout: float = 30.0) -> Any:
+        if self._stopping or not self._thread.is_alive():
+            raise RuntimeError(f"run {self.run_id} has been stopped; start a new one")
+        cmd = _Command(name, *args)
+        self._commands.put(cmd)
+        self._wake.set()
+        if not wait:
+            return None
+        if not cmd.done.wait(timeout):
+            raise TimeoutError(f"run {self.run_id} did not answer '{name}' within {timeout:g} s")
+        if cmd.error is not None:
+            raise cmd.error
+        return cmd.result
+
+    def _set_state(self, state: str, message: str | None = None) -> None:
+        with self._lock:
+            self._state = state
+            if message is not None:
+                self._message = message
+
+    def _drain(self) -> None:
+        while True:
+            try:
+                cmd = self._commands.get_nowait()
+            except queue.Empty:
+                return
+            try:
+                cmd.result = getattr(self, f"_do_{cmd.name}")(*cmd.args)
+            except BaseException as e:  # handed to the caller of the command
+                cmd.error = e
+            finally:
+                cmd.done.set()
+
+    def _do_play(self) -> None:
+        st = self._state
+        if st in ("running", "queued"):
+            return
+        if st in ("diverged", "error"):   # the message already says what to do (restore / reset)
+            return
+        if st == "finished" or (self._target is not None and self.trainer.step_count >= self._target):
+            self._target = None   # train on past the planned length
+            msg = f"Continuing past the planned {self._cfg.train.steps:,} steps."
+        else:
+            msg = ""
+        if self._admission.request(self):
+            self._set_state("running", msg)
+        else:
+            self._set_state("queued", "Waiting for a free training slot: other runs are using them all.")
+        self._mark_running_start()
+        self._publish()
+
+    def _do_pause(self) -> None:
+        if self._state in ("running", "queued"):
+            self._admission.release(self)
+            self._set_state("paused", "")
+        self._publish()
+
+    def _do_step(self, n: int, part: str) -> None:
+        if self._state in ("diverged", "error"):
+            raise RuntimeError(self._message or f"the run is in state '{self._state}'")
+        if self._state in ("running", "queued"):
+            self._admission.release(self)
+        self._set_state("paused", "")
+        self._train(n, part)
+        if self._state == "paused":
+            self._after_steps(force_publish=True)
+
+    def _do_reset(self, trainer: Trainer) -> None:
+        self._admission.release(self)
+        old = self.trainer
+        self._install(trainer)
+        self._set_state("idle", "")
+        with self._lock:
+            self._it_per_s = 0.0
+        del old
+        self._publish(snapshot=False)
+
+    def _do_restore(self) -> None:
+        if self._good is None:
+            raise RuntimeError("there is no good state to restore yet")
+        self._admission.release(self)
+        payload = _copy_payload(self._good)
+        build = getattr(self._factory, "from_payload", None) or Trainer.from_payload
+        t = build(payload, device=self.trainer.device, data=self.trainer.data)
+        good, good_step, real = self._good, self._good_step, self._real
+        self._install(t, evaluate=False)
+        self._last_eval_step, self._last_eval_t = t.step_count, time.perf_counter()
+        self._good, self._good_step, self._real = good, good_step, real
+        self._set_state("paused", f"Restored the last good state (step {t.step_count:,}). It diverged once "
+                                  f"from here: lower the learning rates or add a penalty before training on.")
+        self._publish(snapshot=False)
+
+    def _do_call(self, fn: Callable[[Trainer], Any]) -> Any:
+        return fn(self.trainer)
+
+    # ---- internals: the loop ------------------------------------------------------------------------
+    def _loop(self) -> None:
+        if self._threads > 0 and torch.get_num_threads() != self._threads:
+            torch.set_num_threads(self._threads)
+        try:
+            while not self._stopping:
+                self._drain()
+                if self._stopping:
+                    break
+                state = self._state
+                if state == "running":
+                    self._run_chunk()
+                elif state == "queued":
+                    if self._admission.holds(self):
+                        self._set_state("running", "")
+                        self._mark_running_start()
+                        self._publish(snapshot=False)
+                    else:
+                        self._idle_wait(0.5)
+                else:
+                    self._idle_wait(1.0)
+        except BaseException as e:  # never die silently: keep the reason for the page
+            log.exception("runner %s crashed", self.run_id)
+            self._set_state("error", _sentence(e))
+        finally:
+            self._admission.release(self)
+            # answer whatever is still waiting so no caller blocks on a dead thread
+            while True:
+                try:
+                    cmd = self._commands.get_nowait()
+                except queue.Empty:
+                    break
+                cmd.error = RuntimeError(f"run {self.run_id} has been stopped")
+                cmd.done.set()
+            with self._published:
+                self._published.notify_all()
+
+    def _idle_wait(self, timeout: float) -> None:
+        self._wake.wait(timeout)
+        self._wake.clear()
+
+    def _mark_running_start(self) -> None:
+        self._run_t0 = time.perf_counter()
+        self._run_step0 = self.trainer.step_count
+        self._last_publish = 0.0     # publish the first chunk at once
+
+    def _chunk_size(self) -> int:
+        if self._speed > 0:
+            n = self._speed
+        else:
+            rate = self._it_per_s or 100.0
+            n = int(min(max(1, rate * AUTO_CHUNK_S), 500))
+        if self._target is not None:
+            n = min(n, max(1, self._target - self.trainer.step_count))
+        return n
+
+    def _run_chunk(self) -> None:
+        n = self._chunk_size()
+        if not self._train(n, "both"):
+            return
+        now = time.perf_counter()
+        elapsed = now - self._run_t0
+        if elapsed > 0.25:
+            with self._lock:
+                self._it_per_s = (self.trainer.step_count - self._run_step0) / elapsed
+            if elapsed > 3.0:  # a sliding window: restart the measurement now and then
+                self._run_t0, self._run_step0 = now, self.trainer.step_count
+        if self._target is not None and self.trainer.step_count >= self._target:
+            self._admission.release(self)
+            self._set_state("finished", f"Finished the planned {self._target:,} steps. Press Train to go on.")
+            self._after_steps(force_publish=True)
+            return
+        if self._speed > 0:
+            # a fixed number of steps per frame: wait for the frame time (commands interrupt the wait)
+            left = FRAME_S - (time.perf_counter() - self._last_publish)
+            if left > 0:
+                self._wake.wait(left)
+                self._wake.clear()
+            self._after_steps(force_publish=True)
+        else:
+            self._after_steps()
+
+    def _train(self, n: int, part: str) -> bool:
+        """trainer.step with divergence and errors turned into states; True when it went well."""
+        try:
+            self.trainer.step(n, part)
+            return True
+        except DivergenceError as e:
+            self._admission.release(self)
+            self._set_state("diverged", str(e))
+            self._publish(snapshot=True)
+        except Exception as e:
+            log.exception("run %s failed", self.run_id)
+            self._admission.release(self)
+            self._set_state("error", _sentence(e))
+            self._publish(snapshot=True)
+        return False
+
+    def _after_steps(self, force_publish: bool = False) -> None:
+        step = self.trainer.step_count
+        if self._good_every and (self._good_step is None or step - self._good_step >= self._good_every):
+            self._save_good()
+        self._evaluate()
+        now = time.perf_counter()
+        if force_publish or now - self._last_publish >= self._publish_interval():
+            self._publish()
+
+    def _publish_interval(self) -> float:
+        return max(self._publish_every, getattr(self, "_snap_cost", 0.0) / OVERHEAD_SHARE)
+
+    def _evaluate(self, force: bool = False) -> None:
+        if not self._evals_ok:
+            return
+        step, now = self.trainer.step_count, time.perf_counter()
+        if not force:
+            if step == self._last_eval_step:
+                return
+            due = (step - self._last_eval_step >= self._eval_every_steps
+                   or now - self._last_eval_t >= self._eval_every_s)
+            if not due or now - self._last_eval_t < self._eval_cost / OVERHEAD_SHARE:
+                return
+        t0 = time.perf_counter()
+        try:
+            self.trainer.evaluate()
+        except ImportError as e:
+            self._evals_ok = False
+            self._eval_note = f"Quality metrics are not available ({e})."
+        except Exception as e:  # a metric failing must not stop training
+            log.warning("run %s: evaluation failed: %s", self.run_id, e)
+            self._evals_ok = False
+            self._eval_note = f"Quality metrics stopped ({type(e).__name__}: {str(e)[:200]})."
+        if not force:   # the first evaluation pays one-off imports: not a fair price to plan with
+            self._eval_cost = time.perf_counter() - t0
+        self._last_eval_step, self._last_eval_t = step, time.perf_counter()
+
+    def _save_good(self) -> None:
+        t = self.trainer
+        try:
+            if t.last and not all(math.isfinite(v) for v in t.last.values()):
+                return
+            if not all(bool(torch.isfinite(p).all()) for p in t.model.parameters()):
+                return
+            self._good = _copy_payload(t.payload(note="last good state"))
+            self._good_step = t.step_count
+        except Exception as e:  # a trainer without payloads (tests, odd families) just has no restore point
+            log.debug("run %s: no last-good copy: %s", self.run_id, e)
+
+    def _take_snapshot(self) -> Snapshot | None:
+        t0 = time.perf_counter()
+        try:
+            snap = self.trainer.snapshot()
+        except Exception as e:
+            log.warning("run %s: snapshot failed: %s", self.run_id, e)
+            return None
+        self._snap_cost = time.perf_counter() - t0
+        return snap
+
+    def _publish(self, snapshot: bool = True) -> None:
+        snap = self._take_snapshot() if snapshot else None
+        with self._published:
+            if snap is not None:
+                self._snap = snap
+            self._version += 1
+            self._published.notify_all()
+        self._last_publish = time.perf_counter()
+
+
+def _empty_snapshot(trainer: Any) -> Snapshot:
+    return Snapshot(step=int(getattr(trainer, "step_count", 0)), family="", kind="points", device="cpu",
+                    last={}, history={"step": np.zeros(0, dtype=np.int64)},
+                    evals={"step": np.zeros(0, dtype=np.int64)})
+
+
+def _copy_payload(p: dict[str, Any]) -> dict[str, Any]:
+    """Tensors in a payload alias the live model and optimiser: copy them (the rest is fresh already)."""
+    out = dict(p)
+    for k in ("state", "optim", "sched", "rng"):
+        if k in out:
+            out[k] = copy.deepcopy(out[k])
+    return out
+
+
+def _sentence(e: BaseException) -> str:
+    """An exception as one sentence for the user: 'Training stopped by an error (KeyError: 'x').'"""
+    text = str(e).strip().splitlines()[0] if str(e).strip() else ""
+    text = f"{type(e).__name__}: {text}" if text else type(e).__name__
+    return f"Training stopped by an error ({text[:300]}). Reset the run; if it happens again, change the settings."
+
+
+def new_run_id() -> str:
+    return secrets.token_hex(4)
+
+
+# ---- registry --------------------------------------------------------------------------------------------
+class Registry:
+    """Process-wide: run id -> Runner; admission of training runs; a reaper for runs nobody looks at.
+
+    A run is "looked at" while a viewer session is attached to it (`touch(run_id, session)`); when the last one
+    goes (`session_gone`) or stops touching it, the run is stopped and freed `grace_s` seconds later."""
+
+    def __init__(self, limit: int | None = -1, grace_s: float = 300.0, reap_every_s: float = 10.0,
+                 max_runs: int = 64, trainer_factory: Callable[..., Trainer] = Trainer,
+                 runner_kwargs: dict[str, Any] | None = None):
+        if limit == -1:
+            limit = os.cpu_count() or 1
+        self.admission = Admission(limit)
+        self.grace_s = float(grace_s)
+        self.reap_every_s = float(reap_every_s)
+        self.max_runs = int(max_runs)
+        self._factory = trainer_factory
+        self._runner_kwargs = dict(runner_kwargs or {})
+        self._lock = threading.RLock()
+        self._runs: dict[str, Runner] = {}
+        self._seen: dict[str, float] = {}
+        self._viewers: dict[str, set[str]] = {}
+        self._reaper: threading.Thread | None = None
+        self._closing = threading.Event()
+
+    # ---- runs -----------------------------------------------------------------------------------
+    def create(self, cfg: RunConfig, session: str | None = None, **kwargs: Any) -> Runner:
+        """A new run (ConfigError / DataError propagate; nothing is registered then)."""
+        with self._lock:
+            if len(self._runs) >= self.max_runs:
+                self.reap(0.0)
+            if len(self._runs) >= self.max_runs:
+                raise RuntimeError(f"This server already holds {self.max_runs} runs; close some tabs or wait "
+                                   f"a few minutes for idle runs to be freed.")
+            run_id = new_run_id()
+            while run_id in self._runs:
+                run_id = new_run_id()
+        opts = {**self._runner_kwargs, **kwargs}
+        runner = Runner(cfg, self._factory, run_id=run_id, admission=self.admission, **opts)
+        with self._lock:
+            self._runs[run_id] = runner
+            self._seen[run_id] = time.monotonic()
+            self._viewers[run_id] = {session} if session else set()
+        return runner
+
+    def get(self, run_id: str | None) -> Runner | None:
+        if not run_id:
+            return None
+        with self._lock:
+            return self._runs.get(run_id)
+
+    def __contains__(self, run_id: str) -> bool:
+        with self._lock:
+            return run_id in self._runs
+
+    def __len__(self) -> int:
+        with self._lock:
+            return len(self._runs)
+
+    def ids(self) -> list[str]:
+        with self._lock:
+            return list(self._runs)
+
+    def touch(self, run_id: str, session: str | None = None) -> bool:
+        """A viewer looked at the run (and, with `session`, keeps looking until that session is gone)."""
+        with self._lock:
+            if run_id not in self._runs:
+                return False
+            self._seen[run_id] = time.monotonic()
+            if session:
+                self._viewers[run_id].add(session)
+            return True
+
+    def detach(self, run_id: str, session: str) -> None:
+        """`session` stops viewing `run_id` (e.g. it opened another run); the grace period starts."""
+        with self._lock:
+            if run_id in self._viewers:
+                self._viewers[run_id].discard(session)
+                self._seen[run_id] = time.monotonic()
+
+    def session_gone(self, session: str) -> None:
+        """A browser session ended: its runs start their grace period."""
+        now = time.monotonic()
+        with self._lock:
+            for run_id, viewers in self._viewers.items():
+                if session in viewers:
+                    viewers.discard(session)
+                    self._seen[run_id] = now
+
+    def remove(self, run_id: str, timeout: float = JOIN_TIMEOUT_S) -> bool:
+        with self._lock:
+            runner = self._runs.pop(run_id, None)
+            self._seen.pop(run_id, None)
+            self._viewers.pop(run_id, None)
+        return runner.stop(timeout) if runner is not None else False
+
+    def reap(self, grace_s: float | None = None) -> list[str]:
+        """Stop and free runs without viewers that nobody touched for `grace_s` seconds."""
+        grace = self.grace_s if grace_s is None else float(grace_s)
+        now = time.monotonic()
+        with self._lock:
+            gone = [rid for rid, r in self._runs.items()
+                    if (not self._viewers.get(rid) and now - self._seen.get(rid, 0.0) >= grace) or not r.alive]
+            runners = [self._runs.pop(rid) for rid in gone]
+            for rid in gone:
+                self._seen.pop(rid, None)
+                self._viewers.pop(rid, None)
+        for r in runners:
+            r.stop()
+        return gone
+
+    def counts(self) -> dict[str, int | None]:
+        training, queued = self.admission.counts()
+        return {"running": training, "queued": queued, "runs": len(self), "limit": self.admission.limit}
+
+    # ---- reaper thread --------------------------------------------------------------------------
+    def start_reaper(self) -> None:
+        with self._lock:
+            if self._reaper is not None and self._reaper.is_alive():
+                return
+            self._closing.clear()
+            self._reaper = threading.Thread(target=self._reap_loop, name="ganae-reaper", daemon=True)
+            self._reaper.start()
+
+    def _reap_loop(self) -> None:
+        while not self._closing.wait(self.reap_every_s):
+            try:
+                self.reap()
+            except Exception:  # the reaper must outlive one bad run
+                log.exception("reaper failed")
+
+    def shutdown(self, timeout: float = JOIN_TIMEOUT_S) -> None:
+        """Stop the reaper and every run, joining their threads."""
+        self._closing.set()
+        if self._reaper is not None and self._reaper is not threading.current_thread():
+            self._reaper.join(timeout)
+        with self._lock:
+            ids = list(self._runs)
+        for rid in ids:
+            self.remove(rid, timeout)
+
+
+__all__ = ["Runner", "RunStatus", "Registry", "Admission", "STATES", "new_run_id"]

@@ -1,0 +1,229 @@
+"""Runner and Registry: the background training thread, its controls, admission, reaping, divergence."""
+from __future__ import annotations
+
+import math
+import threading
+import time
+
+import pytest
+import torch
+
+from ganae.config import RunConfig
+from ganae.runner import Registry, Runner
+from ganae.trainer import Trainer
+
+torch.set_num_threads(1)
+
+FAST = RunConfig().with_updates(**{"data.n": 2000, "train.steps": 100_000, "model.g_hidden": 32,
+                                   "model.d_hidden": 32, "train.batch_size": 64})
+
+
+def wait_until(pred, timeout=10.0):
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        if pred():
+            return True
+        time.sleep(0.02)
+    return pred()
+
+
+@pytest.fixture
+def runners():
+    made: list[Runner] = []
+    yield made
+    for r in made:
+        r.stop()
+    assert all(not r.alive for r in made)
+
+
+def test_play_grows_and_pause_stops(runners):
+    r = Runner(FAST)
+    runners.append(r)
+    assert r.status().state == "idle" and r.status().step == 0
+    r.play()
+    assert wait_until(lambda: r.snapshot().step >= 50)
+    assert r.status().state == "running"
+    assert len(r.snapshot().history["step"]) > 0
+    r.pause()
+    assert r.status().state == "paused"
+    s0 = r.status().step
+    time.sleep(0.4)
+    assert r.status().step == s0
+    assert r.snapshot().step == s0          # pausing publishes the latest state
+
+
+def test_step_d_changes_only_d(runners):
+    r = Runner(FAST)
+    runners.append(r)
+    before = r.state_dict()
+    r.step(5, "d")
+    after = r.state_dict()
+    assert r.status().step == 5 and r.snapshot().step == 5
+    changed = {k for k in before if not torch.equal(before[k], after[k])}
+    assert changed and all(k.startswith("d.") for k in changed)
+    assert any(k.startswith("d.") for k in changed)
+    r.step(3, "g")
+    again = r.state_dict()
+    changed_g = {k for k in after if not torch.equal(after[k], again[k])}
+    assert changed_g and all(k.startswith("g.") for k in changed_g)
+
+
+def test_reset_clears_history_and_keeps_config(runners):
+    r = Runner(FAST)
+    runners.append(r)
+    r.step(20)
+    assert len(r.snapshot().history["step"]) == 20
+    r.reset()
+    st = r.status()
+    assert st.state == "idle" and st.step == 0
+    assert len(r.snapshot().history["step"]) == 0
+    assert r.cfg == FAST.validate()
+
+
+def test_speed_gives_whole_frames(runners):
+    r = Runner(FAST, speed=7)
+    runners.append(r)
+    r.play()
+    assert wait_until(lambda: r.snapshot().step >= 14, timeout=5)
+    r.pause()
+    assert r.status().speed == 7
+    assert r.snapshot().step % 7 == 0
+
+
+def test_finished_state(runners):
+    r = Runner(FAST.with_updates(**{"train.steps": 30}))
+    runners.append(r)
+    r.play()
+    assert r.wait_for(lambda s: s.state == "finished", timeout=10)
+    assert r.status().step == 30 and "30" in r.status().message
+    r.play()                                # go on past the planned length
+    assert r.wait_for(lambda s: s.step > 30, timeout=10)
+
+
+def test_admission_queue_and_promotion():
+    reg = Registry(limit=1)
+    try:
+        a, b = reg.create(FAST), reg.create(FAST)
+        a.play()
+        b.play()
+        assert a.status().state == "running"
+        assert b.status().state == "queued" and b.status().queue_position == 1
+        assert reg.counts()["running"] == 1 and reg.counts()["queued"] == 1
+        s = b.status().step
+        time.sleep(0.3)
+        assert b.status().step == s          # queued runs do not train
+        a.pause()
+        assert b.wait_for(lambda st: st.state == "running", timeout=5)
+        assert wait_until(lambda: b.status().step > s)
+        c = reg.create(FAST)
+        c.play()
+        assert c.status().state == "queued"
+        reg.remove(b.run_id)                 # stopping frees the slot as well
+        assert c.wait_for(lambda st: st.state == "running", timeout=5)
+    finally:
+        reg.shutdown()
+
+
+def test_reaper_frees_untouched_runs_and_joins_threads():
+    baseline = threading.active_count()
+    reg = Registry(limit=None, grace_s=0.3, reap_every_s=0.05)
+    reg.start_reaper()
+    kept = reg.create(FAST, session="viewer")
+    gone = reg.create(FAST)
+    gone.play()
+    thread = gone.thread
+    assert wait_until(lambda: gone.run_id not in reg, timeout=5)
+    assert wait_until(lambda: not thread.is_alive(), timeout=5)
+    assert kept.run_id in reg                     # a viewer is attached: never reaped
+    reg.session_gone("viewer")
+    assert reg.touch(kept.run_id)                  # touched: the grace period restarts
+    assert wait_until(lambda: kept.run_id not in reg, timeout=5)
+    reg.shutdown()
+    assert wait_until(lambda: threading.active_count() == baseline, timeout=5)
+
+
+class PoisonedTrainer(Trainer):
+    """A trainer whose D weights can be set to NaN: the next step's losses are NaN."""
+    poison_at: int | None = None
+
+    def step(self, n=1, part="both"):
+        if self.poison_at is not None and self.step_count >= self.poison_at:
+            with torch.no_grad():
+                next(self.model.d.parameters()).fill_(math.nan)
+        return super().step(n, part)
+
+
+def test_divergence_and_restore_last_good(runners):
+    r = Runner(FAST, PoisonedTrainer, good_every_steps=10)
+    runners.append(r)
+    r.step(40)
+    r.call(lambda t: setattr(t, "poison_at", 55))
+    r.play()
+    assert r.wait_for(lambda s: s.state == "diverged", timeout=10)
+    st = r.status()
+    assert "diverged" in st.message and "nan" in st.message.lower()
+    assert st.last_good_step is not None and 40 <= st.last_good_step <= 55
+    assert not math.isfinite(r.snapshot().history["loss_d"][-1])
+    r.play()                                      # refused while diverged
+    assert r.status().state == "diverged"
+    r.restore_last_good()
+    st = r.status()
+    assert st.state == "paused" and st.step == st.last_good_step
+    params = r.state_dict()
+    assert all(bool(torch.isfinite(v).all()) for v in params.values())
+    r.call(lambda t: setattr(t, "poison_at", None))
+    r.step(5)
+    assert math.isfinite(r.snapshot().last["loss_d"])
+
+
+def test_absurd_learning_rate_diverges_and_restores(runners):
+    """lr = 10 with SGD blows up within a few steps: 'diverged' with a message, never a crash."""
+    cfg = FAST.with_updates(**{"optim.d_opt": "sgd", "optim.g_opt": "sgd", "optim.d_lr": 10.0,
+                               "optim.g_lr": 10.0, "objective.loss": "ls"})
+    r = Runner(cfg)
+    runners.append(r)
+    r.play()
+    assert r.wait_for(lambda s: s.state == "diverged", timeout=15)
+    assert "Lower the learning rates" in r.status().message
+    r.restore_last_good()
+    assert r.status().state == "paused" and r.status().step == 0
+    assert all(bool(torch.isfinite(v).all()) for v in r.state_dict().values())
+
+
+def test_errors_become_a_sentence(runners):
+    class Broken(Trainer):
+        def step(self, n=1, part="both"):
+            raise KeyError("boom")
+
+    r = Runner(FAST, Broken)
+    runners.append(r)
+    r.play()
+    assert r.wait_for(lambda s: s.state == "error", timeout=5)
+    msg = r.status().message
+    assert "boom" in msg and "Traceback" not in msg and msg.endswith(".")
+
+
+def test_config_errors_reach_the_caller():
+    from ganae.config import ConfigError
+    baseline = threading.active_count()
+    with pytest.raises(ConfigError):
+        Runner(FAST.with_updates(**{"optim.g_lr": 0.0}))
+    assert threading.active_count() == baseline
+
+
+def test_evaluations_are_recorded(runners):
+    r = Runner(FAST, eval_every_steps=50, eval_every_s=100.0)
+    runners.append(r)
+    r.step(120)
+    evals = r.snapshot().evals
+    if r.status().eval_note:
+        pytest.skip(r.status().eval_note)
+    assert len(evals["step"]) >= 2 and "modes" in evals
+
+
+def test_stop_joins_and_refuses_more_commands():
+    r = Runner(FAST)
+    r.play()
+    assert r.stop() and not r.alive
+    with pytest.raises(RuntimeError):
+        r.play()
