@@ -1,0 +1,216 @@
+"""ArenaRunner: a Comparison advanced live by one thread; same seeds, fair rounds, mean ± sd over exactly K runs,
+divergence of one variant reported not fatal, admission, pause / step, self-stop when nobody looks, export."""
+from __future__ import annotations
+
+import csv
+import io
+import math
+import threading
+import time
+
+import numpy as np
+import pytest
+
+from ganae.arena import ArenaRunner, ArenaStore, describe_updates, stop_all
+from ganae.compare import Variant, comparisons
+from ganae.config import ConfigError, RunConfig
+from ganae.runner import Admission
+from ganae.trainer import DivergenceError
+
+BASE = RunConfig().with_updates(**{"data.n": 2000, "model.g_hidden": 16, "model.d_hidden": 16,
+                                   "train.batch_size": 32, "train.device": "cpu"})
+R1 = Variant("R1", {"objective.r1": 1.0})
+
+
+@pytest.fixture
+def arenas():
+    made: list[ArenaRunner] = []
+    yield made
+    for a in made:
+        a.stop()
+    assert all(not a.alive for a in made)
+
+
+def make(arenas, *args, **kwargs) -> ArenaRunner:
+    kwargs.setdefault("grace_s", None)
+    a = ArenaRunner(*args, **kwargs)
+    arenas.append(a)
+    return a
+
+
+def finished(a: ArenaRunner, timeout: float = 30.0) -> bool:
+    return a.wait_for(lambda v: v.state == "finished", timeout)
+
+
+def test_two_variants_advance_together_live_and_finish(arenas):
+    a = make(arenas, BASE, [R1], seeds=[0], steps=40)
+    v0 = a.view()
+    assert v0.state == "idle" and v0.variants == ("base", "R1") and v0.n_runs == 2
+    a.play()
+    assert a.wait_for(lambda v: v.state in ("running", "finished"), 5)
+    assert finished(a)
+    v = a.view()
+    assert [r.step for r in v.runs] == [40, 40] and v.step == 40
+    for r in v.runs:                                    # both curves grew to the end
+        assert len(r.history["step"]) == 40 and np.isfinite(r.history["loss_d"]).all()
+    rows = {r["variant"]: r for r in v.table}
+    assert set(rows) == {"base", "R1"} and all(r["n"] == 1 for r in rows.values())
+    assert all("js" in r and "ms_per_step" in r for r in rows.values())      # evaluated at the end
+    assert v.eval_step == 40 and "Finished" in v.message
+    assert set(v.samples) == {"base", "R1"} and v.samples["base"].shape == (1000, 2)
+    assert v.real is not None and v.real.shape[1] == 2
+    assert set(v.readings) == {"base", "R1"}
+
+
+def test_k_seed_table_reports_mean_and_sd_over_exactly_k_runs(arenas):
+    k = 3
+    a = make(arenas, BASE, [R1], seeds=range(k), steps=25)
+    a.play()
+    assert finished(a)
+    v = a.view()
+    assert v.seeds == (0, 1, 2)
+    for row in v.table:
+        runs = v.runs_of(row["variant"])
+        assert len(runs) == k and row["n"] == k and sorted(r.seed for r in runs) == [0, 1, 2]
+        for key in ("js", "kl", "ms_per_step", "amplitude"):
+            vals = np.array([r.metrics[key] for r in runs])
+            assert row[key] == pytest.approx(vals.mean())
+            assert row[f"{key}_sd"] == pytest.approx(vals.std(ddof=1))
+        assert row["js_sd"] > 0                     # the seeds really differ
+    table = list(csv.DictReader(io.StringIO(v.table_csv())))
+    assert [r["variant"] for r in table] == ["base", "R1"] and {r["n"] for r in table} == {str(k)}
+
+
+def test_same_seed_no_op_variant_draws_the_same_curve(arenas):
+    a = make(arenas, BASE, [Variant("same", {"objective.loss": BASE.objective.loss})], seeds=[7], steps=30)
+    a.step(30)
+    base, same = a.view().runs
+    assert base.seed == same.seed == 7
+    assert np.array_equal(base.history["loss_d"], same.history["loss_d"])
+
+
+def test_pause_holds_and_step_advances_every_run_by_n(arenas):
+    a = make(arenas, BASE, [R1], seeds=[0], steps=100_000)
+    a.play()
+    assert a.wait_for(lambda v: v.step >= 10, 20)
+    a.pause()
+    v = a.view()
+    assert v.state == "paused"
+    before = [r.step for r in v.runs]
+    time.sleep(0.3)
+    assert [r.step for r in a.view().runs] == before
+    a.step(7)
+    assert [r.step for r in a.view().runs] == [s + 7 for s in before]
+    assert a.view().state == "paused"
+
+
+def test_a_diverging_variant_is_reported_not_fatal(arenas):
+    a = make(arenas, BASE, [Variant("boom", {"optim.d_lr": 0.01}), Variant("broken", {"optim.g_lr": 0.01})],
+             seeds=[0], steps=30)
+    runs = {r.variant: r for r in a.cmp.runs}
+
+    def diverge(n=1, part="both"):
+        raise DivergenceError(3, "loss_d", math.nan)
+
+    def crash(n=1, part="both"):
+        raise RuntimeError("shape mismatch")
+
+    runs["boom"].trainer.step = diverge
+    runs["broken"].trainer.step = crash
+    a.play()
+    assert finished(a)
+    v = a.view()
+    rows = {r["variant"]: r for r in v.table}
+    assert rows["base"]["diverged"] == 0 and rows["boom"]["diverged"] == 1 and rows["broken"]["diverged"] == 1
+    by = {r.variant: r for r in v.runs}
+    assert by["base"].step == 30 and "diverged" in by["boom"].error and "shape mismatch" in by["broken"].error
+    assert "boom" in v.message and "broken" in v.message
+    assert v.readings["boom"].startswith("Diverged")
+
+
+def test_too_many_runs_is_refused_with_a_sentence():
+    variants = [Variant(f"v{i}", {"objective.r1": float(i + 1)}) for i in range(3)]
+    with pytest.raises(ConfigError, match="at most 8"):
+        ArenaRunner(BASE, variants, seeds=[0, 1, 2], grace_s=None)       # 4 × 3 = 12 runs
+    with pytest.raises(ConfigError, match="variant 'bad'"):
+        ArenaRunner(BASE, [Variant("bad", {"objective.loss": "nope"})], grace_s=None)
+
+
+class _Holder:
+    def __init__(self):
+        self._wake = threading.Event()
+
+
+def test_waits_queued_for_a_training_slot(arenas):
+    adm = Admission(1)
+    other = _Holder()
+    assert adm.request(other)
+    a = make(arenas, BASE, [R1], seeds=[0], steps=20, admission=adm)
+    a.play()
+    assert a.view().state == "queued"
+    time.sleep(0.3)
+    assert all(r.step == 0 for r in a.view().runs)
+    adm.release(other)                                   # the slot frees up: the arena takes it and trains
+    assert finished(a)
+    assert adm.counts() == (0, 0)                        # finished: the slot is given back
+
+
+def test_an_arena_nobody_looks_at_pauses_then_stops_itself():
+    adm = Admission(1)
+    a = ArenaRunner(BASE, [R1], seeds=[0], steps=1_000_000, admission=adm, grace_s=0.4)
+    a.play()
+    a.touch()
+    assert a.wait_for(lambda v: v.state == "paused", 10)
+    assert "nobody looked" in a.view().message and adm.counts() == (0, 0)     # the slot is free again
+    assert a.wait_for(lambda v: v.state == "stopped", 10)                    # 4 grace periods: the thread ends
+    a.stop()
+    assert not a.alive and adm.counts() == (0, 0)
+    assert a.view().runs[0].step > 0                                         # the last view stays readable
+    with pytest.raises(RuntimeError, match="stopped"):
+        a.play()
+
+
+def test_view_is_immutable_and_exports_parse(arenas):
+    a = make(arenas, BASE, [R1], seeds=[0, 1], steps=15)
+    a.step(15)
+    v = a.view()
+    with pytest.raises(ValueError):
+        v.runs[0].history["loss_d"][0] = 1.0
+    with pytest.raises(ValueError):
+        v.samples["R1"][0, 0] = 1.0
+    rows = list(csv.DictReader(io.StringIO(v.histories_csv())))
+    assert {r["variant"] for r in rows} == {"base", "R1"} and {r["seed"] for r in rows} == {"0", "1"}
+    assert max(int(r["step"]) for r in rows) == 15
+    pngs = a.png_bytes()
+    assert set(pngs) == {"losses.png", "samples.png"}
+    assert all(b[:8] == b"\x89PNG\r\n\x1a\n" for b in pngs.values())
+
+
+def test_store_replaces_and_prunes():
+    store = ArenaStore(max_arenas=2, keep_dead_s=0.0)
+    try:
+        a = store.create(BASE, [R1], seeds=[0], steps=10, grace_s=None)
+        assert store.get(a.arena_id) is a and store.get("nope") is None
+        b = store.create(BASE, [], seeds=[0], steps=10, replaces=a.arena_id, grace_s=None)
+        assert store.get(a.arena_id) is None and not a.alive and store.ids() == [b.arena_id]
+        b.stop()
+        assert store.prune() == [b.arena_id] and len(store) == 0
+    finally:
+        store.shutdown()
+        stop_all()
+
+
+def test_named_comparison_runs_in_the_arena(arenas):
+    what, base, variants = comparisons()["vanilla-vs-recommended"]
+    a = make(arenas, base.with_updates(**{"train.device": "cpu"}), variants, seeds=[0], steps=3)
+    a.step(3)
+    v = a.view()
+    assert v.variants == ("base", "recommended") and v.n_modes == 8 and v.kind == "points"
+    assert "R1 γ 0.1" in v.changes["recommended"] and v.changes["base"] == "the base configuration"
+
+
+def test_describe_updates_says_what_changed():
+    text = describe_updates({"objective.loss": "ns", "tricks.ema": 0.99, "tricks.minibatch_std": True},
+                            RunConfig().with_updates(**{"objective.loss": "minimax"}))
+    assert text == "loss ns (was minimax) · G EMA 0.99 (was 0) · minibatch std on (was off)"
+    assert describe_updates({}) == "the base configuration"
