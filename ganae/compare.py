@@ -23,10 +23,11 @@ from . import metrics
 from .config import ConfigError, RunConfig
 from .trainer import DivergenceError, Trainer
 
-# metric -> True when higher is better
-TABLE_METRICS: dict[str, bool] = {
+# metric -> True when higher is better, False when lower is, None when it is not ranked (a period is a
+# description of the oscillation, not a score)
+TABLE_METRICS: dict[str, bool | None] = {
     "modes": True, "hq": True, "kl": False, "js": False, "fd": False, "precision": True, "recall": True,
-    "classes": True, "test_mse": False, "amplitude": False, "period": False, "ms_per_step": False,
+    "classes": True, "test_mse": False, "amplitude": False, "period": None, "ms_per_step": False,
 }
 
 
@@ -124,6 +125,8 @@ class Comparison:
         """metric -> the variant with the best mean (ties: the first)."""
         rows, out = self.table(), {}
         for k, higher in TABLE_METRICS.items():
+            if higher is None:
+                continue
             cand = [(r[k], r["variant"]) for r in rows if k in r and math.isfinite(r[k])]
             if len(cand) >= 2 and len({c[0] for c in cand}) > 1:
                 out[k] = (max if higher else min)(cand, key=lambda c: c[0])[1]

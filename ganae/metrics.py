@@ -492,6 +492,9 @@ def _fmt_period(p: float) -> str:
     return f"{p:.0f}" if p >= 10 else f"{p:.1f}"
 
 
+MIN_OSC_AMPLITUDE = 0.02   # reading: an oscillation must swing by at least 2 % of the loss level
+
+
 def reading(loss_d, loss_g, d_real=None, d_fake=None, steps=None, window: int = 50) -> str:
     """One plain-language sentence about GAN training, from the logged losses (and D's outputs).
 
@@ -528,7 +531,10 @@ def reading(loss_d, loss_g, d_real=None, d_fake=None, steps=None, window: int = 
     sg = _steps_for(steps, len(g))
     od = oscillation(d, sd, window)
     og = oscillation(g, sg, window)
-    osc = [o for o in (od, og) if o["period"] is not None]
+    # a period counts only when the swing is visible against the loss level: tiny ripples of a converged
+    # run are not "oscillation"
+    level = max(float(np.nanmean(np.abs(d[-window:]))), float(np.nanmean(np.abs(g[-window:]))), 1e-12)
+    osc = [o for o in (od, og) if o["period"] is not None and o["amplitude"] >= MIN_OSC_AMPLITUDE * level]
     if osc:
         o = max(osc, key=lambda o: o["strength"])
         txt = f"oscillating with period ~{_fmt_period(o['period'])} steps (amplitude {o['amplitude']:.3g})"

@@ -246,3 +246,12 @@ def test_reading_sentences():
     assert dec.startswith("D is at chance") and dec.endswith("converging.")
     assert M.reading([1.0] * 5, [1.0] * 5).lower().startswith("not enough steps yet")
     assert M.reading(np.r_[flat_d[:-1], np.nan], flat_g).startswith("Diverged")
+
+
+def test_reading_ignores_tiny_ripples_of_a_converged_run():
+    steps = np.arange(400)
+    calm = 1.386 + 0.003 * np.sin(2 * np.pi * steps / 4)
+    text = M.reading(calm, 0.693 + 0.003 * np.sin(2 * np.pi * steps / 4), steps=steps)
+    assert "oscillating" not in text
+    loud = 1.386 + 0.2 * np.sin(2 * np.pi * steps / 40)
+    assert "period ~40" in M.reading(loud, 0.693 + 0.2 * np.sin(2 * np.pi * steps / 40), steps=steps)
