@@ -1,7 +1,7 @@
 """Walking through latent space: interpolation, traversals, grids, and a 2D view of codes.
 
 lerp(a, b, t) = (1 - t) a + t b
-slerp(a, b, t) = sin((1 - t) Ω) / sin Ω · a + sin(t Ω) / sin Ω · b,   cos Ω = a·b / (‖a‖ ‖b‖)   (Shoemake 1985;
+slerp(a, b, t) = [sin((1 - t) Ω) â + sin(t Ω) b̂] / sin Ω · ((1 - t)‖a‖ + t‖b‖),   cos Ω = â·b̂   (Shoemake 1985;
 White 2016: under a Gaussian prior, slerp keeps interpolants at a typical norm, where lerp passes near the
 origin, a region the generator rarely saw.) Both return the endpoints exactly at t = 0 and t = 1.
 Works on numpy arrays and torch tensors (returns the same kind).
@@ -31,17 +31,22 @@ def lerp(a: Array, b: Array, t: float | np.ndarray) -> Array:
 
 
 def slerp(a: Array, b: Array, t: float | np.ndarray, eps: float = 1e-7) -> Array:
-    """Spherical interpolation of vectors a, b of shape (D,); t a scalar or an array of shape (T,)."""
+    """Spherical interpolation of vectors a, b of shape (D,); t a scalar or an array of shape (T,).
+
+    The direction moves along the great circle at constant angular speed; the length is interpolated linearly
+    (for equal norms this is Shoemake's formula; for unequal norms it stays well behaved even when a and b
+    point almost opposite ways)."""
     a_, b_, t_ = _np(a), _np(b), np.asarray(t, np.float64)
     na, nb = np.linalg.norm(a_), np.linalg.norm(b_)
     if na < eps or nb < eps:
         return lerp(a, b, t)
-    cos = np.clip(a_ @ b_ / (na * nb), -1.0, 1.0)
-    omega = np.arccos(cos)
+    ua, ub = a_ / na, b_ / nb
+    omega = np.arccos(np.clip(ua @ ub, -1.0, 1.0))
     if np.sin(omega) < 1e-6:          # (anti)parallel: the great circle is not unique; fall back to lerp
         return lerp(a, b, t)
     tt = t_[..., None] if t_.ndim else t_
-    out = (np.sin((1.0 - tt) * omega) * a_ + np.sin(tt * omega) * b_) / np.sin(omega)
+    direction = (np.sin((1.0 - tt) * omega) * ua + np.sin(tt * omega) * ub) / np.sin(omega)
+    out = direction * ((1.0 - tt) * na + tt * nb)
     return _like(out, a)
 
 

@@ -92,3 +92,14 @@ def test_factor_correlation_finds_which_dimension_follows_which_factor():
     c = latent.factor_correlation(codes, f, circular=(1,))
     assert c.shape == (3, 2)
     assert c[1, 0] > 0.99 and c[2, 1] > 0.99 and c[0].max() < 0.2
+
+
+def test_slerp_stays_bounded_for_nearly_opposite_vectors_of_unequal_length():
+    ang = np.radians(176.0)
+    a = 1.6 * np.array([1.0, 0.0])
+    b = 2.3 * np.array([np.cos(ang), np.sin(ang)])
+    p = latent.path(a, b, 41, "slerp")
+    norms = np.linalg.norm(p, axis=1)
+    assert norms.max() <= 2.3 + 1e-9 and norms.min() >= 1.6 - 1e-9       # lengths go linearly 1.6 -> 2.3
+    arc = np.linalg.norm(np.diff(p, axis=0), axis=1).sum()
+    assert arc < 1.1 * np.pi * 2.3                                       # no blow-up of the path
