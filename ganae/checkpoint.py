@@ -281,6 +281,7 @@ def inspect(path: str | Path) -> dict:
         "step": payload["step"],
         "metrics": metrics if isinstance(metrics, dict) else {},
         "note": note if isinstance(note, str) else "",
+        "kind": payload.get("kind", "run") if isinstance(payload.get("kind", "run"), str) else "run",
     }
 
 
