@@ -319,8 +319,12 @@ class Runner:
         self._wake.set()
         if not wait:
             return None
-        if not cmd.done.wait(timeout):
-            raise TimeoutError(f"run {self.run_id} did not answer '{name}' within {timeout:g} s")
+        deadline = time.monotonic() + timeout
+        while not cmd.done.wait(0.1):
+            if not self._thread.is_alive():      # stopped after the check above: nobody will answer
+                raise RuntimeError(f"run {self.run_id} has been stopped; start a new one")
+            if time.monotonic() > deadline:
+                raise TimeoutError(f"run {self.run_id} did not answer '{name}' within {timeout:g} s")
         if cmd.error is not None:
             raise cmd.error
         return cmd.result
@@ -380,12 +384,10 @@ class Runner:
 
     def _do_reset(self, trainer: Trainer) -> None:
         self._admission.release(self)
-        old = self.trainer
         self._install(trainer)
         self._set_state("idle", "")
         with self._lock:
             self._it_per_s = 0.0
-        del old
         self._publish(snapshot=False)
 
     def _do_restore(self) -> None:
@@ -408,7 +410,7 @@ class Runner:
 
     # ---- internals: the loop ------------------------------------------------------------------------
     def _loop(self) -> None:
-        if self._threads > 0 and torch.get_num_threads() != self._threads:
+        if self._threads > 0:   # torch's intra-op threads for this run (on 2 cores, 1 trains fastest)
             torch.set_num_threads(self._threads)
         try:
             while not self._stopping:
@@ -527,7 +529,7 @@ class Runner:
                    or now - self._last_eval_t >= self._eval_every_s)
             if not due or now - self._last_eval_t < self._eval_cost / OVERHEAD_SHARE:
                 return
-        t0 = time.perf_counter()
+        c0 = time.thread_time()
         try:
             self.trainer.evaluate()
         except ImportError as e:
@@ -538,7 +540,7 @@ class Runner:
             self._evals_ok = False
             self._eval_note = f"Quality metrics stopped ({type(e).__name__}: {str(e)[:200]})."
         if not force:   # the first evaluation pays one-off imports: not a fair price to plan with
-            self._eval_cost = time.perf_counter() - t0
+            self._eval_cost = time.thread_time() - c0
         self._last_eval_step, self._last_eval_t = step, time.perf_counter()
 
     def _save_good(self) -> None:
@@ -554,13 +556,13 @@ class Runner:
             log.debug("run %s: no last-good copy: %s", self.run_id, e)
 
     def _take_snapshot(self) -> Snapshot | None:
-        t0 = time.perf_counter()
+        c0 = time.thread_time()   # CPU time: what a snapshot takes from training, whatever else the machine runs
         try:
             snap = self.trainer.snapshot()
         except Exception as e:
             log.warning("run %s: snapshot failed: %s", self.run_id, e)
             return None
-        self._snap_cost = time.perf_counter() - t0
+        self._snap_cost = time.thread_time() - c0
         return snap
 
     def _publish(self, snapshot: bool = True) -> None:

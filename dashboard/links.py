@@ -1,0 +1,301 @@
+"""Links: a page's whole setup in its URL, a "copy link" control, a student view, and opening another page on a
+run (from a config or from a checkpoint).
+
+A shareable link holds the configuration as `section.field=value` parameters (only the fields that differ from
+`RunConfig()`'s defaults, plus the seed, always), so opening it rebuilds the same config and, with the same seed,
+the same first steps. It never holds the run id: a run belongs to the server and the session that trains it, a
+link is a recipe anyone can start again.
+
+    cfg = links.config_from_url()          # the config in the URL, or None (none there / not valid: a sentence)
+    links.sync_url(cfg)                    # keep the address bar in step with the form (the run id stays)
+    links.copy_link(cfg)                   # a small "Share" popover with the URL and a copy button
+    if links.advanced(): ...               # False with ?advanced=0: pages hide their advanced controls
+
+    runner = links.start_run("playground", cfg)          # a new run (idle) for that page, in this session
+    links.open_page("playground", runner.run_id)         # st.switch_page with ?run=<id> (and ?advanced=0 kept)
+"""
+from __future__ import annotations
+
+import inspect
+from typing import Any, Mapping
+from urllib.parse import urlencode
+
+import streamlit as st
+
+from dashboard import runtime
+from ganae import lessons
+from ganae.checkpoint import CheckpointError
+from ganae.config import ConfigError, RunConfig
+
+SEED = "train.seed"
+ADVANCED = "advanced"                 # ?advanced=0 hides advanced controls (a student view)
+_ADV_STATE = "_links_advanced"
+OFF = ("0", "false", "no", "off")
+# page name (ganae.lessons.PAGES) -> URL path of the page, as app.py registers it
+URL_PATHS = {"home": "home", "playground": "playground", "ae_lab": "ae-lab", "image_gan": "image-gan",
+             "latent": "latent", "arena": "arena", "dirac": "dirac", "checkpoints": "checkpoints",
+             "lessons": "lessons"}
+# pages that show a run: the key under which runtime / the page remember "this session's run of the page"
+RUN_KEYS = {"playground": "playground", "ae_lab": "ae_lab", "image_gan": "image_gan", "latent": "latent"}
+
+
+# ---- config <-> URL parameters -------------------------------------------------------------------------------
+def params_of(cfg: RunConfig) -> dict[str, str]:
+    """The URL parameters of `cfg`: the fields that differ from the defaults, and the seed (always)."""
+    q = dict(sorted(cfg.to_query().items()))
+    q[SEED] = str(int(cfg.train.seed))
+    return q
+
+
+def config_of(params: Mapping[str, Any]) -> RunConfig | None:
+    """The config described by URL parameters (keys with a dot), validated; None when there are none.
+
+    Raises ConfigError (naming the parameter) for an unknown field or a value the field cannot take."""
+    dotted = {}
+    for k, v in params.items():
+        if "." not in str(k):
+            continue
+        if isinstance(v, (list, tuple)):      # a parameter given twice: the last one wins, as in st.query_params
+            v = v[-1] if v else ""
+        dotted[str(k)] = str(v)
+    if not dotted:
+        return None
+    return RunConfig.from_query(dotted).validate()
+
+
+def query_string(cfg: RunConfig, **extra: str) -> str:
+    return urlencode({**params_of(cfg), **{k: str(v) for k, v in extra.items()}})
+
+
+def page_url(page: str | None = None) -> str:
+    """The browser's URL of `page` (default: the current page) without parameters; a relative path when the app
+    runs without a browser (tests)."""
+    current = _context_url()
+    if page is None:
+        return current or "/"
+    path = URL_PATHS.get(page, page)
+    if not current:
+        return f"/{path}"
+    root = current.rstrip("/")
+    for p in sorted(URL_PATHS.values(), key=len, reverse=True):
+        if root.endswith("/" + p):
+            root = root[: -len(p) - 1]
+            break
+    return f"{root}/{path}"
+
+
+def _context_url() -> str | None:
+    try:
+        return st.context.url
+    except Exception:       # no browser session (AppTest, bare mode)
+        return None
+
+
+def link(cfg: RunConfig, page: str | None = None, **extra: str) -> str:
+    """The full shareable URL of `cfg` on `page` (default: the current page)."""
+    if not advanced():
+        extra.setdefault(ADVANCED, "0")
+    return f"{page_url(page)}?{query_string(cfg, **extra)}"
+
+
+def config_from_url(show_error: bool = True) -> RunConfig | None:
+    """The config in this page's URL, or None. A link that does not describe a valid config is reported as one
+    sentence (the parameter and the fix) and ignored."""
+    try:
+        return config_of(st.query_params.to_dict())
+    except ConfigError as e:
+        if show_error:
+            st.warning(f"The link's settings could not be used — **{e.field}**: {str(e).split(': ', 1)[-1]}. "
+                       f"The page starts from its defaults instead.", icon=":material/link_off:")
+        return None
+
+
+def url_fingerprint() -> str:
+    """A short text naming the config parameters in the URL (changes when a different link is opened): pages
+    use it as the `source` of their form's init, so a new link refills the form once."""
+    dotted = sorted((k, v) for k, v in st.query_params.to_dict().items() if "." in k)
+    return "url:" + urlencode(dotted)
+
+
+def sync_url(cfg: RunConfig | None) -> None:
+    """Write `cfg`'s parameters into the address bar (stale config parameters are removed; others such as the run
+    id stay). Writes only what changed, so it costs nothing on reruns."""
+    if cfg is None:
+        return
+    want = params_of(cfg)
+    have = st.query_params.to_dict()
+    for k in [k for k in have if "." in k and k not in want]:
+        del st.query_params[k]
+    for k, v in want.items():
+        if have.get(k) != v:
+            st.query_params[k] = v
+
+
+def copy_link(cfg: RunConfig | None, page: str | None = None, label: str = "Share",
+              key: str | None = None) -> str | None:
+    """A small popover with the link to this setup (st.code has a copy button); returns the URL."""
+    if cfg is None:
+        return None
+    url = link(cfg, page)
+    with st.popover(label, icon=":material/link:", help="A link that opens this page with these settings and seed",
+                    key=key):
+        st.markdown("**Link to these settings**")
+        st.code(url, language=None, wrap_lines=True)
+        st.caption("Opening it sets up the same configuration and seed: pressing Train there gives the same "
+                   "first steps. It does not share this run — the other person trains their own.")
+    return url
+
+
+# ---- the student view ------------------------------------------------------------------------------------------
+def advanced() -> bool:
+    """False when the URL said ?advanced=0 (in this session, on any page since): hide advanced controls.
+
+    ?advanced=1 shows them again. The choice stays in the address bar when the student changes pages."""
+    ss = st.session_state
+    value = st.query_params.get(ADVANCED)
+    if value is not None:
+        ss[_ADV_STATE] = value.strip().lower() not in OFF
+    on = bool(ss.get(_ADV_STATE, True))
+    if not on and value is None:
+        st.query_params[ADVANCED] = "0"
+    return on
+
+
+def set_advanced(on: bool) -> None:
+    st.session_state[_ADV_STATE] = bool(on)
+    if on:
+        if ADVANCED in st.query_params:
+            del st.query_params[ADVANCED]
+    else:
+        st.query_params[ADVANCED] = "0"
+
+
+def carry() -> dict[str, str]:
+    """Parameters that follow the user from page to page (the student view)."""
+    return {} if advanced() else {ADVANCED: "0"}
+
+
+# ---- opening pages ---------------------------------------------------------------------------------------------
+def page_file(page: str) -> str:
+    if page not in URL_PATHS:
+        raise KeyError(f"'{page}' is not a page; pages: {', '.join(URL_PATHS)}")
+    return f"pages/{page}.py"
+
+
+def open_page(page: str, run_id: str | None = None, params: Mapping[str, str] | None = None) -> None:
+    """Switch to `page` (never returns), with the run and the student view in its URL."""
+    query = {**carry(), **dict(params or {})}
+    if run_id:
+        query[runtime.QUERY_KEY] = run_id
+    st.switch_page(page_file(page), query_params=query)
+
+
+def session_runs() -> dict[str, str]:
+    """run id -> the page it was started on, for the runs this session has open (latest last)."""
+    out: dict[str, str] = {}
+    for k, v in list(st.session_state.items()):
+        if not isinstance(k, str) or not isinstance(v, str):
+            continue
+        if k.startswith("_run:"):                  # runtime.remember_run's record per page
+            out[v] = k[5:]
+        elif k.endswith(":run") and k[:-4] in RUN_KEYS:
+            out.setdefault(v, k[:-4])
+    reg = runtime.registry()
+    return {rid: page for rid, page in out.items() if reg.get(rid) is not None}
+
+
+def _adopt(page: str, runner) -> None:
+    """Make `runner` the run of `page` in this session, as the page itself would."""
+    key = RUN_KEYS[page]
+    st.session_state[f"{key}:run"] = runner.run_id          # image_controls.resolve_run's record
+    if page == "latent":
+        st.session_state["lx_source"] = f"run:{runner.run_id}"
+
+
+def start_run(page: str, cfg: RunConfig):
+    """A new run of `cfg` (idle: the student presses Train) remembered as this session's run of `page`.
+
+    ConfigError / DataError propagate with their sentence; nothing is registered then."""
+    if page not in RUN_KEYS:
+        raise ValueError(f"page '{page}' does not show runs")
+    if not lessons.fits(page, cfg):
+        raise ValueError(f"the {lessons.PAGES.get(page, page)} page cannot show a {cfg.model.family} on "
+                         f"{cfg.data.name}")
+    _pause_previous(page)
+    runner = runtime.create_run(RUN_KEYS[page], cfg)
+    _adopt(page, runner)
+    return runner
+
+
+def _pause_previous(page: str) -> None:
+    """The run this one replaces on `page` stops training (it would hold a training slot until it is reaped)."""
+    old = runtime.registry().get(st.session_state.get(f"_run:{RUN_KEYS[page]}"))
+    if old is not None:
+        try:
+            old.pause(wait=False)
+        except RuntimeError:        # already stopped
+            pass
+
+
+def payload_config(payload: Mapping[str, Any]) -> RunConfig:
+    """The RunConfig of a checkpoint payload; CheckpointError (a sentence) when it is not valid here."""
+    if payload.get("kind") == "classifier":
+        raise CheckpointError("This checkpoint is a metric classifier (it scores generated images for the quality "
+                              "metrics); it cannot be opened in a page.")
+    try:
+        return RunConfig.from_dict(payload["config"]).validate()
+    except (ConfigError, KeyError, TypeError) as e:
+        raise CheckpointError(f"The checkpoint's configuration is not valid in this version ({e}); it cannot be "
+                              f"opened.") from None
+
+
+def _registry_takes_factory(reg) -> bool:
+    try:
+        return "trainer_factory" in inspect.signature(reg.create).parameters
+    except (TypeError, ValueError):
+        return False
+
+
+def start_from_payload(page: str, payload: Mapping[str, Any]):
+    """A run that continues from a checkpoint payload (weights, optimiser state, history, step), paused at its
+    step, remembered as this session's run of `page`. CheckpointError / DataError propagate with a sentence."""
+    from ganae.trainer import Trainer
+
+    cfg = payload_config(payload)
+    if page not in RUN_KEYS or not lessons.fits(page, cfg):
+        raise CheckpointError(f"A {cfg.model.family} on {cfg.data.name} cannot be opened in the "
+                              f"{lessons.PAGES.get(page, page)} page.")
+    reg = runtime.registry()
+    _pause_previous(page)
+    if _registry_takes_factory(reg):
+        key = RUN_KEYS[page]
+        old = st.session_state.get(f"_run:{key}")
+        runner = reg.create(cfg, session=runtime.session_token(),
+                            trainer_factory=lambda c: Trainer.from_payload(payload))
+        if old and old != runner.run_id:
+            reg.detach(old, runtime.session_token())
+        runtime.remember_run(key, runner)
+    else:
+        # The registry builds runs from a config only: build one, then let its thread take over the checkpoint
+        # (a Trainer restored from the payload, sharing the data already loaded) and publish a fresh snapshot.
+        runner = runtime.create_run(RUN_KEYS[page], cfg)
+        try:
+            runner.call(lambda t: _restore_into(t, payload), timeout=120.0)
+            runner.pause()
+        except BaseException:
+            reg.remove(runner.run_id)
+            runtime.forget_run(RUN_KEYS[page])
+            raise
+    _adopt(page, runner)
+    return runner
+
+
+def _restore_into(trainer, payload: Mapping[str, Any]) -> None:
+    from ganae.trainer import Trainer
+    loaded = Trainer.from_payload(payload, device=trainer.device, data=trainer.data)
+    trainer.__dict__.update(loaded.__dict__)
+
+
+__all__ = ["params_of", "config_of", "query_string", "page_url", "link", "config_from_url", "url_fingerprint",
+           "sync_url", "copy_link", "advanced", "set_advanced", "carry", "page_file", "open_page", "session_runs",
+           "start_run", "payload_config", "start_from_payload"]

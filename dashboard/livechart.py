@@ -1,0 +1,129 @@
+"""Plotly charts that update in place while a run trains.
+
+`st.plotly_chart` gives a chart a new identity whenever its figure changes, so on every live frame the browser
+throws the chart away and builds a new one: the charts flicker, and on a two-core machine the rebuilding costs
+more CPU than the training it shows. `live_chart(fig, key)` draws the same plotly figure through a tiny
+Streamlit component that keeps its <div> and calls `Plotly.react` on it, which redraws only what changed.
+
+plotly.js itself is the copy shipped inside the plotly Python package, served by Streamlit's static file
+serving (`server.enableStaticServing = true` in .streamlit/config.toml) from dashboard/static/. When static
+serving is off, `live_chart` falls back to `st.plotly_chart`, so pages work either way.
+"""
+from __future__ import annotations
+
+import shutil
+from pathlib import Path
+from typing import Any
+
+import plotly
+import plotly.graph_objects as go
+import plotly.io as pio
+import streamlit as st
+
+STATIC = Path(__file__).resolve().parent / "static"
+PLOTLY_JS = "plotly.min.js"
+
+# A light template matching Streamlit's look (the built-in plotly_chart applies Streamlit's theme; this
+# component draws with plotly.js directly).
+TEMPLATE = {
+    "layout": {
+        "font": {"family": '"Source Sans Pro", "Source Sans 3", sans-serif', "color": "#31333F", "size": 12},
+        "paper_bgcolor": "rgba(0,0,0,0)", "plot_bgcolor": "rgba(0,0,0,0)",
+        "colorway": ["#0068c9", "#83c9ff", "#ff2b2b", "#ffabab", "#29b09d", "#7defa1", "#ff8700", "#ffd16a"],
+        "xaxis": {"gridcolor": "#e6eaf1", "zerolinecolor": "#d5dae5", "linecolor": "#d5dae5", "ticks": ""},
+        "yaxis": {"gridcolor": "#e6eaf1", "zerolinecolor": "#d5dae5", "linecolor": "#d5dae5", "ticks": ""},
+        "hoverlabel": {"font": {"family": '"Source Sans Pro", sans-serif'}},
+    }
+}
+
+_JS = """
+// plotly.py sends numpy arrays as {dtype, bdata (base64), shape}; plotly.js decodes them with a slow base64
+// routine on every update, so turn them into typed arrays here with the browser's own atob.
+const TYPES = {f8: Float64Array, f4: Float32Array, i4: Int32Array, u4: Uint32Array, i2: Int16Array,
+               u2: Uint16Array, i1: Int8Array, u1: Uint8Array};
+function typed(v) {
+  const T = TYPES[v.dtype];
+  if (!T || typeof v.bdata !== 'string') return v;
+  const bin = atob(v.bdata);
+  const bytes = new Uint8Array(bin.length);
+  for (let i = 0; i < bin.length; i++) bytes[i] = bin.charCodeAt(i);
+  const flat = new T(bytes.buffer);
+  const shape = typeof v.shape === 'string' ? v.shape.split(',').map(Number) : v.shape;
+  if (!shape || shape.length < 2) return flat;
+  const rows = [], n = shape[1];
+  for (let r = 0; r < shape[0]; r++) rows.push(flat.subarray(r * n, (r + 1) * n));
+  return rows;
+}
+function decodeArrays(obj) {
+  if (Array.isArray(obj)) { for (let i = 0; i < obj.length; i++) obj[i] = decodeArrays(obj[i]); return obj; }
+  if (obj && typeof obj === 'object') {
+    if (typeof obj.bdata === 'string' && obj.dtype) return typed(obj);
+    for (const k of Object.keys(obj)) obj[k] = decodeArrays(obj[k]);
+  }
+  return obj;
+}
+
+export default function(component) {
+  const { parentElement, data } = component;
+  let div = parentElement.querySelector('.ganae-live-chart');
+  if (!div) {
+    div = document.createElement('div');
+    div.className = 'ganae-live-chart';
+    div.style.width = '100%';
+    parentElement.appendChild(div);
+  }
+  const fig = decodeArrays(JSON.parse(data.figure));
+  fig.layout = fig.layout || {};
+  fig.layout.template = data.template;
+  fig.layout.autosize = true;
+  div.style.height = (fig.layout.height || 400) + 'px';
+  const config = Object.assign({responsive: true, displaylogo: false}, data.config || {});
+  const draw = () => window.Plotly.react(div, fig.data || [], fig.layout, config);
+  if (window.Plotly) { draw(); return; }
+  if (!window.__ganaePlotly) {
+    window.__ganaePlotly = new Promise((resolve, reject) => {
+      const s = document.createElement('script');
+      s.src = data.src;
+      s.onload = resolve;
+      s.onerror = () => { window.__ganaePlotly = null; reject(new Error('plotly.js did not load from ' + data.src)); };
+      document.head.appendChild(s);
+    });
+  }
+  window.__ganaePlotly.then(draw).catch((e) => { div.textContent = String(e); });
+}
+"""
+
+
+@st.cache_resource(show_spinner=False)
+def _component():
+    return st.components.v2.component("ganae_live_chart", js=_JS, isolate_styles=False)
+
+
+@st.cache_resource(show_spinner=False)
+def _static_ready() -> bool:
+    """Static serving is on and dashboard/static/plotly.min.js is the copy from the installed plotly."""
+    try:
+        if not st.get_option("server.enableStaticServing"):
+            return False
+        src = Path(plotly.__file__).resolve().parent / "package_data" / PLOTLY_JS
+        dst = STATIC / PLOTLY_JS
+        if not src.is_file():
+            return False
+        if not dst.is_file() or dst.stat().st_size != src.stat().st_size:
+            STATIC.mkdir(exist_ok=True)
+            tmp = dst.with_suffix(".tmp")
+            shutil.copyfile(src, tmp)
+            tmp.replace(dst)
+        return True
+    except OSError:
+        return False
+
+
+def live_chart(fig: go.Figure, key: str, config: dict[str, Any] | None = None) -> None:
+    """Draw `fig`; redrawing with the same key updates the chart in place instead of rebuilding it."""
+    if not _static_ready():
+        st.plotly_chart(fig, key=key, config=config or {"displaylogo": False})
+        return
+    fig.layout.template = None             # the component supplies a light template; no need to send plotly's
+    _component()(data={"figure": pio.to_json(fig, validate=False), "template": TEMPLATE, "config": config or {},
+                       "src": f"./app/static/{PLOTLY_JS}"}, key=key)

@@ -1,0 +1,206 @@
+"""Dirac-GAN: the two-parameter game of Mescheder, Geiger & Nowozin (2018), where one can *see* why GAN training
+circles the equilibrium, and which fixes make it converge.
+
+Thin page: widgets -> ganae.dirac (vector fields, trajectories, verdicts; plain numpy, cached) -> figures of
+dashboard/figures_compare.py. Nothing trains in the background.
+"""
+from __future__ import annotations
+
+import numpy as np
+import streamlit as st
+
+from dashboard import figures_compare as fc
+from ganae import dirac
+
+PAPER = {"h": 0.1, "steps": 1000, "theta0": 1.0, "psi0": 1.0, "d_steps": 1}
+H_CHOICES = [0.01, 0.02, 0.05, 0.1, 0.2, 0.3, 0.5, 1.0]
+STEP_CHOICES = [250, 500, 1000, 2000, 4000]
+MODE_LABELS = {"simultaneous": "simultaneous", "alternating": "alternating (D first)",
+               "continuous": "continuous (ODE, RK4)"}
+MODE_NOTES = {
+    "simultaneous": "Both players step from the same point: (θ, ψ) ← (θ, ψ) + h·v(θ, ψ).",
+    "alternating": "D steps first, then G sees the new D: ψ ← ψ + h·v_ψ(θ, ψ), then θ ← θ + h·v_θ(θ, ψ).",
+    "continuous": "The exact gradient flow d(θ, ψ)/dt = v, integrated with small RK4 steps: what infinitely "
+                  "small learning rates would do.",
+}
+# method -> the parameters a user may change: name -> (label, min, max, step)
+PARAMS = {
+    "wgan": {"clip": ("WGAN clip c", 0.1, 3.0, 0.1)},
+    "wgan-gp": {"gamma": ("WGAN-GP γ", 0.0, 5.0, 0.1), "g0": ("WGAN-GP target slope g₀", 0.0, 3.0, 0.1)},
+    "instance-noise": {"sigma": ("instance noise σ", 0.0, 3.0, 0.1)},
+    "gp-zero": {"gamma": ("gradient penalty γ (below critical)", 0.0, 3.0, 0.05)},
+    "consensus": {"gamma": ("consensus γ", 0.0, 2.0, 0.05)},
+}
+VERDICT_COLORS = {"converges": "#1a7f37", "oscillates": "#b35900", "diverges": "#c62828", "✓": "#1a7f37",
+                  "✗": "#c62828"}
+
+GAME = r"L(\theta,\psi) = f(\psi\theta) + f(0),\qquad f(t) = -\log\left(1 + e^{-t}\right),\qquad " \
+       r"\min_\theta \max_\psi L"
+FIELD = r"v(\theta,\psi) = \begin{pmatrix} -\partial_\theta L \\ \partial_\psi L\end{pmatrix} = " \
+        r"\begin{pmatrix} -\psi\, f'(\psi\theta) \\ \theta\, f'(\psi\theta)\end{pmatrix},\qquad " \
+        r"J(0,0) = \begin{pmatrix} 0 & -f'(0) \\ f'(0) & 0 \end{pmatrix},\quad " \
+        r"\lambda = \pm\, i\, f'(0) = \pm\tfrac{i}{2}"
+
+
+@st.cache_data(show_spinner=False, max_entries=256)
+def simulate(method: str, theta0: float, psi0: float, steps: int, h: float, mode: str, d_steps: int,
+             params: tuple) -> np.ndarray:
+    return dirac.trajectory(method, theta0, psi0, steps, h, mode, d_steps=d_steps, **dict(params))
+
+
+@st.cache_data(show_spinner=False, max_entries=256)
+def field(method: str, lim: float, params: tuple, n: int = 15) -> tuple:
+    g = np.linspace(-lim, lim, n)
+    TH, PS = np.meshgrid(g, g)
+    U, V = dirac.vector_field(method, TH, PS, **dict(params))
+    return TH, PS, U, V
+
+
+def _eig_text(ev: np.ndarray) -> str:
+    if not np.all(np.isfinite(ev)):
+        return "undefined (field jumps at ψ = 0)"
+    a, b = ev[0], ev[1]
+    if abs(a.imag) > 1e-9:
+        re = a.real if abs(a.real) > 1e-9 else 0.0
+        return (f"{re:.3g} ± {abs(a.imag):.3g}i" if re else f"± {abs(a.imag):.3g}i")
+    return f"{a.real:.3g}, {b.real:.3g}"
+
+
+def verdict_table(rows: list[dict]):
+    """The verdicts as a pandas Styler: converges green, oscillates orange, diverges red; ✓ / ✗ coloured."""
+    import pandas as pd
+    frame = pd.DataFrame(rows).set_index("method").rename(columns={"agree": "paper agrees"})
+    return frame.style.map(lambda v: f"color: {VERDICT_COLORS[v]}; font-weight: 600" if v in VERDICT_COLORS
+                           else "")
+
+
+def paper_setting() -> None:
+    ss = st.session_state
+    ss["dg_h"], ss["dg_steps"] = PAPER["h"], PAPER["steps"]
+    ss["dg_theta0"], ss["dg_psi0"], ss["dg_dsteps"] = PAPER["theta0"], PAPER["psi0"], PAPER["d_steps"]
+    for m, ps in PARAMS.items():
+        for p in ps:
+            ss[f"dg_p:{m}:{p}"] = float(dirac.DEFAULTS[m][p])
+
+
+def init_state() -> None:
+    ss = st.session_state
+    if "dg_h" not in ss:
+        paper_setting()
+        ss["dg_methods"] = list(dirac.METHODS)
+        ss["dg_mode"] = "simultaneous"
+
+
+def controls() -> None:
+    st.pills("Methods", list(dirac.METHODS), selection_mode="multi", key="dg_methods", wrap=True,
+             help="Each gets its own panel: its vector field and the trajectory from the start.")
+    st.radio("Updates", list(dirac.MODES), key="dg_mode", format_func=lambda m: MODE_LABELS[m])
+    st.caption(MODE_NOTES[st.session_state["dg_mode"]])
+    st.select_slider("Step size h (learning rate)", H_CHOICES, key="dg_h")
+    st.select_slider("Steps", STEP_CHOICES, key="dg_steps")
+    c1, c2 = st.columns(2)
+    c1.slider("Start θ₀ (generator)", -2.0, 2.0, step=0.1, key="dg_theta0")
+    c2.slider("Start ψ₀ (discriminator)", -2.0, 2.0, step=0.1, key="dg_psi0")
+    if st.session_state["dg_mode"] == "alternating":
+        st.number_input("D steps per G step", 1, 5, step=1, key="dg_dsteps")
+    with st.expander("Method parameters"):
+        for m, ps in PARAMS.items():
+            for p, (label, lo, hi, step) in ps.items():
+                st.number_input(label, lo, hi, step=step, format="%g", key=f"dg_p:{m}:{p}")
+        st.caption(f"The critical penalty γ = 2 f'(0) = {dirac.critical_value('gp-zero'):g} is fixed for "
+                   f"*gp-zero-critical*; instance noise is critical at σ = √2.")
+    st.button("Back to the paper's setting", key="dg_paper", on_click=paper_setting, icon=":material/restart_alt:",
+              help="h = 0.1, 1000 steps from (1, 1), default parameters: where the paper's verdicts apply")
+
+
+def _params(method: str) -> tuple:
+    return tuple(sorted((p, float(st.session_state[f"dg_p:{method}:{p}"])) for p in PARAMS.get(method, {})))
+
+
+def _at_paper_setting() -> bool:
+    ss = st.session_state
+    same = (ss["dg_h"] == PAPER["h"] and ss["dg_steps"] == PAPER["steps"] and ss["dg_theta0"] == PAPER["theta0"]
+            and ss["dg_psi0"] == PAPER["psi0"] and (ss["dg_mode"] != "alternating" or ss["dg_dsteps"] == 1))
+    return same and all(dict(_params(m)) == {p: float(dirac.DEFAULTS[m][p]) for p in PARAMS[m]} for m in PARAMS)
+
+
+def results() -> None:
+    ss = st.session_state
+    methods = [m for m in dirac.METHODS if m in (ss.get("dg_methods") or [])]
+    mode, h, steps = ss["dg_mode"], float(ss["dg_h"]), int(ss["dg_steps"])
+    th0, ps0 = float(ss["dg_theta0"]), float(ss["dg_psi0"])
+    d_steps = int(ss.get("dg_dsteps", 1)) if mode == "alternating" else 1
+    if not methods:
+        st.info("Choose at least one method on the left.")
+        return
+    trajs, verdicts = {}, {}
+    for m in methods:
+        trajs[m] = simulate(m, th0, ps0, steps, h, mode, d_steps, _params(m))
+        verdicts[m] = dirac.verdict(trajs[m])
+    paper = dirac.PAPER_VERDICTS_BY_MODE[mode]
+    agree = sum(verdicts[m] == paper[m] for m in methods)
+
+    rows = []
+    for m in methods:
+        ok = verdicts[m] == paper[m]
+        ev = dirac.eigenvalues(m, **dict(_params(m)))
+        row = {"method": m, "here": verdicts[m], "paper": paper[m],
+               "agree": "✓" if ok else "✗", "eigenvalues of J at (0, 0)": _eig_text(ev)}
+        if mode != "continuous":
+            uev = dirac.update_eigenvalues(m, h=h, mode=mode, d_steps=d_steps, **dict(_params(m)))
+            rad = float(np.max(np.abs(uev))) if np.all(np.isfinite(uev)) else float("nan")
+            row["update |λ|max"] = "–" if not np.isfinite(rad) else f"{rad:.4f}" + (
+                " > 1" if rad > 1 + 1e-9 else " = 1" if abs(rad - 1) <= 1e-9 else " < 1")
+        rows.append(row)
+    st.markdown(f"**Verdicts** — {agree} of {len(methods)} agree with the paper "
+                f"({MODE_LABELS[mode]} updates, h = {h:g}, {steps:,} steps from ({th0:g}, {ps0:g})).")
+    st.table(verdict_table(rows))
+    if agree < len(methods):
+        if _at_paper_setting():
+            st.warning("A verdict differs from the paper at its own setting: please report this.")
+        else:
+            st.caption("The paper's verdicts describe small steps from a nearby start. A ✗ here is a lesson of its "
+                       "own: a large h can make even a damped game overshoot, and a far start can leave the "
+                       "region where the local analysis holds. **Back to the paper's setting** restores it.")
+
+    r0 = float(np.hypot(th0, ps0)) or 1.0
+    reach = max(float(np.nanmax(np.abs(t))) for t in trajs.values())
+    lim = round(max(0.5, 1.15 * max(r0 * 1.05, min(reach, 2.5 * r0))), 1)
+    panels = []
+    for m in methods:
+        mark = "✓" if verdicts[m] == paper[m] else "✗"
+        panels.append({"method": m, "grid": field(m, lim, _params(m)), "traj": trajs[m],
+                       "title": f"<b>{m}</b> · {verdicts[m]} {mark}"})
+    st.plotly_chart(fc.dirac_panels(panels, lim), key="dg_panels", config={"displaylogo": False})
+    st.caption("Grey arrows: the training direction v(θ, ψ) at each point (length ∝ √speed). Coloured line: the "
+               "iterates from the start (black dot) to the end (cross). Star: the equilibrium, where the generator "
+               "sits on the data (θ = 0) and the discriminator is flat (ψ = 0).")
+    st.plotly_chart(fc.dirac_distance(trajs, h), key="dg_distance", config={"displaylogo": False})
+    st.caption("Flat: circling for ever. Falling: converging (a straight line on this log axis is a linear rate). "
+               "Rising: spiralling out.")
+
+
+def run() -> None:
+    init_state()
+    st.title("Dirac-GAN")
+    st.markdown("The smallest GAN there is (Mescheder, Geiger & Nowozin, ICML 2018). The generator makes one point "
+                "θ, the real data is the point 0, and the discriminator is a line through the origin, D(x) = ψx. "
+                "Two numbers, one game:")
+    st.latex(GAME)
+    st.markdown("Gradient training follows the field *v*. It is everywhere at right angles to the radius, and its "
+                "Jacobian at the equilibrium has purely imaginary eigenvalues — no pull towards the equilibrium, "
+                "only rotation around it:")
+    st.latex(FIELD)
+    left, right = st.columns([1.25, 3], gap="large")
+    with left:
+        controls()
+    with right:
+        results()
+    with st.expander("**Why unregularised GAN training circles the equilibrium**", expanded=False):
+        st.markdown(dirac.explain())
+    with st.expander("**Each method, in one paragraph**"):
+        for m in dirac.METHODS:
+            st.markdown(dirac.explain(m))
+
+
+run()

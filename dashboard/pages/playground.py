@@ -1,0 +1,276 @@
+"""GAN Playground (2D): train a GAN on points in the plane and watch D, G and the losses live.
+
+Thin page: widgets -> RunConfig -> Runner (a background thread) -> figures. The live part is a fragment that
+redraws from `runner.snapshot()` every REFRESH_S while the run trains, and not at all while it is paused.
+"""
+from __future__ import annotations
+
+import json
+
+import numpy as np
+import streamlit as st
+
+from dashboard import figures, runtime, settings
+from dashboard.livechart import live_chart
+from ganae.config import RunConfig
+from ganae.data import DataError
+
+KEY = "playground"
+PROB_LOSSES = ("minimax", "ns")
+# what the plane shows per frame: every SVG point costs the browser time on each redraw
+REAL_SHOWN, FAKE_SHOWN, ARROWS_SHOWN = 500, 750, 100
+
+MINIMAX = (r"\begin{aligned}&\min_G \max_D \; V(D,G) \\ &= \mathbb{E}_{x\sim p_\text{data}}\left[\log D(x)\right] \\"
+           r"&+ \mathbb{E}_{z\sim p_z}\left[\log\left(1-D(G(z))\right)\right]\end{aligned}")
+LOSS_NOTES = {
+    "minimax": "G minimises log(1 − D(G(z))) exactly as in the game: its gradient vanishes while D confidently "
+               "rejects the samples (saturation).",
+    "ns": "Non-saturating: G maximises log D(G(z)) instead, same fixed point but strong gradients early on.",
+    "ls": "Least squares: D regresses real to 1 and generated to 0; G pulls D(G(z)) towards 1.",
+    "wgan": "Wasserstein: a critic f estimates E[f(x)] − E[f(G(z))]; it must stay 1-Lipschitz (clip, GP or "
+            "spectral norm) for that to be a distance.",
+    "hinge": "Hinge: D is only pushed until real scores exceed 1 and generated ones fall below −1.",
+}
+
+
+@st.cache_resource(show_spinner=False, max_entries=16)
+def _preview(data_json: str) -> np.ndarray:
+    """Real points of a dataset before any run exists (the plane is never empty)."""
+    from ganae import data as data_mod
+    from ganae.config import DataConfig
+    ds = data_mod.load(DataConfig(**json.loads(data_json)), "cpu")
+    x = ds.x_train[:1000].numpy().copy()
+    x.setflags(write=False)
+    return x
+
+
+def _reading(snap, loss: str) -> str | None:
+    """The oscillation reading of ganae.metrics (None until that module exists)."""
+    h = snap.history
+    if "loss_d" not in h or "loss_g" not in h:
+        return None
+    try:
+        from ganae.metrics import reading
+        prob = loss in PROB_LOSSES
+        return reading(h["loss_d"], h["loss_g"], h.get("d_real") if prob else None,
+                       h.get("d_fake") if prob else None, steps=h["step"])
+    except Exception:
+        return None
+
+
+def _controls(runner) -> None:
+    """The control bar. Buttons act in callbacks, before the page is drawn, so every control already shows
+    the new state (Pause enabled right after Train, the step counter after a Step)."""
+    cols = st.columns(6, gap="small")
+    active = runner is not None and runner.status().active
+    spec = [  # action, label, icon, help
+        ("play", "Train", ":material/play_arrow:", "Train continuously (D and G alternate)"),
+        ("pause", "Pause", ":material/pause:", None),
+        ("step_d", "Step D", None, "One update of D only"),
+        ("step_g", "Step G", None, "One update of G only"),
+        ("step", "Step both", None, "One iteration: k D updates, then the G updates"),
+        ("reset", "Reset", ":material/restart_alt:", "Start over from fresh weights with the settings on the left"),
+    ]
+    for col, (action, label, icon, tip) in zip(cols, spec):
+        disabled = (action == "play" and active) or (action == "pause" and not active)
+        col.button(label, icon=icon, key=f"pg_{action}", type="primary" if action == "play" else "secondary",
+                   disabled=disabled, width="stretch", help=tip, on_click=_on_press, args=(action,))
+
+
+def _views() -> None:
+    c1, c2 = st.columns([3, 1], vertical_alignment="bottom")
+    c1.pills("Show on the plane", ["real", "generated", "D heatmap", "G manifold", "gradient arrows"],
+             selection_mode="multi", key="pg_layers",
+             default=["real", "generated", "D heatmap", "G manifold", "gradient arrows"])
+    c2.select_slider("Steps per redraw", settings.SPEEDS, key="pg_speed",
+                     format_func=lambda v: "max" if v == 0 else str(v),
+                     help="How many training steps each frame shows (5 frames a second at most); "
+                          "'max' trains as fast as it can.")
+    st.pills("Charts", ["model", "losses", "D outputs", "gradient norms", "quality"], selection_mode="multi",
+             key="pg_charts", default=["model", "losses", "D outputs", "gradient norms", "quality"])
+
+
+def _on_press(action: str) -> None:
+    """Carry out a control; a problem is kept as a sentence for the page to show."""
+    runner, _ = runtime.current_run(KEY)
+    pending, error, _ = settings.pending_config()
+    try:
+        if runner is None:
+            if action in ("pause", "restore"):
+                return
+            if pending is None:
+                raise error or ValueError("the settings are not valid")
+            runner = runtime.create_run(KEY, pending)
+            st.session_state[settings.FOR_KEY] = runner.run_id
+            if action == "reset":
+                return
+        if action == "play":
+            step0 = runner.status().step
+            runner.play()
+            runner.wait_for(lambda s: s.step > step0 or not s.active, timeout=0.4)   # a first frame with data
+        elif action == "pause":
+            runner.pause()
+        elif action in ("step", "step_d", "step_g"):
+            runner.step(1, {"step": "both", "step_d": "d", "step_g": "g"}[action])
+        elif action == "restore":
+            runner.restore_last_good()
+        elif action == "reset":
+            if pending is None:
+                raise error or ValueError("the settings are not valid")
+            runner.reset(pending)
+            st.session_state[settings.BASE_KEY] = pending.to_json()
+    except (DataError, ValueError, RuntimeError, TimeoutError) as e:
+        st.session_state["pg_problem"] = e
+
+
+def _explanation(loss: str) -> None:
+    st.markdown("**The minimax game.** D learns to tell real points from generated ones; G learns to fool D.")
+    st.latex(MINIMAX)
+    st.caption(LOSS_NOTES.get(loss, "") + " The heatmap is D's verdict on the plane (green: *real*, purple: "
+               "*generated*); each arrow is −∇ₓL_G, where G's loss pushes that sample. At the equilibrium the "
+               "generated points cover the data and D(x) = ½ everywhere.")
+
+
+def run() -> None:
+    runtime.leave_legacy_pages_mode()
+    runner, lost = runtime.current_run(KEY)
+    if runner is not None:
+        settings.init_state(runner.cfg, runner.run_id)
+    else:
+        settings.init_state(None, st.session_state.get(settings.FOR_KEY, "default"))
+
+    st.title("GAN Playground")
+    st.caption("A generator G turns noise into points; a discriminator D judges them against the real data. "
+               "Press **Train** and watch them play.")
+    if lost:
+        st.info(f"The run `{lost}` is no longer on this server (it was left unwatched for a while, or the "
+                f"server restarted). Press Train to start a new one.")
+
+    left, right = st.columns([1, 2.9], gap="medium")
+    with left:
+        settings.form()
+    pending, error, notes = settings.pending_config()
+
+    with right:
+        _controls(runner)
+        problem = st.session_state.pop("pg_problem", None)
+        if problem is not None and not (error is not None and str(problem) == str(error)):
+            runtime.show_error(problem)
+        if error is not None:
+            runtime.show_error(error)
+        for n in notes:
+            st.warning(n)
+        if runner is not None and pending is not None and pending != runner.cfg:
+            st.info("You changed the settings: press **Reset** to restart the run with them.")
+        _views()
+        if runner is not None and st.session_state.get("pg_speed") is not None:
+            if runner.status().speed != st.session_state["pg_speed"]:
+                runner.set_speed(st.session_state["pg_speed"])
+        live(runner, pending)
+
+
+def live(runner, pending: RunConfig | None) -> None:
+    status0 = runner.status() if runner is not None else None
+    run_id = runner.run_id if runner is not None else None
+
+    @st.fragment(run_every=runtime.run_every(status0))
+    def frame() -> None:
+        reg = runtime.registry()
+        r = reg.get(run_id) if run_id else None
+        if run_id and r is None:
+            st.rerun()                                   # reaped meanwhile: the page says so
+        status = r.status() if r is not None else None
+        if status0 is not None and status is not None and status.state != status0.state:
+            st.rerun()                                   # new state: new refresh rate, sidebar, buttons
+        with st.sidebar:
+            runtime.sidebar_status(status)
+        draw(r, status, pending)
+
+    frame()
+
+
+def draw(r, status, pending: RunConfig | None) -> None:
+    cfg = r.cfg if r is not None else pending
+    loss = cfg.objective.loss if cfg is not None else "ns"
+    prob = loss in PROB_LOSSES
+    layers = set(st.session_state.get("pg_layers") or [])
+    charts = set(st.session_state.get("pg_charts") or [])
+
+
+    if status is not None:
+        st.markdown(runtime.state_line(status), unsafe_allow_html=True)
+        if status.state == "diverged":
+            st.error(status.message)
+            if status.last_good_step is not None:
+                st.button(f"Restore the last good state (step {status.last_good_step:,})", key="pg_restore",
+                          icon=":material/history:", on_click=_on_press, args=("restore",))
+        elif status.state == "error":
+            st.error(status.message)
+        elif status.state == "finished":
+            st.success(status.message)
+        elif status.message:
+            st.info(status.message)
+
+    snap = r.snapshot() if r is not None else None
+    plane, side = st.columns([1.3, 1], gap="medium")
+    with plane:
+        if snap is not None and snap.kind == "points":
+            v = snap.visuals
+            fig = figures.points_figure(
+                r.real[:REAL_SHOWN] if "real" in layers and r.real is not None else None,
+                snap.samples[:FAKE_SHOWN] if "generated" in layers and snap.samples is not None else None,
+                heat_x=v.get("heat_x"), heat_y=v.get("heat_y"),
+                heatmap=v.get("heatmap") if "D heatmap" in layers else None,
+                manifold=v.get("manifold") if "G manifold" in layers else None,
+                arrows=v["arrows"][:ARROWS_SHOWN] if "gradient arrows" in layers and "arrows" in v else None,
+                probability=prob, title=f"Step {snap.step:,}")
+        else:
+            real = None
+            if cfg is not None:
+                try:
+                    real = _preview(_data_json(cfg))
+                except (DataError, ValueError) as e:
+                    runtime.show_error(e)
+            fig = figures.points_figure(real[:REAL_SHOWN] if "real" in layers and real is not None else None,
+                                        title="The real data — press Train to add a generator")
+        live_chart(fig, key="pg_plane", config=_chart_config(status))
+    with side:
+        _explanation(loss)
+    if "model" in charts and cfg is not None:
+        d = settings.describe(cfg)
+        live_chart(figures.model_diagram(d["noise"], d["g"], d["d"], d["data"], snap.last if snap else None,
+                                              snap.step if snap else 0, probability=prob),
+                   key="pg_model", config={**_chart_config(status), "displayModeBar": False})
+    hist = snap.history if snap is not None else {"step": np.zeros(0)}
+    evals = snap.evals if snap is not None else {"step": np.zeros(0)}
+    shown = [c for c in ("losses", "D outputs", "gradient norms", "quality") if c in charts]
+    for i in range(0, len(shown), 2):
+        cols = st.columns(2, gap="medium")
+        for col, name in zip(cols, shown[i:i + 2]):
+            with col:
+                if name == "losses":
+                    fig = figures.loss_figure(hist)
+                    reading = _reading(snap, loss) if snap is not None else None
+                elif name == "D outputs":
+                    fig = figures.d_output_figure(hist, probability=prob)
+                elif name == "gradient norms":
+                    fig = figures.grad_norm_figure(hist)
+                else:
+                    n_modes = {"ring8": 8, "grid25": 25}.get(cfg.data.name) if cfg is not None else None
+                    fig = figures.quality_figure(evals, n_modes, note=status.eval_note if status else "")
+                live_chart(fig, key=f"pg_chart_{name}", config=_chart_config(status))
+                if name == "losses" and reading:
+                    st.caption(f"**Reading:** {reading}")
+
+
+def _chart_config(status) -> dict:
+    """While training, charts are redrawn every frame: static plots cost the browser much less."""
+    live = status is not None and status.state == "running"
+    return {"displaylogo": False, "staticPlot": live}
+
+
+def _data_json(cfg: RunConfig) -> str:
+    return json.dumps(cfg.to_dict()["data"], sort_keys=True)
+
+
+run()

@@ -1,0 +1,207 @@
+"""The dashboard's side of live training: one registry of runs per server process, one marker per browser
+session, the run id in the URL. No training logic lives here: pages call `Runner` methods only.
+
+- `registry()`: the process-wide `ganae.runner.Registry` (a global `st.cache_resource`) with its reaper.
+- `session_token()`: a session-scoped resource; when Streamlit releases it (the tab closed or lost its
+  connection for good), the session's runs start their grace period and are reaped if nobody comes back.
+- `current_run(key)` / `remember_run(key, runner)`: the run id lives in `st.query_params["run"]`, so a
+  refresh or a reconnect finds the same run and its history.
+"""
+from __future__ import annotations
+
+import os
+import secrets
+import sys
+import threading
+from dataclasses import dataclass
+
+import streamlit as st
+import torch
+
+from ganae import device as device_mod
+from ganae.config import ConfigError, RunConfig
+from ganae.runner import Registry, Runner, RunStatus
+
+GRACE_S = float(os.environ.get("GANAE_GRACE_S", "300"))          # unviewed runs live this long
+MAX_TRAINING = int(os.environ.get("GANAE_MAX_TRAINING", "0")) or (os.cpu_count() or 1)
+REFRESH_S = float(os.environ.get("GANAE_REFRESH_S", "0.5"))        # live redraw interval while running
+QUERY_KEY = "run"
+
+STATE_LABELS = {   # state: (icon, label) in Streamlit markdown
+    "idle": (":gray[:material/radio_button_unchecked:]", "ready"),
+    "queued": (":orange[:material/hourglass_top:]", "queued"),
+    "running": (":green[:material/play_circle:]", "training"),
+    "paused": (":blue[:material/pause_circle:]", "paused"),
+    "diverged": (":red[:material/warning:]", "diverged"),
+    "finished": (":green[:material/flag:]", "finished"),
+    "error": (":red[:material/error:]", "error"),
+}
+
+
+def leave_legacy_pages_mode() -> None:
+    """Make sure app.py's router runs, even when a fresh server's first request is a deep link.
+
+    Streamlit treats a `pages/` folder beside the entry script as a legacy multipage app until the entry
+    script has called `st.navigation` once in the process. If the first request of a fresh server is
+    /playground?run=... (a shared link, or a tab refreshed after a restart), Streamlit runs that page file on
+    its own, without app.py, and stays in that mode for every later session. Pages import this module, so
+    the first such run switches the mode off and reruns: the rerun goes through app.py and st.navigation.
+    """
+    try:
+        from streamlit.runtime.pages_manager import PagesManager
+        from streamlit.runtime.scriptrunner_utils.script_run_context import get_script_run_ctx
+    except ImportError:   # a Streamlit without these internals: nothing to fix
+        return
+    from streamlit.runtime import Runtime
+    # a real server only: AppTest mocks the Runtime and resets the flag before every run, leave it alone
+    real_server = type(getattr(Runtime, "_instance", None)) is Runtime
+    if PagesManager.uses_pages_directory and real_server and get_script_run_ctx(suppress_warning=True) is not None:
+        PagesManager.uses_pages_directory = False
+        st.rerun()
+
+
+def _warm_up() -> None:
+    """Import and build once, so the first Train press costs milliseconds, not seconds."""
+    from ganae.trainer import Trainer
+    try:
+        t = Trainer(RunConfig().with_updates(**{"data.n": 200, "train.steps": 2, "train.batch_size": 8,
+                                                "train.device": "cpu"}))
+        t.step(1)
+        t.snapshot()
+        try:
+            t.evaluate()
+        except Exception:
+            pass
+    except Exception:   # warming up is an optimisation only
+        pass
+
+
+SWITCH_INTERVAL_S = float(os.environ.get("GANAE_SWITCH_INTERVAL_S", "0.0005"))
+
+
+@st.cache_resource(show_spinner=False, on_release=lambda reg: reg.shutdown())
+def registry() -> Registry:
+    torch.set_num_threads(1)     # process-wide; with 2 cores more threads only fight each other
+    # A runner thread gives up the GIL around every (tiny) torch op; while a page is being drawn, the drawing
+    # thread would then keep it for Python's default 5 ms switch interval each time, and training crawls.
+    # A short interval hands the GIL back to the runner ten times sooner.
+    sys.setswitchinterval(SWITCH_INTERVAL_S)
+    reg = Registry(limit=MAX_TRAINING, grace_s=GRACE_S)
+    reg.start_reaper()
+    threading.Thread(target=_warm_up, name="ganae-warmup", daemon=True).start()
+    return reg
+
+
+@dataclass
+class SessionMarker:
+    token: str
+    registry: Registry
+
+
+def _session_released(marker: SessionMarker) -> None:
+    marker.registry.session_gone(marker.token)
+
+
+@st.cache_resource(scope="session", show_spinner=False, on_release=_session_released)
+def _session_marker() -> SessionMarker:
+    return SessionMarker(secrets.token_hex(8), registry())
+
+
+def session_token() -> str:
+    return _session_marker().token
+
+
+@st.cache_resource(show_spinner=False)
+def device_text() -> str:
+    return device_mod.describe(device_mod.pick("auto"))
+
+
+# ---- the run of this page ---------------------------------------------------------------------------------
+def current_run(key: str) -> tuple[Runner | None, str | None]:
+    """The runner named in the URL (or the one this session used last on page `key`).
+
+    Returns (runner, lost_id): lost_id names a run the URL asked for that is no longer on the server."""
+    reg = registry()
+    run_id = st.query_params.get(QUERY_KEY) or st.session_state.get(f"_run:{key}")
+    if not run_id:
+        return None, None
+    runner = reg.get(run_id)
+    if runner is None:
+        forget_run(key)
+        return None, run_id
+    reg.touch(run_id, session_token())
+    if st.query_params.get(QUERY_KEY) != run_id:
+        st.query_params[QUERY_KEY] = run_id
+    st.session_state[f"_run:{key}"] = run_id
+    return runner, None
+
+
+def remember_run(key: str, runner: Runner) -> None:
+    st.session_state[f"_run:{key}"] = runner.run_id
+    st.query_params[QUERY_KEY] = runner.run_id
+
+
+def forget_run(key: str) -> None:
+    st.session_state.pop(f"_run:{key}", None)
+    if QUERY_KEY in st.query_params:
+        del st.query_params[QUERY_KEY]
+
+
+def create_run(key: str, cfg: RunConfig, in_url: bool = True) -> Runner:
+    """A new run for this session on page `key` (ConfigError / DataError propagate with their sentence).
+
+    in_url=False leaves the URL alone (for a caller that switches to the page with the run in its query)."""
+    reg = registry()
+    old = st.session_state.get(f"_run:{key}")
+    runner = reg.create(cfg, session=session_token())
+    if old and old != runner.run_id:
+        reg.detach(old, session_token())
+    st.session_state[f"_run:{key}"] = runner.run_id
+    if in_url:
+        st.query_params[QUERY_KEY] = runner.run_id
+    return runner
+
+
+def run_every(status: RunStatus | None) -> float | None:
+    """How often the live fragment redraws: only while something is happening."""
+    if status is None:
+        return None
+    if status.state == "running":
+        return REFRESH_S
+    if status.state == "queued":
+        return 1.0
+    return None
+
+
+def state_line(status: RunStatus) -> str:
+    icon, label = STATE_LABELS.get(status.state, ("", status.state))
+    # the step also sits in a data attribute, for browser tests and benchmarks
+    parts = [f"{icon} **{label}**",
+             f'step <b class="ganae-step" data-step="{status.step}">{status.step:,}</b>']
+    if status.target_steps:
+        parts[-1] += f" of {status.target_steps:,}"
+    if status.state == "running" and status.it_per_s:
+        parts.append(f"{status.it_per_s:,.0f} steps/s")
+    if status.state == "queued":
+        parts.append(f"position {status.queue_position} in the queue")
+    return " · ".join(parts)
+
+
+def sidebar_status(status: RunStatus | None) -> None:
+    """The run's state and the admission queue, for the sidebar (call inside `with st.sidebar:`)."""
+    counts = registry().counts()
+    if status is not None:
+        st.markdown(f"**This run** `{status.run_id}`  \n{state_line(status)}", unsafe_allow_html=True)
+    st.caption(f"Training slots: {counts['running']} of {counts['limit']} busy · queued: {counts['queued']} · "
+               f"runs on this server: {counts['runs']}")
+
+
+def show_error(e: Exception) -> None:
+    """A user-fixable error as one sentence (never a traceback)."""
+    if isinstance(e, ConfigError):
+        st.error(f"**{e.field}**: {str(e).split(': ', 1)[-1]}")
+    else:
+        st.error(str(e))
+
+
+leave_legacy_pages_mode()

@@ -1,0 +1,222 @@
+"""The GAN Playground driven through Streamlit's AppTest (no browser): buttons, errors, the run in the URL.
+
+AppTest does not fire `run_every`, so a test calls `.run()` again to see a newer frame.
+"""
+from __future__ import annotations
+
+import time
+from pathlib import Path
+
+import numpy as np
+import pytest
+import streamlit as st
+import torch
+from streamlit.testing.v1 import AppTest
+
+from dashboard import runtime
+
+torch.set_num_threads(1)
+
+APP = str(Path(__file__).resolve().parent.parent / "dashboard" / "app.py")
+TIMEOUT = 60
+
+
+@pytest.fixture(scope="module", autouse=True)
+def _free_runs():
+    yield
+    st.cache_resource.clear()          # the registry's on_release stops every run and joins its thread
+
+
+def playground(query: dict | None = None) -> AppTest:
+    at = AppTest.from_file(APP, default_timeout=TIMEOUT)
+    at.query_params.update(query or {})
+    at.run()
+    at.switch_page("pages/playground.py").run()
+    assert not at.exception, at.exception
+    return at
+
+
+def wait_until(pred, timeout: float = 20.0) -> bool:
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        if pred():
+            return True
+        time.sleep(0.02)
+    return pred()
+
+
+def run_of(at: AppTest):
+    run_id = at.query_params.get("run")
+    if isinstance(run_id, list):
+        run_id = run_id[0]
+    return runtime.registry().get(run_id)
+
+
+def test_page_renders_without_a_run():
+    at = playground()
+    assert not at.error
+    assert "run" not in at.query_params
+    assert any("minimax" in m.value for m in at.markdown)
+    assert at.button(key="pg_play").disabled is False
+
+
+def test_play_grows_history_and_pause_stops_it():
+    at = playground()
+    at.button(key="pg_play").click().run()
+    assert not at.exception and not at.error
+    r = run_of(at)
+    assert r is not None and r.status().state == "running"
+    assert r.wait_for(lambda s: s.step >= 30, timeout=20)
+    at.run()                                      # the next frame (run_every does not fire in AppTest)
+    n1 = len(r.snapshot().history["step"])
+    assert wait_until(lambda: len(r.snapshot().history["step"]) > n1 + 20)
+    at.run()
+    assert not at.exception
+    shown = [int(m.value.split('data-step="')[1].split('"')[0]) for m in at.markdown if "data-step" in m.value]
+    assert shown and shown[0] > n1                # the page shows the newer step
+    assert any("training" in m.value for m in at.markdown)
+    at.button(key="pg_pause").click().run()
+    assert r.status().state == "paused"
+    s = r.status().step
+    time.sleep(0.3)
+    assert r.status().step == s
+
+
+def test_step_d_changes_only_d():
+    at = playground()
+    at.button(key="pg_step_d").click().run()       # creates the run and makes one D step
+    r = run_of(at)
+    assert r is not None and r.status().step == 1
+    before = r.state_dict()
+    at.button(key="pg_step_d").click().run()
+    after = r.state_dict()
+    changed = {k for k in before if not torch.equal(before[k], after[k])}
+    assert changed and all(k.startswith("d.") for k in changed)
+    at.button(key="pg_step_g").click().run()
+    again = r.state_dict()
+    changed = {k for k in after if not torch.equal(after[k], again[k])}
+    assert changed and all(k.startswith("g.") for k in changed)
+    assert r.status().step == 3
+
+
+def test_reset_clears_history_and_applies_settings():
+    at = playground()
+    at.button(key="pg_step").click().run()
+    at.button(key="pg_step").click().run()
+    r = run_of(at)
+    assert len(r.snapshot().history["step"]) == 2
+    at.selectbox(key="pg:objective.loss").set_value("ls").run()
+    assert any("Reset" in i.value for i in at.info)          # the change waits for Reset
+    at.button(key="pg_reset").click().run()
+    assert not at.exception
+    assert run_of(at) is r                                     # same run id, fresh trainer
+    assert r.status().step == 0 and len(r.snapshot().history["step"]) == 0
+    assert r.cfg.objective.loss == "ls"
+
+
+def test_invalid_learning_rate_shows_a_sentence():
+    at = playground()
+    at.number_input(key="pg:optim.g_lr").set_value(0.0).run()
+    assert not at.exception
+    assert any("optim.g_lr" in e.value and "> 0" in e.value for e in at.error)
+    at.button(key="pg_play").click().run()                     # refused, nothing crashes, no run made
+    assert not at.exception
+    assert "run" not in at.query_params
+    assert any("optim.g_lr" in e.value for e in at.error)
+
+
+def test_bad_csv_shows_a_sentence():
+    at = playground()
+    at.selectbox(key="pg:data.name").set_value("csv").run()
+    assert any("upload a CSV" in e.value for e in at.error)    # no file yet
+    at.file_uploader(key="pg_upload").upload("points.csv", b"x,y\n1,2\nfoo,bar\n3,4\n", "text/csv")
+    at.run()
+    at.button(key="pg_play").click().run()
+    assert not at.exception
+    assert any("non-number" in e.value for e in at.error), [e.value for e in at.error]
+    assert "run" not in at.query_params
+
+
+def test_good_csv_trains():
+    at = playground()
+    at.selectbox(key="pg:data.name").set_value("csv").run()
+    rows = "\n".join(f"{i % 7 * 0.3:.3f},{i % 5 * 0.2:.3f}" for i in range(200))
+    at.file_uploader(key="pg_upload").upload("points.csv", ("x,y\n" + rows).encode(), "text/csv")
+    at.run()
+    at.button(key="pg_step").click().run()
+    assert not at.exception and not at.error
+    r = run_of(at)
+    assert r is not None and r.cfg.data.name == "csv" and r.status().step == 1
+
+
+def test_refresh_finds_the_run_and_its_settings():
+    at = playground()
+    at.number_input(key="pg:train.seed").set_value(7).run()
+    at.button(key="pg_step").click().run()
+    r = run_of(at)
+    again = playground({"run": r.run_id})                      # a new session: a browser refresh
+    assert run_of(again) is r
+    assert again.number_input(key="pg:train.seed").value == 7
+    assert any(f'data-step="{r.status().step}"' in m.value for m in again.markdown)
+
+
+def test_unknown_run_says_so():
+    at = playground({"run": "nosuchrun"})
+    assert not at.exception
+    assert any("no longer on this server" in i.value for i in at.info)
+
+
+def test_diverged_run_offers_restore():
+    at = playground()
+    for key, value in (("pg:optim.g_opt", "sgd"), ("pg:optim.d_opt", "sgd"), ("pg:objective.loss", "ls")):
+        at.selectbox(key=key).set_value(value).run()
+    at.number_input(key="pg:optim.g_lr").set_value(10.0).run()
+    at.number_input(key="pg:optim.d_lr").set_value(10.0).run()
+    at.button(key="pg_play").click().run()
+    r = run_of(at)
+    assert r.wait_for(lambda s: s.state == "diverged", timeout=20)
+    at.run()
+    assert not at.exception
+    assert any("diverged" in e.value for e in at.error)
+    at.button(key="pg_restore").click().run()
+    assert not at.exception
+    assert r.status().state == "paused"
+
+
+def test_home_starts_the_default_run():
+    at = AppTest.from_file(APP, default_timeout=TIMEOUT).run()
+    assert not at.exception
+    at.button(key="home_start").click().run()
+    assert not at.exception
+    r = run_of(at)
+    assert r is not None and r.cfg.data.name == "ring8"
+    assert r.status().state in ("running", "queued", "finished")
+    r.pause()
+
+
+def test_drawing_turns_selections_into_points():
+    from dashboard import settings
+    click = settings.stroke_from_selection({"points": [{"x": 1.0, "y": -1.0}]}, seed=0)
+    assert click.shape == (settings.BLOB_POINTS, 2)
+    assert np.allclose(click.mean(axis=0), [1.0, -1.0], atol=0.05)
+    box = settings.stroke_from_selection({"box": [{"x": [0.0, 1.0], "y": [2.0, 1.0]}], "points": []}, seed=1)
+    assert len(box) >= 30 and box[:, 0].min() >= 0 and box[:, 1].max() <= 2.0 and box[:, 1].min() >= 1.0
+    tri = {"lasso": [{"x": [0.0, 1.0, 0.0], "y": [0.0, 0.0, 1.0]}]}
+    pts = settings.stroke_from_selection(tri, seed=2)
+    assert len(pts) >= 20 and np.all(pts.sum(axis=1) <= 1.0 + 1e-9) and np.all(pts >= 0)
+    assert settings.stroke_from_selection({}, seed=3) is None
+
+
+def test_drawn_points_train():
+    at = playground()
+    at.selectbox(key="pg:data.name").set_value("draw").run()
+    assert not at.exception
+    assert any("draw at least" in e.value for e in at.error)          # nothing drawn yet
+    rng = np.random.default_rng(0)
+    at.session_state["pg_strokes"] = [rng.normal([1.0, 0.0], 0.05, (60, 2)), rng.normal([-1.0, 0.5], 0.05, (60, 2))]
+    at.run()
+    assert not at.error and any("120 points" in c.value for c in at.caption)
+    at.button(key="pg_step").click().run()
+    assert not at.exception and not at.error
+    r = run_of(at)
+    assert r is not None and r.cfg.data.name == "csv" and len(r.real) == 96   # 80% of 120 for training
