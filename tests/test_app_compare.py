@@ -1,0 +1,164 @@
+"""AppTest of the Stabilization Arena and the Dirac-GAN pages (no browser): a two-variant comparison runs, both
+curves grow, the table fills, the CSV export holds both variants; K seeds give mean ± sd over exactly K runs; the
+Dirac page's verdicts match the paper."""
+from __future__ import annotations
+
+import base64
+import csv
+import io
+import json
+import time
+from pathlib import Path
+
+import numpy as np
+import pytest
+from streamlit.testing.v1 import AppTest
+
+from ganae import arena as arena_mod
+
+APP = str(Path(__file__).resolve().parent.parent / "dashboard" / "app.py")
+
+
+@pytest.fixture(autouse=True)
+def _stop_arenas():
+    yield
+    arena_mod.stop_all()
+
+
+def open_page(page: str) -> AppTest:
+    at = AppTest.from_file(APP, default_timeout=60)
+    at.run()
+    at.switch_page(f"pages/{page}.py")
+    at.run()
+    assert not at.exception, at.exception
+    return at
+
+
+def status(at: AppTest) -> str:
+    lines = [m.value for m in at.markdown if "ganae-arena-step" in m.value]
+    return lines[0] if lines else ""
+
+
+def run_until(at: AppTest, pred, timeout: float = 60.0) -> bool:
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        at.run()                              # run_every is not fired by AppTest: rerun by hand
+        if pred(at):
+            return True
+        time.sleep(0.3)
+    return False
+
+
+def chart(at: AppTest, key: str) -> dict:
+    el = next(e for e in at.get("plotly_chart") if e.proto.id and key in e.proto.id or e.key == key)
+    return json.loads(el.proto.spec)
+
+
+def values(a) -> np.ndarray:
+    if isinstance(a, dict) and "bdata" in a:
+        return np.frombuffer(base64.b64decode(a["bdata"]), dtype=np.dtype(a["dtype"]))
+    return np.asarray(a)
+
+
+def the_arena(at: AppTest) -> arena_mod.ArenaRunner:
+    arena_id = at.query_params["arena"]
+    arena_id = arena_id[0] if isinstance(arena_id, list) else arena_id
+    return next(a for a in arena_mod._LIVE if a.arena_id == arena_id)
+
+
+def test_two_variant_comparison_runs_curves_grow_table_fills_csv_exports():
+    at = open_page("arena")
+    assert at.title[0].value == "Stabilization Arena"
+    assert any(r"\bar m" in x.value for x in at.latex)              # the concept, with its formula
+    at.select_slider(key="ar_steps").set_value(100).run()
+    at.button(key="ar_start").click().run()
+    assert not at.exception and not at.error, (at.exception, [e.value for e in at.error])
+    assert run_until(at, lambda a: "training" in status(a) or "finished" in status(a), 20)
+
+    def panel_lengths(a) -> dict[str, int]:
+        spec = chart(a, "ar_multiples")
+        return {t["xaxis"]: len(values(t["x"])) for t in spec["data"] if t["name"] == "D loss"}
+
+    assert run_until(at, lambda a: min(panel_lengths(a).values(), default=0) > 0, 30)
+    first = panel_lengths(at)
+    assert set(first) == {"x", "x2"}                                  # a panel per variant: base, recommended
+    assert run_until(at, lambda a: "finished" in status(a), 90), status(at)
+    last = panel_lengths(at)
+    assert all(last[k] > first[k] for k in first) and set(last.values()) == {100}     # both curves grew
+    assert 'data-step="100"' in status(at)
+
+    table = at.table[0].value
+    assert list(table.index) == ["base", "recommended"]
+    assert {"modes", "HQ %", "KL", "JS", "osc. amplitude", "ms / step"} <= set(table.columns)
+    assert (table["ms / step"] != "–").all() and (table["modes"] != "–").all()
+    assert any("wins" in m.value for m in at.markdown)
+
+    labels = [d.label for d in at.download_button]
+    assert labels == ["Table (CSV)", "Histories (CSV)", "Losses (PNG)", "Samples (PNG)"]
+    view = the_arena(at).view()                                        # what the CSV buttons serve when clicked
+    rows = list(csv.DictReader(io.StringIO(view.table_csv())))
+    assert [r["variant"] for r in rows] == ["base", "recommended"]
+    hist = list(csv.DictReader(io.StringIO(view.histories_csv())))
+    assert {h["variant"] for h in hist} == {"base", "recommended"} and max(int(h["step"]) for h in hist) == 100
+
+
+def test_k_seeds_report_mean_and_sd_over_exactly_k_runs():
+    at = open_page("arena")
+    at.number_input(key="ar_seeds").set_value(2).run()
+    at.select_slider(key="ar_steps").set_value(50).run()
+    assert any("= **4 runs**" in c.value for c in at.caption)
+    at.button(key="ar_start").click().run()
+    assert run_until(at, lambda a: "finished" in status(a), 120), status(at)
+    table = at.table[0].value
+    assert (table["runs"] == "2").all()
+    assert all("±" in c for c in table["KL"]) and all("±" in c for c in table["ms / step"])
+    view = the_arena(at).view()
+    for row in view.table:
+        runs = view.runs_of(row["variant"])
+        assert len(runs) == 2 and row["n"] == 2
+        kl = np.array([r.metrics["kl"] for r in runs])
+        assert row["kl"] == pytest.approx(kl.mean()) and row["kl_sd"] == pytest.approx(kl.std(ddof=1))
+    assert any("Mean ± sd over K = 2 seeds" in c.value for c in at.caption)
+
+
+def test_setup_load_named_comparison_add_and_remove_variants_and_limit():
+    at = open_page("arena")
+    at.selectbox(key="ar_pick").set_value("wgan-clip-vs-gp").run()
+    at.button(key="ar_load").click().run()
+    assert at.session_state["ar_preset"] == "ring8-wgan-clip"
+    assert [v["name"] for v in at.session_state["ar_variants"]] == ["WGAN-GP"]
+    at.number_input(key="ar_f:objective.r1").set_value(1.0)
+    at.button(key="FormSubmitter:ar_add-Add variant").click().run()
+    assert not at.exception
+    names = [v["name"] for v in at.session_state["ar_variants"]]
+    assert names == ["WGAN-GP", "R1 γ 1"]
+    at.number_input(key="ar_seeds").set_value(4).run()                 # 3 variants × 4 seeds = 12 runs
+    assert any("too many" in e.value for e in at.error)
+    assert at.button(key="ar_start").disabled
+    at.button(key="ar_rm_1").click().run()
+    assert [v["name"] for v in at.session_state["ar_variants"]] == ["WGAN-GP"]
+    assert not any("too many" in e.value for e in at.error) and not at.button(key="ar_start").disabled
+
+
+def test_dirac_page_verdicts_match_the_paper():
+    at = open_page("dirac")
+    assert at.title[0].value == "Dirac-GAN"
+    assert len(at.latex) >= 2 and any("Why unregularised" in e.label for e in at.expander)
+    for mode in ("simultaneous", "alternating", "continuous"):
+        at.radio(key="dg_mode").set_value(mode).run()
+        table = at.table[0].value
+        assert list(table.index) == ["gan", "ns-gan", "wgan", "wgan-gp", "instance-noise", "gp-zero",
+                                     "gp-zero-critical", "consensus"]
+        assert (table["paper agrees"] == "✓").all(), table
+        assert (table["here"] == table["paper"]).all()
+        assert any("8 of 8 agree" in m.value for m in at.markdown)
+    assert table.loc["gan", "here"] == "oscillates"                     # continuous: the GAN circles
+    at.radio(key="dg_mode").set_value("simultaneous").run()
+    assert at.table[0].value.loc["gan", "here"] == "diverges"           # simultaneous steps spiral out
+    panels = json.loads(next(e for e in at.get("plotly_chart")).proto.spec)
+    assert sum(t.get("name") == "equilibrium" for t in panels["data"]) == 8
+    at.select_slider(key="dg_h").set_value(1.0).run()                   # far from the paper's setting
+    assert (at.table[0].value["paper agrees"] == "✗").any()
+    assert any("lesson of its own" in c.value for c in at.caption)
+    at.button(key="dg_paper").click().run()
+    assert (at.table[0].value["paper agrees"] == "✓").all()
