@@ -1,0 +1,253 @@
+"""The Checkpoints page through AppTest: the gallery lists what is on disk (broken files with their sentence,
+metric classifiers as such), uploads are checked before anything is written, a checkpoint opens as a run in the
+page that shows it, and a run of this session is saved under a sanitised name."""
+from __future__ import annotations
+
+import io
+import os
+import shutil
+import zipfile
+from pathlib import Path
+
+import pytest
+import streamlit as st
+import torch
+from streamlit.testing.v1 import AppTest
+
+from dashboard import runtime
+from ganae import checkpoint
+from ganae.config import RunConfig
+from ganae.trainer import Trainer
+
+torch.set_num_threads(1)
+
+ROOT = Path(__file__).resolve().parent.parent
+APP = str(ROOT / "dashboard" / "app.py")
+TIMEOUT = 60
+SMALL = {"data.n": 300, "train.batch_size": 16, "model.g_hidden": 16, "model.d_hidden": 16, "train.device": "cpu",
+         "train.seed": 3}
+
+
+@pytest.fixture(scope="module", autouse=True)
+def _free_runs():
+    yield
+    st.cache_resource.clear()
+
+
+@pytest.fixture(scope="module")
+def ring_bytes(tmp_path_factory) -> bytes:
+    """A small 2D GAN trained 7 steps, as a checkpoint file's bytes."""
+    t = Trainer(RunConfig().with_updates(**SMALL))
+    t.step(7)
+    path = tmp_path_factory.mktemp("src") / "ring.pt"
+    t.save(path, note="made by the test", metrics={"modes": 3.0, "hq": 0.42})
+    return path.read_bytes()
+
+
+@pytest.fixture
+def folders(tmp_path, monkeypatch, ring_bytes):
+    """checkpoints/ with one saved run; the user folder empty."""
+    shipped = tmp_path / "checkpoints"
+    shipped.mkdir()
+    (shipped / "ring-small.pt").write_bytes(ring_bytes)
+    monkeypatch.setenv("GANAE_CHECKPOINT_DIR", str(shipped))
+    monkeypatch.delenv("GANAE_USER_CHECKPOINT_DIR", raising=False)
+    monkeypatch.delenv("GANAE_UPLOAD_MAX_MB", raising=False)
+    return shipped, shipped / "user"
+
+
+def page() -> AppTest:
+    at = AppTest.from_file(APP, default_timeout=TIMEOUT)
+    at.run()
+    at.switch_page("pages/checkpoints.py").run()
+    assert not at.exception, at.exception
+    return at
+
+
+def rows(at: AppTest) -> list[dict]:
+    return at.dataframe[0].value.to_dict("records") if at.dataframe else []
+
+
+def user_files(user: Path) -> list[str]:
+    return sorted(p.name for p in user.iterdir()) if user.exists() else []
+
+
+def upload(at: AppTest, name: str, data: bytes) -> AppTest:
+    at.file_uploader(key="ck_upload").set_value((name, data, "application/octet-stream")).run()
+    assert not at.exception, at.exception
+    return at
+
+
+# ---- the gallery -----------------------------------------------------------------------------------------------
+def test_lists_a_saved_checkpoint_with_its_steps_and_metrics(folders):
+    shipped, _ = folders
+    at = page()
+    (row,) = rows(at)
+    assert row["checkpoint"] == "ring-small.pt" and row["steps"] == 7 and row["data"] == "ring8"
+    assert row["model"].startswith("GAN") and "modes 3" in row["metrics"] and "HQ 0.42" in row["metrics"]
+    assert row["note"] == "made by the test" and row["saved"] and row["size"].endswith("kB")
+    assert not at.warning and not at.error
+    assert at.button(key="ck_open").label == "Open in GAN Playground"
+    assert at.get("download_button")                                   # the file can be downloaded
+
+
+def test_broken_files_are_listed_with_their_sentence(folders):
+    shipped, _ = folders
+    (shipped / "cut.pt").write_bytes((shipped / "ring-small.pt").read_bytes()[:3000])
+    (shipped / "notes.pt").write_text("not a checkpoint")
+    at = page()
+    assert [r["checkpoint"] for r in rows(at)] == ["ring-small.pt"]
+    warnings = " ".join(w.value for w in at.warning)
+    assert "cut.pt" in warnings and "damaged or incomplete" in warnings
+    assert "notes.pt" in warnings and "not a PyTorch checkpoint" in warnings
+
+
+def test_a_metric_classifier_is_listed_as_such_and_cannot_be_opened(folders):
+    shipped, _ = folders
+    src = ROOT / "checkpoints" / "classifier-digits.pt"
+    if not src.is_file():
+        pytest.skip("no shipped classifier")
+    shutil.copy(src, shipped / "classifier-digits.pt")
+    at = page()
+    by_name = {r["checkpoint"]: r for r in rows(at)}
+    assert by_name["classifier-digits.pt"]["model"] == "metric classifier"
+    at.selectbox(key="ck_pick").set_value(str(shipped / "classifier-digits.pt")).run()
+    assert not at.exception
+    keys = {b.key for b in at.button}
+    assert "ck_open" not in keys and "ck_explore" not in keys
+    assert any("cannot be loaded into a page" in c.value for c in at.caption)
+
+
+# ---- uploads ---------------------------------------------------------------------------------------------------
+class _RunsCode:
+    def __init__(self, marker: Path):
+        self.marker = marker
+
+    def __reduce__(self):
+        return os.system, (f"touch {self.marker}",)
+
+
+def malicious(marker: Path) -> bytes:
+    """A torch.save file that runs a shell command when unpickled by an unsafe load."""
+    buf = io.BytesIO()
+    torch.save({"format": "ganae-checkpoint", "schema": 1, "config": {}, "state": {}, "step": 0,
+                "hook": _RunsCode(marker)}, buf)
+    return buf.getvalue()
+
+
+def test_malicious_truncated_foreign_and_oversized_uploads_are_refused_and_write_nothing(folders, ring_bytes,
+                                                                                           tmp_path, monkeypatch):
+    shipped, user = folders
+    marker = tmp_path / "pwned"
+    foreign = io.BytesIO()
+    torch.save({"weight": torch.zeros(3)}, foreign)
+    zipped = io.BytesIO()
+    with zipfile.ZipFile(zipped, "w") as z:
+        z.writestr("readme.txt", "hello")
+    cases = [
+        ("evil.pt", malicious(marker), ["refused", "import or run code", "posix.system"]),
+        ("cut.pt", ring_bytes[: len(ring_bytes) // 2], ["damaged or incomplete"]),
+        ("weights.pt", foreign.getvalue(), ["not a ganae checkpoint", "plain state_dict"]),
+        ("archive.pt", zipped.getvalue(), ["zip archive but not a PyTorch checkpoint"]),
+        ("empty.pt", b"", ["empty"]),
+        ("photo.pt", b"\x89PNG\r\n\x1a\n" + b"0" * 100, ["not a PyTorch checkpoint"]),
+    ]
+    at = page()
+    for name, data, words in cases:
+        upload(at, name, data)
+        assert len(at.error) == 1, name
+        text = at.error[0].value
+        assert text.startswith(f"**{name}** was not accepted.") and text.rstrip().endswith((".", ".)")), text
+        for w in words:
+            assert w in text, (name, text)
+        assert "Traceback" not in text
+    assert not marker.exists()                                         # the code never ran
+    monkeypatch.setenv("GANAE_UPLOAD_MAX_MB", "0.01")                  # 10 kB
+    at = page()
+    upload(at, "big.pt", ring_bytes + b"\0" * 20_000)
+    assert "was not accepted" in at.error[0].value and "more than" in at.error[0].value
+    assert "pick a smaller checkpoint" in at.error[0].value
+    assert user_files(user) == []                                      # nothing was written
+    assert [r["checkpoint"] for r in rows(at)] == ["ring-small.pt"]
+
+
+def test_a_checkpoint_whose_config_is_not_valid_here_is_refused(folders, ring_bytes):
+    _, user = folders
+    payload = checkpoint.load(ring_bytes)
+    payload["config"]["model"]["family"] = "diffusion"
+    buf = io.BytesIO()
+    torch.save(payload, buf)
+    at = page()
+    upload(at, "future.pt", buf.getvalue())
+    assert "configuration is not valid" in at.error[0].value and "model.family" in at.error[0].value
+    assert user_files(user) == []
+
+
+def test_a_valid_upload_is_kept_and_appears(folders, ring_bytes):
+    _, user = folders
+    at = page()
+    upload(at, "../../My ring!.pt", ring_bytes)
+    assert not at.error and len(at.success) == 1
+    assert "step 7" in at.success[0].value and "My-ring.pt" in at.success[0].value
+    assert user_files(user) == ["My-ring.pt"]
+    listed = {(r["folder"], r["checkpoint"]): r for r in rows(at)}
+    assert listed[("checkpoints/user/", "My-ring.pt")]["steps"] == 7
+    at.run()                                                           # a rerun does not store it again
+    assert user_files(user) == ["My-ring.pt"]
+    assert checkpoint.load(user / "My-ring.pt")["note"] == "made by the test"
+
+
+# ---- opening and saving ----------------------------------------------------------------------------------------
+def test_open_in_page_starts_a_run_from_the_checkpoint(folders, ring_bytes):
+    at = page()
+    at.button(key="ck_open").click().run()
+    assert not at.exception, at.exception
+    assert [t.value for t in at.title] == ["GAN Playground"]
+    run_id = at.query_params["run"][0] if isinstance(at.query_params["run"], list) else at.query_params["run"]
+    r = runtime.registry().get(run_id)
+    assert r is not None and r.status().step == 7 and r.status().state in ("idle", "paused")
+    saved = checkpoint.load(ring_bytes)
+    assert r.cfg == RunConfig.from_dict(saved["config"])
+    weights = r.state_dict()
+    for k, v in saved["state"]["model"].items():
+        assert torch.equal(weights[k].cpu(), v), k                      # the checkpoint's weights, not fresh ones
+    snap = r.snapshot()
+    assert snap.step == 7 and list(snap.history["step"]) == saved["history"]["steps"]
+    r.step(2)                                                           # and it trains on from there
+    assert r.status().step == 9
+    runtime.registry().remove(run_id)
+
+
+def test_explore_opens_the_latent_explorer_on_it(folders):
+    at = page()
+    at.button(key="ck_explore").click().run()
+    assert not at.exception, at.exception
+    assert [t.value for t in at.title] == ["Latent Explorer"]
+    assert at.session_state["lx_source"].startswith("run:")
+    runtime.registry().remove(at.session_state["lx_source"][4:])
+
+
+def test_save_a_run_of_this_session_under_a_sanitised_name(folders, tmp_path):
+    shipped, user = folders
+    at = page()
+    assert any("No run is open" in c.value for c in at.caption)
+    at.switch_page("pages/playground.py").run()
+    at.button(key="pg_step").click().run()                            # creates the run and trains one step
+    assert not at.exception
+    at.switch_page("pages/checkpoints.py").run()
+    at.button(key="ck_save").click().run()                            # no name yet
+    assert "Type a name" in at.error[0].value and user_files(user) == []
+    at.text_input(key="ck_save_name").input("../../outside/../my run").run()
+    at.button(key="ck_save").click().run()
+    assert not at.error, at.error[0].value
+    assert user_files(user) == ["outside-my-run.pt"] and not (tmp_path / "outside").exists()
+    assert "tidied" in at.success[0].value
+    assert checkpoint.load(user / "outside-my-run.pt")["step"] == 1
+    at.button(key="ck_save").click().run()                            # the same name again
+    assert "already a checkpoint named" in at.error[0].value
+    at.checkbox(key="ck_save_replace").check().run()
+    at.button(key="ck_save").click().run()
+    assert not at.error and user_files(user) == ["outside-my-run.pt"]
+    assert ("checkpoints/user/", "outside-my-run.pt") in {(r["folder"], r["checkpoint"]) for r in rows(at)}
+    for rid in list(runtime.registry().ids()):
+        runtime.registry().remove(rid)
