@@ -93,7 +93,10 @@ def cmd_train(args: argparse.Namespace) -> int:
         print("dry run OK: built, trained 2 steps, evaluated, saved and reloaded", file=log)
     elif args.out:
         note = args.note or f"python -m ganae {' '.join(sys.argv[1:])}"
-        path = trainer.save(args.out, note=note, metrics=final)
+        payload = trainer.payload(note=note, metrics=final)
+        if args.slim:   # shipped models: weights, config, history; no optimiser moments (a third of the size)
+            payload.pop("optim"), payload.pop("sched")
+        path = checkpoint.save(args.out, payload)
         print(f"saved {path}", file=log)
     return 0
 
@@ -201,6 +204,7 @@ def parser() -> argparse.ArgumentParser:
     tr.add_argument("--eval-every", type=int, default=0, help="evaluate every N steps (default: 10 times a run)")
     tr.add_argument("--out", help="save the trained run here (.pt)")
     tr.add_argument("--note", help="a note stored in the checkpoint (default: this command line)")
+    tr.add_argument("--slim", action="store_true", help="save without optimiser state (smaller; for shipping)")
     tr.add_argument("--dry-run", action="store_true", help="2 steps, evaluate, save and reload in a temp folder")
     tr.add_argument("--quiet", action="store_true", help="no progress bar")
     tr.set_defaults(func=cmd_train)
