@@ -15,3 +15,11 @@ def pytest_configure(config: pytest.Config) -> None:
     config.addinivalue_line("markers", "slow: a behaviour test that trains for several seconds")
     if getattr(config.option, "timeout", None) in (None, 0):
         config.option.timeout = 300     # pytest-timeout: no test may hang CI
+
+
+def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item]) -> None:
+    """Browser tests get one rerun: a real Chromium against a real server on a busy 2-core machine can miss a
+    timeout once; an assertion that fails twice is a real failure (pytest-rerunfailures)."""
+    for item in items:
+        if item.get_closest_marker("e2e") is not None:
+            item.add_marker(pytest.mark.flaky(reruns=1, reruns_delay=2))
