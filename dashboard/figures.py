@@ -12,6 +12,7 @@ downsampled to at most MAX_CURVE_POINTS points.
 from __future__ import annotations
 
 import math
+import os
 from typing import Any, Mapping
 
 import numpy as np
@@ -25,6 +26,7 @@ GRID = "rgba(123, 50, 148, 0.35)"
 ARROW = "rgba(50, 50, 50, 0.75)"
 HEAT_SCALE = [[0.0, "#7b3294"], [0.25, "#c2a5cf"], [0.5, "#f7f7f7"], [0.75, "#a6dba0"], [1.0, "#1a9850"]]
 MAX_CURVE_POINTS = 600
+VALIDATE = os.environ.get("GANAE_VALIDATE_FIGURES", "") == "1"   # check every property (tests do)
 FONT = {"size": 12}
 
 
@@ -64,7 +66,8 @@ def _figure(data: list[dict[str, Any]], layout: dict[str, Any]) -> go.Figure:
             v = trace.get(k)
             if isinstance(v, np.ndarray) and v.dtype.kind == "f":
                 trace[k] = v.astype(np.float32)
-    return go.Figure({"data": data, "layout": layout})
+    # plotly's property validation costs more than building the figure; the tests switch it on (VALIDATE)
+    return go.Figure({"data": data, "layout": layout}, _validate=VALIDATE)
 
 
 def empty_figure(message: str, height: int = 260, title: str | None = None) -> go.Figure:
@@ -88,6 +91,23 @@ def data_bounds(*arrays: np.ndarray | None, pad: float = 0.15) -> tuple[float, f
     return (float(lo[0] - m), float(hi[0] + m), float(lo[1] - m), float(hi[1] + m))
 
 
+def _widen(bounds: tuple[float, float, float, float], pts: np.ndarray | None, most: float = 1.0
+           ) -> tuple[float, float, float, float]:
+    """Grow `bounds` so generated points that wandered off the data stay visible (by at most `most` spans)."""
+    if pts is None or not len(pts):
+        return bounds
+    p = np.asarray(pts, dtype=np.float64).reshape(-1, 2)
+    p = p[np.isfinite(p).all(axis=1)]
+    if not len(p):
+        return bounds
+    x0, x1, y0, y1 = bounds
+    wx, wy = (x1 - x0) * most, (y1 - y0) * most
+    pad = 0.05 * max(x1 - x0, y1 - y0)
+    lo, hi = p.min(axis=0) - pad, p.max(axis=0) + pad
+    return (max(min(x0, lo[0]), x0 - wx), min(max(x1, hi[0]), x1 + wx),
+            max(min(y0, lo[1]), y0 - wy), min(max(y1, hi[1]), y1 + wy))
+
+
 # ---- the 2D plane -------------------------------------------------------------------------------------------
 def points_figure(real: np.ndarray | None, fake: np.ndarray | None = None, *,
                   heat_x: np.ndarray | None = None, heat_y: np.ndarray | None = None,
@@ -105,6 +125,7 @@ def points_figure(real: np.ndarray | None, fake: np.ndarray | None = None, *,
     if bounds is None:
         if heat_x is not None and heat_y is not None and len(heat_x) and len(heat_y):
             bounds = (float(heat_x[0]), float(heat_x[-1]), float(heat_y[0]), float(heat_y[-1]))
+            bounds = _widen(bounds, fake)
         else:
             bounds = data_bounds(real, fake)
     data: list[dict[str, Any]] = []
@@ -269,17 +290,22 @@ def quality_figure(evals: Mapping[str, np.ndarray], n_modes: int | None = None, 
 
     lay = _layout(title, height, legend=False)
     lay["margin"]["r"] = 34
+    lay["margin"]["t"] = 58
     lay["xaxis"] = {"domain": [0.0, 0.4], "anchor": "y", "title": {"text": "step"}, "nticks": 4}
     lay["xaxis2"] = {"domain": [0.64, 1.0], "anchor": "y2", "title": {"text": "step"}, "nticks": 4}
-    lay["yaxis"] = {"anchor": "x", "title": {"text": coloured(("modes", FAKE)), "standoff": 2}}
-    lay["yaxis2"] = {"anchor": "x2", "title": {"text": coloured(("KL", D_COLOR), ("JS", G_COLOR)), "standoff": 2}}
+    lay["yaxis"] = {"anchor": "x", "tickfont": {"color": FAKE}}
+    lay["yaxis2"] = {"anchor": "x2"}
     lay["yaxis3"] = {"anchor": "x", "overlaying": "y", "side": "right", "range": [0, 101], "showgrid": False,
-                     "title": {"text": coloured(("HQ %", REAL)), "standoff": 0}, "tickvals": [0, 50, 100]}
+                     "tickvals": [0, 50, 100], "tickfont": {"color": REAL}}
+    heads = [(0.2, coloured(("modes covered", FAKE), ("HQ %", REAL))), (0.82, coloured(("KL", D_COLOR), ("JS", G_COLOR)))]
+    notes = [{"text": t, "x": x, "y": 1.0, "xref": "paper", "yref": "paper", "yanchor": "bottom", "showarrow": False,
+              "font": {"size": 11}} for x, t in heads]
     if n_modes:
         lay["yaxis"]["range"] = [0, n_modes + 0.5]
     if "modes" not in evals:
-        lay["annotations"] = [{"text": "no modes in this data", "x": 0.21, "y": 0.5, "xref": "paper",
-                               "yref": "paper", "showarrow": False, "font": {"color": "#888"}}]
+        notes.append({"text": "no modes in this data", "x": 0.2, "y": 0.5, "xref": "paper", "yref": "paper",
+                      "showarrow": False, "font": {"color": "#888"}})
+    lay["annotations"] = notes
     return _figure(data, lay)
 
 

@@ -24,7 +24,10 @@ from ganae.runner import Registry, Runner, RunStatus
 
 GRACE_S = float(os.environ.get("GANAE_GRACE_S", "300"))          # unviewed runs live this long
 MAX_TRAINING = int(os.environ.get("GANAE_MAX_TRAINING", "0")) or (os.cpu_count() or 1)
-REFRESH_S = float(os.environ.get("GANAE_REFRESH_S", "0.5"))        # live redraw interval while running
+# Live redraw interval while a run trains. Each redraw costs the server ~50 ms of Python (which holds the GIL the
+# runner thread needs) and the browser more: on a 2-core machine that also trains, one redraw a second keeps
+# training near full speed (benchmarks/live_overhead.py); with more cores, two a second.
+REFRESH_S = float(os.environ.get("GANAE_REFRESH_S", "0") or 0) or (1.0 if (os.cpu_count() or 1) <= 2 else 0.5)
 QUERY_KEY = "run"
 
 STATE_LABELS = {   # state: (icon, label) in Streamlit markdown

@@ -8,7 +8,6 @@ config (the run's, a preset's or the default), so nothing a preset sets is lost.
 from __future__ import annotations
 
 import hashlib
-import json
 import tempfile
 import warnings
 from pathlib import Path
@@ -307,7 +306,3 @@ def describe(cfg: RunConfig) -> dict[str, str]:
     g = f"{m.g_layers} × {m.g_hidden}, {m.activation}" if m.g_layers else "linear"
     d = f"{m.d_layers} × {m.d_hidden}, {m.d_activation}" if m.d_layers else "linear"
     return {"noise": noise, "g": g, "d": d, "data": DATASET_LABELS.get(cfg.data.name, cfg.data.name)}
-
-
-def config_json(cfg: RunConfig) -> str:
-    return json.dumps(cfg.to_dict(), indent=1, sort_keys=True)

@@ -42,7 +42,7 @@ log = logging.getLogger(__name__)
 
 STATES = ("idle", "queued", "running", "paused", "diverged", "finished", "error")
 PUBLISH_EVERY_S = 0.2        # newest snapshot at most this often while training (snapshots cost time)
-FRAME_S = 0.2                # with a fixed speed, one frame (= `speed` steps) at most this often
+FRAME_S = 0.2                # with a fixed speed, one frame (= `speed` steps) at most this often (set_speed)
 EVAL_EVERY_STEPS = 200       # trainer.evaluate() at least every this many steps ...
 EVAL_EVERY_S = 1.0           # ... or after this much wall time, whichever comes first
 GOOD_EVERY_STEPS = 200       # copy of the last good (finite) state every this many healthy steps
@@ -168,6 +168,7 @@ class Runner:
         self._commands: queue.Queue[_Command] = queue.Queue()
         self._stopping = False
         self._speed = max(0, int(speed))
+        self._frame_s = FRAME_S
         self._state = "idle"
         self._message = ""
         self._version = 0
@@ -236,9 +237,13 @@ class Runner:
         """Back to the latest copy of a finite state (paused)."""
         self._send("restore", wait=wait)
 
-    def set_speed(self, steps_per_redraw: int) -> None:
-        """Steps per redraw (at most 5 redraws a second); 0 = as fast as possible."""
+    def set_speed(self, steps_per_redraw: int, frame_s: float | None = None) -> None:
+        """Train `steps_per_redraw` steps per frame of `frame_s` seconds (default FRAME_S): a slow motion where
+        each redraw of a page that refreshes every frame_s shows exactly that many more steps. 0 = as fast as
+        possible (snapshots at most every publish_every_s)."""
         self._speed = max(0, int(steps_per_redraw))
+        if frame_s is not None:
+            self._frame_s = max(0.01, float(frame_s))
         self._wake.set()
 
     def call(self, fn: Callable[[Trainer], Any], timeout: float = 30.0) -> Any:
@@ -482,7 +487,7 @@ class Runner:
             return
         if self._speed > 0:
             # a fixed number of steps per frame: wait for the frame time (commands interrupt the wait)
-            left = FRAME_S - (time.perf_counter() - self._last_publish)
+            left = self._frame_s - (time.perf_counter() - self._last_publish)
             if left > 0:
                 self._wake.wait(left)
                 self._wake.clear()

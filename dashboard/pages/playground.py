@@ -84,7 +84,7 @@ def _views() -> None:
              default=["real", "generated", "D heatmap", "G manifold", "gradient arrows"])
     c2.select_slider("Steps per redraw", settings.SPEEDS, key="pg_speed",
                      format_func=lambda v: "max" if v == 0 else str(v),
-                     help="How many training steps each frame shows (5 frames a second at most); "
+                     help="Slow motion: how many training steps each redraw of the page shows. "
                           "'max' trains as fast as it can.")
     st.pills("Charts", ["model", "losses", "D outputs", "gradient norms", "quality"], selection_mode="multi",
              key="pg_charts", default=["model", "losses", "D outputs", "gradient norms", "quality"])
@@ -165,7 +165,7 @@ def run() -> None:
         _views()
         if runner is not None and st.session_state.get("pg_speed") is not None:
             if runner.status().speed != st.session_state["pg_speed"]:
-                runner.set_speed(st.session_state["pg_speed"])
+                runner.set_speed(st.session_state["pg_speed"], frame_s=runtime.REFRESH_S)
         live(runner, pending)
 
 
