@@ -157,7 +157,7 @@ def page_step(page, timeout: float = 3.0) -> int | None:
         time.sleep(0.02)
 
 
-def live(seconds: float, warm: float = 2.0, refresh: float | None = None) -> dict[str, float]:
+def live(seconds: float, warm: float = 2.0, refresh: float | None = None, settle: float = 8.0) -> dict[str, float]:
     from playwright.sync_api import sync_playwright
 
     proc, url = start_server({"GANAE_REFRESH_S": str(refresh)} if refresh else None)
@@ -170,7 +170,9 @@ def live(seconds: float, warm: float = 2.0, refresh: float | None = None) -> dic
             deadline = time.time() + 60
             while page.evaluate(LOSS_POINTS_JS) < 0 and time.time() < deadline:   # the page has drawn
                 time.sleep(0.1)
-            time.sleep(2.0)                                   # the server's warm-up thread is done
+            # the server warms up in the background at its first page load: the first optimiser in a process
+            # imports torch._dynamo (seconds on 2 cores); measure a server that is past that
+            time.sleep(settle)
             button = page.get_by_role("button", name=re.compile(r"^\W*Train"))
             t_click = time.perf_counter()
             button.first.click()

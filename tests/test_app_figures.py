@@ -117,3 +117,17 @@ def test_model_diagram_shows_the_numbers():
     assert "D(x) = 0.512" in texts and "D(G(z)) = 0.4" in texts and "step 1,234" in texts
     assert "L<sub>G</sub> = –" in texts                               # a missing number is a dash
     assert "Generator G" in texts and "Discriminator D" in texts
+
+
+def _one_live_chart():
+    from dashboard import figures, livechart
+    livechart.live_chart(figures.empty_figure("nothing yet"), key="chart")
+
+
+def test_live_chart_falls_back_to_plotly_chart_without_static_serving(monkeypatch):
+    from streamlit.testing.v1 import AppTest
+    from dashboard import livechart
+    monkeypatch.setattr(livechart, "_static_ready", lambda: False)
+    at = AppTest.from_function(_one_live_chart).run(timeout=30)
+    assert not at.exception
+    assert len(at.get("plotly_chart")) == 1

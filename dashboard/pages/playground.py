@@ -196,7 +196,6 @@ def draw(r, status, pending: RunConfig | None) -> None:
     layers = set(st.session_state.get("pg_layers") or [])
     charts = set(st.session_state.get("pg_charts") or [])
 
-
     if status is not None:
         st.markdown(runtime.state_line(status), unsafe_allow_html=True)
         if status.state == "diverged":
