@@ -1,6 +1,6 @@
 """How good are the presets? Each one trained for its own `train.steps`, over several seeds, next to published anchors.
 
-    .venv/bin/python benchmarks/quality.py                # every preset below × 5 seeds (~45 min of CPU, one core)
+    .venv/bin/python benchmarks/quality.py                # every preset below × 5 seeds (~50 min of CPU, one core)
     .venv/bin/python benchmarks/quality.py --quick        # 1 seed, a quarter of the steps (a smoke run, ~3 min)
     .venv/bin/python benchmarks/quality.py --presets ring8-recommended,digits-ae --seeds 3
 
@@ -15,10 +15,11 @@ For every preset × seed it builds a Trainer on the CPU (one torch thread unless
 Anchors printed beside them:
 - ring-8 and grid-25: the best rows of PacGAN's 2D experiments (Lin et al. 2018, same protocol): 7.9 modes /
   95.6 % HQ on the ring, 24.8 modes / 93.6 % HQ on the grid (PacGAN4);
-- digits GAN: computed here, in the same features and protocol as the GANs -- the real-data floor (1,000 distinct
-  training images vs the test split: no generator can be expected below it) and scikit-learn's PCA + kernel-density generator, as in its "Kernel Density
-  Estimation" example (PCA with 15 components, bandwidth by a 5-fold grid search over logspace(-1, 1, 20), 1,000
-  samples);
+- digits GAN: computed here, in the same features and protocol as the GANs (Trainer.evaluate draws as many images as
+  the test split holds, 360, and compares them with it) -- the real-data floor (360 distinct training images vs the
+  test split: a generator cannot be expected to score below it) and scikit-learn's PCA + kernel-density generator,
+  as in its "Kernel Density Estimation" example (PCA with 15 components, bandwidth by a 5-fold grid search over
+  logspace(-1, 1, 20), 360 samples);
 - autoencoders: PCA with as many components as the code has dimensions, fitted on the training split (for digits and
   8 components, MSE ≈ 0.024 per pixel in [0, 1]).
 
@@ -89,7 +90,8 @@ def run_preset(name: str, seed: int, scale: float, device: str) -> dict[str, flo
 
 # ---- anchors computed here ---------------------------------------------------------------------------------
 def digits_anchors(seeds: list[int], device: str) -> list[str]:
-    """The real floor and scikit-learn's PCA + KDE generator, scored like the GANs (1,000 samples vs the test split)."""
+    """The real floor and scikit-learn's PCA + KDE generator, scored like the GANs (as many samples as Trainer.evaluate
+    draws vs the test split)."""
     from sklearn.decomposition import PCA
     from sklearn.model_selection import GridSearchCV
     from sklearn.neighbors import KernelDensity
@@ -127,7 +129,8 @@ def pca_anchor(data_cfg: DataConfig, k: int, device: str) -> str:
     xte = d.x_test.cpu().numpy().reshape(len(d.x_test), -1)[:1000]    # the split Trainer.evaluate uses
     pca = PCA(n_components=k).fit(xtr)
     rec = pca.inverse_transform(pca.transform(xte))
-    return row(f"*{data_cfg.name}: PCA with {k} components*", "—", "—", {"test_mse": f"{metrics.recon_mse(xte, rec):.4f}"})
+    mse = metrics.recon_mse(xte, rec)
+    return row(f"*{data_cfg.name}: PCA with {k} components*", "—", "—", {"test_mse": f"{mse:.4f}"})
 
 
 def main(argv: list[str] | None = None) -> None:
