@@ -1,7 +1,7 @@
 """ganae studio: `streamlit run dashboard/app.py`.
 
 The router: one `st.navigation` with the pages, and a sidebar showing the device, the current run's state
-and the admission queue. Pages live in dashboard/pages/, one file each.
+and the admission queue. Pages live in dashboard/views/, one file each.
 """
 from __future__ import annotations
 
@@ -22,8 +22,8 @@ from dashboard import runtime  # noqa: E402
 st.set_page_config(page_title="ganae studio", page_icon=":material/tune:", layout="wide")
 
 HERE = Path(__file__).resolve().parent
-home = st.Page(str(HERE / "pages" / "home.py"), title="Home", icon=":material/home:", url_path="home", default=True)
-playground = st.Page(str(HERE / "pages" / "playground.py"), title="GAN Playground", icon=":material/scatter_plot:",
+home = st.Page(str(HERE / "views" / "home.py"), title="Home", icon=":material/home:", url_path="home", default=True)
+playground = st.Page(str(HERE / "views" / "playground.py"), title="GAN Playground", icon=":material/scatter_plot:",
                      url_path="playground")
 # Further pages register here when their file exists (each is built and tested on its own).
 LATER = [  # (section, file, title, icon, url path)
@@ -37,8 +37,8 @@ LATER = [  # (section, file, title, icon, url path)
 ]
 PAGES = {"Start": [home], "Learn by training": [playground]}
 for section, fname, title, icon, url in LATER:
-    if (HERE / "pages" / fname).is_file():
-        PAGES.setdefault(section, []).append(st.Page(str(HERE / "pages" / fname), title=title, icon=icon,
+    if (HERE / "views" / fname).is_file():
+        PAGES.setdefault(section, []).append(st.Page(str(HERE / "views" / fname), title=title, icon=icon,
                                                      url_path=url))
 
 page = st.navigation(PAGES)

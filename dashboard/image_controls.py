@@ -368,7 +368,7 @@ def run_actions(prefix: str, runner) -> None:
     c1, c2, _ = st.columns([1.3, 1.3, 2])
     if c1.button("Open in Latent Explorer", icon=":material/explore:", key=prefix + "explore", width="stretch",
                  help="Interpolate, traverse and click the latent space of this very model."):
-        st.switch_page("pages/latent.py", query_params={runtime.QUERY_KEY: runner.run_id})
+        st.switch_page("views/latent.py", query_params={runtime.QUERY_KEY: runner.run_id})
     if c2.button("Save checkpoint", icon=":material/save:", key=prefix + "save", width="stretch",
                  help=f"Write the model, its optimiser and its history to {checkpoint_dir().name}/; the Latent "
                       f"Explorer lists it there."):

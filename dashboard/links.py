@@ -179,7 +179,7 @@ def carry() -> dict[str, str]:
 def page_file(page: str) -> str:
     if page not in URL_PATHS:
         raise KeyError(f"'{page}' is not a page; pages: {', '.join(URL_PATHS)}")
-    return f"pages/{page}.py"
+    return f"views/{page}.py"
 
 
 def open_page(page: str, run_id: str | None = None, params: Mapping[str, str] | None = None) -> None:

@@ -41,28 +41,6 @@ STATE_LABELS = {   # state: (icon, label) in Streamlit markdown
 }
 
 
-def leave_legacy_pages_mode() -> None:
-    """Make sure app.py's router runs, even when a fresh server's first request is a deep link.
-
-    Streamlit treats a `pages/` folder beside the entry script as a legacy multipage app until the entry
-    script has called `st.navigation` once in the process. If the first request of a fresh server is
-    /playground?run=... (a shared link, or a tab refreshed after a restart), Streamlit runs that page file on
-    its own, without app.py, and stays in that mode for every later session. Pages import this module, so
-    the first such run switches the mode off and reruns: the rerun goes through app.py and st.navigation.
-    """
-    try:
-        from streamlit.runtime.pages_manager import PagesManager
-        from streamlit.runtime.scriptrunner_utils.script_run_context import get_script_run_ctx
-    except ImportError:   # a Streamlit without these internals: nothing to fix
-        return
-    from streamlit.runtime import Runtime
-    # a real server only: AppTest mocks the Runtime and resets the flag before every run, leave it alone
-    real_server = type(getattr(Runtime, "_instance", None)) is Runtime
-    if PagesManager.uses_pages_directory and real_server and get_script_run_ctx(suppress_warning=True) is not None:
-        PagesManager.uses_pages_directory = False
-        st.rerun()
-
-
 def _warm_up() -> None:
     """Import and build once, so the first Train press costs milliseconds, not seconds."""
     from ganae.trainer import Trainer
@@ -207,4 +185,3 @@ def show_error(e: Exception) -> None:
         st.error(str(e))
 
 
-leave_legacy_pages_mode()

@@ -23,7 +23,7 @@ from typing import Any, Iterable, Mapping
 from . import presets
 from .config import ConfigError, RunConfig
 
-# page name -> what the page trains or shows; the dashboard maps names to files (dashboard/pages/<name>.py)
+# page name -> what the page trains or shows; the dashboard maps names to files (dashboard/views/<name>.py)
 PAGES = {
     "playground": "GAN Playground",
     "ae_lab": "Autoencoder Lab",

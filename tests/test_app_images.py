@@ -18,7 +18,7 @@ from streamlit.testing.v1 import AppTest
 
 from dashboard import runtime
 
-PAGES = Path(__file__).resolve().parents[1] / "dashboard" / "pages"
+PAGES = Path(__file__).resolve().parents[1] / "dashboard" / "views"
 TIMEOUT = 60
 _created: list[str] = []
 

@@ -31,7 +31,7 @@ def playground(query: dict | None = None) -> AppTest:
     at = AppTest.from_file(APP, default_timeout=TIMEOUT)
     at.query_params.update(query or {})
     at.run()
-    at.switch_page("pages/playground.py").run()
+    at.switch_page("views/playground.py").run()
     assert not at.exception, at.exception
     return at
 

@@ -59,7 +59,7 @@ def folders(tmp_path, monkeypatch, ring_bytes):
 def page() -> AppTest:
     at = AppTest.from_file(APP, default_timeout=TIMEOUT)
     at.run()
-    at.switch_page("pages/checkpoints.py").run()
+    at.switch_page("views/checkpoints.py").run()
     assert not at.exception, at.exception
     return at
 
@@ -231,10 +231,10 @@ def test_save_a_run_of_this_session_under_a_sanitised_name(folders, tmp_path):
     shipped, user = folders
     at = page()
     assert any("No run is open" in c.value for c in at.caption)
-    at.switch_page("pages/playground.py").run()
+    at.switch_page("views/playground.py").run()
     at.button(key="pg_step").click().run()                            # creates the run and trains one step
     assert not at.exception
-    at.switch_page("pages/checkpoints.py").run()
+    at.switch_page("views/checkpoints.py").run()
     at.button(key="ck_save").click().run()                            # no name yet
     assert "Type a name" in at.error[0].value and user_files(user) == []
     at.text_input(key="ck_save_name").input("../../outside/../my run").run()

@@ -17,7 +17,7 @@ from ganae.config import RunConfig
 torch.set_num_threads(1)
 
 ROOT = Path(__file__).resolve().parent.parent
-PAGES_DIR = ROOT / "dashboard" / "pages"
+PAGES_DIR = ROOT / "dashboard" / "views"
 APP = str(ROOT / "dashboard" / "app.py")
 TIMEOUT = 60
 ALL_STEPS = [(lesson.name, i, step) for lesson in lessons.LESSONS.values() for i, step in enumerate(lesson.steps)]
@@ -115,7 +115,7 @@ def lessons_page(query: dict | None = None) -> AppTest:
     at = AppTest.from_file(APP, default_timeout=TIMEOUT)
     at.run()
     at.query_params.update(query or {})
-    at.switch_page("pages/lessons.py").run()
+    at.switch_page("views/lessons.py").run()
     assert not at.exception, at.exception
     return at
 
@@ -168,14 +168,14 @@ def test_open_starts_the_steps_preset_on_its_page():
     assert at.session_state["pg:objective.r1"] == 0.1          # the form shows the step's setup
     assert qp(at, "advanced") == "0"                           # the student view follows
     # a step without a setup continues with that run
-    at.switch_page("pages/lessons.py").run()
+    at.switch_page("views/lessons.py").run()
     at.selectbox(key="ls_lesson").set_value("gan-2d").run()
     at.button(key="ls_next").click().run()
     at.button(key="ls_open").click().run()
     assert titles(at) == ["GAN Playground"] and qp(at, "run") == run_id
     # the next setup replaces that run: the old one stops training (it would hold a training slot)
     r.play()
-    at.switch_page("pages/lessons.py").run()
+    at.switch_page("views/lessons.py").run()
     at.button(key="ls_next").click().run()
     at.button(key="ls_open").click().run()
     new_id = qp(at, "run")

@@ -22,7 +22,7 @@ from ganae.config import ConfigError
 from ganae.data import DataError
 
 LESSON_KEY, STEP_KEY = "ls_lesson", "ls_step"       # session state: the lesson's name, the step's index (0-based)
-# the Dirac-GAN page's setting where the paper's verdicts hold (pages/dirac.py, PAPER): a step resets to it
+# the Dirac-GAN page's setting where the paper's verdicts hold (views/dirac.py, PAPER): a step resets to it
 DIRAC_PAPER = {"dg_h": 0.1, "dg_steps": 1000, "dg_theta0": 1.0, "dg_psi0": 1.0, "dg_dsteps": 1}
 ERRORS = (CheckpointError, ConfigError, DataError, OSError, RuntimeError, TimeoutError, ValueError)
 
@@ -143,7 +143,6 @@ def apply_dirac(state: dict[str, Any]) -> None:
 
 # ---- page ----------------------------------------------------------------------------------------------------
 def run() -> None:
-    runtime.leave_legacy_pages_mode()
     ss = st.session_state
     _from_url()
     names = lessons.names()

@@ -345,7 +345,6 @@ def upload_section() -> None:
 
 
 def run() -> None:
-    runtime.leave_legacy_pages_mode()
     links.advanced()
     st.title("Checkpoints")
     st.caption("Shipped pre-trained models and your own saves: open one in its page to look at it or train it on, "

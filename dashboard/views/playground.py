@@ -132,7 +132,6 @@ def _explanation(loss: str) -> None:
 
 
 def run() -> None:
-    runtime.leave_legacy_pages_mode()
     runner, lost = runtime.current_run(KEY)
     if runner is not None:
         settings.init_state(runner.cfg, runner.run_id)

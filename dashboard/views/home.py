@@ -31,7 +31,6 @@ HERE = Path(__file__).resolve().parent
 
 
 def run() -> None:
-    runtime.leave_legacy_pages_mode()
     st.title("ganae studio")
     st.markdown("Learn **GANs** and **autoencoders** by training them in the browser and watching what happens. "
                 "Every run is seeded: the same settings give the same curves.")
@@ -43,7 +42,7 @@ def run() -> None:
         except Exception as e:   # a sentence, never a traceback
             runtime.show_error(e)
         else:
-            st.switch_page("pages/playground.py", query_params={runtime.QUERY_KEY: runner.run_id})
+            st.switch_page("views/playground.py", query_params={runtime.QUERY_KEY: runner.run_id})
     st.caption("Opens the GAN Playground with a generator learning a ring of 8 Gaussians (non-saturating loss, "
                "Adam). Press Pause there at any time.")
     st.divider()
@@ -51,7 +50,7 @@ def run() -> None:
     for i, (fname, title, text) in enumerate(PAGES):
         with cols[i % 2].container(border=True):
             if (HERE / fname).is_file():
-                st.page_link(f"pages/{fname}", label=f"**{title.split(' ', 1)[1]}**", icon=title.split(" ")[0])
+                st.page_link(f"views/{fname}", label=f"**{title.split(' ', 1)[1]}**", icon=title.split(" ")[0])
             else:
                 st.markdown(f"**{title}** · <small>coming soon</small>", unsafe_allow_html=True)
             st.write(text)
