@@ -305,14 +305,14 @@ def _render_sprites(shape: torch.Tensor, scale: torch.Tensor, rotation: torch.Te
     shape: 0 square, 1 ellipse, 2 heart; scale in [0.5, 1]; rotation in radians, counter-clockwise on screen;
     x, y in [0, 1] place the centre of mass left to right and top to bottom.
     """
-    c = torch.arange(SPRITE_SIZE, dtype=torch.float32) + 0.5  # pixel centres
+    c = torch.arange(SPRITE_SIZE, dtype=torch.float32, device=x.device) + 0.5  # pixel centres
     span = SPRITE_SIZE - 2 * _SPRITE_MARGIN
     du = c.view(1, 1, -1) - (_SPRITE_MARGIN + x * span).view(-1, 1, 1)
     dv = (_SPRITE_MARGIN + y * span).view(-1, 1, 1) - c.view(1, -1, 1)  # v points up on screen
     unit = _SPRITE_RADIUS * scale
     cos, sin = (torch.cos(rotation) / unit).view(-1, 1, 1), (torch.sin(rotation) / unit).view(-1, 1, 1)
     u, v = cos * du + sin * dv, cos * dv - sin * du  # sprite frame: every shape fits in |u|, |v| <= 1
-    out = torch.empty(u.shape, dtype=torch.bool)
+    out = torch.empty(u.shape, dtype=torch.bool, device=u.device)
     for k in range(len(SPRITE_SHAPES)):
         m = shape == k
         uk, vk = u[m], v[m]
