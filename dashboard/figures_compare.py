@@ -14,7 +14,8 @@ from typing import Any, Mapping, Sequence
 import numpy as np
 import plotly.graph_objects as go
 
-from dashboard.figures import D_COLOR, FAKE, G_COLOR, downsample_index, empty_figure, fmt
+from dashboard.figures import D_COLOR, FAKE, G_COLOR, _figure, downsample_index, empty_figure, fmt
+from dashboard.figures import _layout as base_layout
 
 # Dark2 + a few: readable on white, distinct for up to 8 variants
 PALETTE = ["#1b9e77", "#d95f02", "#7570b3", "#e7298a", "#66a61e", "#e6ab02", "#a6761d", "#666666"]
@@ -50,25 +51,11 @@ def variant_colors(variants: Sequence[str]) -> dict[str, str]:
 
 # ---- helpers ------------------------------------------------------------------------------------------------
 def _layout(title: str | None, height: int, legend: bool = True, **more: Any) -> dict[str, Any]:
-    lay: dict[str, Any] = {
-        "height": height, "margin": {"l": 10, "r": 10, "t": 40 if title else 10, "b": 10}, "font": {"size": 12},
-        "showlegend": legend, "uirevision": "keep",
-        "legend": {"orientation": "h", "yanchor": "bottom", "y": 1.0, "xanchor": "right", "x": 1.0,
-                   "bgcolor": "rgba(0,0,0,0)"},
-    }
-    if title:
-        lay["title"] = {"text": title, "x": 0.0, "xanchor": "left", "font": {"size": 14}}
-    lay.update(more)
-    return lay
+    """figures._layout with the small margins of panel grids."""
+    margin = {"l": 10, "r": 10, "t": 40 if title else 10, "b": 10}
+    return base_layout(title, height, legend, **{"margin": margin, "font": {"size": 12}, **more})
 
 
-def _figure(data: list[dict[str, Any]], layout: dict[str, Any]) -> go.Figure:
-    for trace in data:   # float32 is plenty for drawing and halves what goes over the wire
-        for k in ("x", "y"):
-            v = trace.get(k)
-            if isinstance(v, np.ndarray) and v.dtype.kind == "f":
-                trace[k] = v.astype(np.float32)
-    return go.Figure({"data": data, "layout": layout})
 
 
 def _grid(n: int, cols: int, hgap: float = 0.04, vgap: float = 0.16) -> list[tuple[list[float], list[float]]]:

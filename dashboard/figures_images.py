@@ -18,6 +18,9 @@ import torch
 from PIL import Image, ImageDraw, ImageFont
 from torchvision.utils import make_grid
 
+from dashboard.figures import _figure
+from dashboard.figures import _layout as base_layout
+
 REAL = "#1a9850"
 FAKE = "#7b3294"
 D_COLOR = "#d95f02"
@@ -282,25 +285,11 @@ def single_image(image: np.ndarray, target: int = 160) -> np.ndarray:
 
 # ---- plots -------------------------------------------------------------------------------------------------
 def _layout(title: str | None, height: int, legend: bool = True, **more: Any) -> dict[str, Any]:
-    lay: dict[str, Any] = {
-        "height": height, "margin": {"l": 10, "r": 10, "t": 44 if title else 10, "b": 10}, "font": {"size": 12},
-        "showlegend": legend, "uirevision": "keep",
-        "legend": {"orientation": "h", "yanchor": "bottom", "y": 1.0, "xanchor": "right", "x": 1.0,
-                   "bgcolor": "rgba(0,0,0,0)"},
-    }
-    if title:
-        lay["title"] = {"text": title, "x": 0.0, "xanchor": "left", "font": {"size": 14}}
-    lay.update(more)
-    return lay
+    """figures._layout with the small margins of panel grids."""
+    margin = {"l": 10, "r": 10, "t": 44 if title else 10, "b": 10}
+    return base_layout(title, height, legend, **{"margin": margin, "font": {"size": 12}, **more})
 
 
-def _figure(data: list[dict[str, Any]], layout: dict[str, Any]) -> go.Figure:
-    for trace in data:
-        for k in ("x", "y", "z"):
-            v = trace.get(k)
-            if isinstance(v, np.ndarray) and v.dtype.kind == "f":
-                trace[k] = v.astype(np.float32)
-    return go.Figure({"data": data, "layout": layout})
 
 
 def empty_figure(message: str, height: int = 260, title: str | None = None) -> go.Figure:
