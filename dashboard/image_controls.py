@@ -21,7 +21,7 @@ from typing import Any, Callable, Iterable
 import numpy as np
 import streamlit as st
 
-from dashboard import runtime
+from dashboard import links, runtime
 from ganae import config as C
 from ganae.config import ConfigError, RunConfig
 from ganae.data import DataError
@@ -101,11 +101,30 @@ class Form:
             st.session_state[k] = self.values[field]
         return k
 
-    def widget(self, fn: Callable[..., Any], label: str, *args: Any, field: str, **kw: Any) -> Any:
-        """Draw `fn(label, *args, key=..., **kw)` bound to `field`; returns its value."""
+    def widget(self, fn: Callable[..., Any], label: str, *args: Any, field: str, show: bool = True,
+               **kw: Any) -> Any:
+        """Draw `fn(label, *args, key=..., **kw)` bound to `field`; returns its value. With show=False (an
+        advanced setting in the student view) nothing is drawn and the kept value is returned."""
+        if not show:
+            return self.kept(field)
         value = fn(label, *args, key=self.key(field), **kw)
         self.values[field] = st.session_state.get(self.prefix + field, value)
         return self.values[field]
+
+    def kept(self, field: str) -> Any:
+        """The value of a field whose widget is not drawn (from the run, a preset, the link or the default)."""
+        if field not in self.values:
+            self.values[field] = _get(self.base(), field)
+        return self.values[field]
+
+    def span(self, lo: int | float, hi: int | float, field: str) -> tuple[int | float, int | float]:
+        """A number widget's bounds, widened to hold the value a link or a preset put there (a valid config may
+        go beyond what the widget offers; Streamlit would clamp the value or refuse to draw)."""
+        v = self.values.get(field)
+        if isinstance(v, (int, float)) and not isinstance(v, bool):
+            v = type(lo)(v)
+            return min(lo, v), max(hi, v)
+        return lo, hi
 
     def get(self, field: str, default: Any = None) -> Any:
         return self.values.get(field, default)
@@ -264,6 +283,23 @@ def resolve_run(key: str, fits: Callable[[RunConfig], bool]):
     return None, lost
 
 
+def open_link(page: str, form: Form, fits: Callable[[RunConfig], bool]):
+    """The run and the form of an image page, with the URL's settings: (runner, lost id).
+
+    A link opened just now fills the form with its settings; without a run in the URL it also replaces this
+    session's earlier run of the page (the user asked for the link's setup). A run in the URL is shown (e.g.
+    after a reload), with the form as the URL describes it."""
+    link_cfg = links.opened_link(page)
+    if link_cfg is not None and not st.query_params.get(runtime.QUERY_KEY):
+        links.leave_run(page)
+    runner, lost = resolve_run(page, fits)
+    if link_cfg is not None:
+        form.init(link_cfg, runner.run_id if runner is not None else links.url_fingerprint(), force=True)
+    else:
+        form.init(runner.cfg if runner is not None else None, runner.run_id if runner is not None else "default")
+    return runner, lost
+
+
 def new_run(key: str, cfg: RunConfig):
     runner = runtime.create_run(key, cfg)
     st.session_state[f"{key}:run"] = runner.run_id
@@ -279,10 +315,11 @@ def pressed(prefix: str) -> str | None:
     return next((a for a in ACTIONS if st.session_state.get(prefix + a) is True), None)
 
 
-def controls(prefix: str, runner) -> None:
-    """Train / Pause / Step / Reset buttons (what they do: `pressed` + `act`)."""
+def controls(prefix: str, runner, share: RunConfig | None = None) -> None:
+    """Train / Pause / Step / Reset buttons (what they do: `pressed` + `act`), then the link to the settings of
+    the form (`share`)."""
     active = runner is not None and runner.status().active
-    cols = st.columns([1, 1, 1, 1], gap="small")
+    cols = st.columns([1, 1, 1, 1, 0.9], gap="small")
     cols[0].button("Train", icon=":material/play_arrow:", type="primary", key=prefix + "play", disabled=active,
                    width="stretch", help="Train continuously; the panels below refresh as it learns.")
     cols[1].button("Pause", icon=":material/pause:", key=prefix + "pause", disabled=not active, width="stretch")
@@ -290,6 +327,8 @@ def controls(prefix: str, runner) -> None:
                    help="Pause, then train 10 iterations and show the result.")
     cols[3].button("Reset", icon=":material/restart_alt:", key=prefix + "reset", width="stretch",
                    help="Start over from fresh weights with the settings on the left.")
+    with cols[4]:
+        links.copy_link(share, key=prefix + "share")
 
 
 def act(key: str, action: str | None, runner, pending: RunConfig | None, error: Exception | None,

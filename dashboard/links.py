@@ -7,6 +7,8 @@ the same first steps. It never holds the run id: a run belongs to the server and
 link is a recipe anyone can start again.
 
     cfg = links.config_from_url()          # the config in the URL, or None (none there / not valid: a sentence)
+    cfg = links.opened_link("playground")  # the same, once per link opened on a page
+    links.follow("playground", pending)    # the page's form -> its URL (and the problem of a link it could not use)
     links.sync_url(cfg)                    # keep the address bar in step with the form (the run id stays)
     links.copy_link(cfg)                   # a small "Share" popover with the URL and a copy button
     if links.advanced(): ...               # False with ?advanced=0: pages hide their advanced controls
@@ -17,7 +19,8 @@ link is a recipe anyone can start again.
 from __future__ import annotations
 
 import inspect
-from typing import Any, Mapping
+from pathlib import Path
+from typing import Any, Iterable, Mapping
 from urllib.parse import urlencode
 
 import streamlit as st
@@ -98,6 +101,12 @@ def link(cfg: RunConfig, page: str | None = None, **extra: str) -> str:
     return f"{page_url(page)}?{query_string(cfg, **extra)}"
 
 
+def problem_sentence(e: ConfigError) -> str:
+    """What a page says about a link it cannot use (the parameter and the fix)."""
+    return (f"The link's settings could not be used — **{e.field}**: {str(e).split(': ', 1)[-1]}. "
+            f"The page starts from its defaults instead.")
+
+
 def config_from_url(show_error: bool = True) -> RunConfig | None:
     """The config in this page's URL, or None. A link that does not describe a valid config is reported as one
     sentence (the parameter and the fix) and ignored."""
@@ -105,16 +114,142 @@ def config_from_url(show_error: bool = True) -> RunConfig | None:
         return config_of(st.query_params.to_dict())
     except ConfigError as e:
         if show_error:
-            st.warning(f"The link's settings could not be used — **{e.field}**: {str(e).split(': ', 1)[-1]}. "
-                       f"The page starts from its defaults instead.", icon=":material/link_off:")
+            st.warning(problem_sentence(e), icon=LINK_OFF)
         return None
 
 
-def url_fingerprint() -> str:
+NO_LINK = "url:"                      # the fingerprint of a URL without config parameters
+LINK_OFF = ":material/link_off:"
+
+
+def url_fingerprint(extra: Iterable[str] = ()) -> str:
     """A short text naming the config parameters in the URL (changes when a different link is opened): pages
-    use it as the `source` of their form's init, so a new link refills the form once."""
-    dotted = sorted((k, v) for k, v in st.query_params.to_dict().items() if "." in k)
-    return "url:" + urlencode(dotted)
+    use it as the `source` of their form's init, so a new link refills the form once. `extra` names further
+    (undotted) parameters that belong to the page's setup."""
+    keep = set(extra)
+    dotted = sorted((k, v) for k, v in st.query_params.to_dict().items() if "." in k or k in keep)
+    return NO_LINK + urlencode(dotted)
+
+
+# ---- a page that follows its URL -------------------------------------------------------------------------------
+# The pattern of a training page:
+#     cfg = links.opened_link("playground")       # a link opened just now: fill the form from it
+#     ... draw the form, build the pending config ...
+#     links.follow("playground", pending)         # the address bar follows the form
+# A page's own writes to the URL are remembered (the fingerprint it left), so they never count as a new link.
+def _seen_key(page: str) -> str:
+    return f"_link:{page}"
+
+
+def _keys_key(page: str) -> str:
+    return f"_link_keys:{page}"
+
+
+def _problem_key(page: str) -> str:
+    return f"_link_problem:{page}"
+
+
+def _not_here(page: str, cfg: RunConfig) -> ConfigError:
+    fam = {"gan": "GAN", "ae": "autoencoder", "dae": "denoising autoencoder", "vae": "VAE",
+           "aae": "adversarial autoencoder", "vaegan": "VAE-GAN"}.get(cfg.model.family, cfg.model.family)
+    where = "2D points" if cfg.is_points else "images"
+    return ConfigError("model.family" if cfg.is_points == (page == "playground") else "data.name",
+                       f"the link describes a {fam} on {cfg.data.name} ({where}), which the "
+                       f"{lessons.PAGES.get(page, page)} page cannot show; open it on the "
+                       f"{lessons.PAGES.get(lessons.page_for(cfg), 'right')} page")
+
+
+def check_server_paths(cfg: RunConfig) -> RunConfig:
+    """A link may not point the server at its own files: data.root stays the data folder, and a CSV of points
+    must be one uploaded to this server (a Playground upload or drawing, named by its content). Otherwise any
+    file could be opened by a crafted link, and its first lines shown in the error sentence."""
+    d, default = cfg.data, RunConfig().data
+    if d.root != default.root:
+        raise ConfigError("data.root", "a link cannot choose a folder on the server; leave it out of the link")
+    if d.name == "csv" and d.path:
+        from dashboard.settings import UPLOAD_DIR          # where the Playground keeps uploads and drawings
+        try:
+            inside = UPLOAD_DIR.resolve() in Path(d.path).resolve().parents
+        except (OSError, RuntimeError, ValueError):
+            inside = False
+        if not inside:
+            raise ConfigError("data.path", "a link can only name a CSV uploaded to this server; upload the file "
+                                           "(or draw the points) on the page")
+    return cfg
+
+
+def opened_link(page: str, extra: Iterable[str] = ()) -> RunConfig | None:
+    """The config of a link opened on `page` just now, or None.
+
+    Returns the URL's config the first time this session sees these config parameters on `page`; None on later
+    reruns (the page's own URL writes included), without config parameters, and for a link that cannot be used:
+    an unknown field, a bad value, or a setup the page cannot show. That problem is kept as one sentence, which
+    `follow` shows until the user changes the settings.
+
+    A link holds the fields that differ from `RunConfig()` (whose data are the 2D ring of 8), never from a
+    page's own defaults: a link made on the Playground means the same config on any page, and the Image GAN page
+    says it cannot show it rather than reading it as something else. `extra` names undotted parameters of the
+    page's setup that make a link new too (the page reads them)."""
+    ss = st.session_state
+    ss[_keys_key(page)] = tuple(extra)
+    fp = url_fingerprint(extra)
+    if fp == NO_LINK or ss.get(_seen_key(page)) == fp:
+        return None
+    ss[_seen_key(page)] = fp
+    ss.pop(_problem_key(page), None)
+    params = st.query_params.to_dict()
+    try:
+        cfg = config_of(params)
+        if cfg is None:
+            return None
+        if page in RUN_KEYS and not lessons.fits(page, cfg):
+            raise _not_here(page, cfg)
+        return check_server_paths(cfg)
+    except ConfigError as e:
+        report_problem(page, problem_sentence(e))
+        return None
+
+
+def report_problem(page: str, sentence: str) -> None:
+    """Keep the problem of a link opened on `page`: `follow` shows it until the user changes the settings."""
+    st.session_state[_problem_key(page)] = [sentence, None]
+
+
+def follow(page: str, cfg: RunConfig | None, extra: Mapping[str, str] | None = None) -> None:
+    """Keep the address bar in step with the page's settings (`cfg`, plus `extra` undotted parameters of the
+    page's setup) and show the problem of a link that could not be used, while the settings are still the
+    defaults it fell back to."""
+    ss = st.session_state
+    problem = ss.get(_problem_key(page))
+    if problem is not None:
+        now = (cfg.to_json() + repr(sorted((extra or {}).items()))) if cfg is not None else None
+        if problem[1] is None:
+            problem[1] = now
+        if problem[1] == now or now is None:
+            st.warning(problem[0], icon=LINK_OFF)
+        else:
+            ss.pop(_problem_key(page), None)
+    if cfg is not None:
+        sync_url(cfg)
+        for k, v in (extra or {}).items():
+            if st.query_params.get(k) != v:
+                st.query_params[k] = v
+    ss[_seen_key(page)] = url_fingerprint(ss.get(_keys_key(page), ()))
+
+
+def leave_run(page: str) -> None:
+    """Forget this session's run of `page` (a link was opened: the page shows the link's setup, not the old run).
+    The run is paused so that it does not hold a training slot for nothing."""
+    key = RUN_KEYS.get(page, page)
+    _pause_previous(page)
+    old = st.session_state.pop(f"_run:{key}", None)
+    st.session_state.pop(f"{key}:run", None)
+    if old:
+        runtime.registry().detach(old, runtime.session_token())
+
+
+def student_caption() -> None:
+    st.caption(":material/school: Student view: advanced settings hidden (`?advanced=0`).")
 
 
 def sync_url(cfg: RunConfig | None) -> None:
@@ -297,5 +432,6 @@ def _restore_into(trainer, payload: Mapping[str, Any]) -> None:
 
 
 __all__ = ["params_of", "config_of", "query_string", "page_url", "link", "config_from_url", "url_fingerprint",
-           "sync_url", "copy_link", "advanced", "set_advanced", "carry", "page_file", "open_page", "session_runs",
-           "start_run", "payload_config", "start_from_payload"]
+           "problem_sentence", "check_server_paths", "opened_link", "report_problem", "follow", "leave_run",
+           "student_caption", "sync_url", "copy_link", "advanced", "set_advanced", "carry", "page_file", "open_page",
+           "session_runs", "start_run", "payload_config", "start_from_payload"]

@@ -22,6 +22,7 @@ from ganae.config import ConfigError, RunConfig
 PREFIX = "pg:"
 BASE_KEY = "pg_base"          # JSON of the base config
 FOR_KEY = "pg_for"            # the run id (or "default") the widgets were filled from
+VALUES_KEY = "pg_values"      # the widgets' values, kept: Streamlit drops a widget's state on another page
 UPLOAD_DIR = Path(tempfile.gettempdir()) / "ganae-uploads"
 PLAYGROUND_DATASETS = ("ring8", "grid25", "spiral", "moons", "circles", "line", "csv", "draw")
 DATASET_LABELS = {"ring8": "ring of 8 Gaussians", "grid25": "grid of 25 Gaussians", "spiral": "spiral",
@@ -58,8 +59,13 @@ def _get(cfg: RunConfig, dotted: str) -> Any:
 def init_state(cfg: RunConfig | None, source: str, force: bool = False) -> None:
     """Fill the widgets from `cfg` once per `source` (a run id, "default" or a preset name)."""
     ss = st.session_state
-    if not force and ss.get(FOR_KEY) == source and all(PREFIX + f in ss for f in FIELDS):
-        return
+    if not force and ss.get(FOR_KEY) == source:
+        missing = [f for f in FIELDS if PREFIX + f not in ss]
+        kept = ss.get(VALUES_KEY) or {}
+        if all(f in kept for f in missing):        # back from another page: the user's values, not a refill
+            for f in missing:
+                ss[PREFIX + f] = kept[f]
+            return
     cfg = cfg or default_config()
     for f in FIELDS:
         ss[PREFIX + f] = _get(cfg, f)
@@ -67,6 +73,13 @@ def init_state(cfg: RunConfig | None, source: str, force: bool = False) -> None:
         ss["pg_csv_path"] = cfg.data.path
     ss[BASE_KEY] = cfg.to_json()
     ss[FOR_KEY] = source
+    remember_values()
+
+
+def remember_values() -> None:
+    """Keep the form's values beside the widgets' state (restored by init_state after a visit to another page)."""
+    ss = st.session_state
+    ss[VALUES_KEY] = {f: ss[PREFIX + f] for f in FIELDS if PREFIX + f in ss}
 
 
 def apply_preset(name: str) -> None:
@@ -216,9 +229,40 @@ def _options(values: list, current: Any) -> list:
     return values if current in values else sorted(values + [current])
 
 
-def form() -> None:
-    """Draw the settings widgets (their values live in st.session_state under `pg:` keys)."""
+# Hidden in the student view (?advanced=0): they keep their values (from the run, a preset, the link or the
+# defaults). What stays: the data, the loss, the gradient penalties and the tricks, the learning rates.
+STUDENT_HIDDEN = (
+    "model.g_layers", "model.g_hidden", "model.d_layers", "model.d_hidden", "model.activation",
+    "model.d_activation", "model.latent_dim", "model.noise", "train.batch_size", "train.seed", "train.steps",
+    "objective.clip", "objective.r2", "tricks.d_dropout", "optim.g_opt", "optim.d_opt", "optim.n_critic",
+    "optim.n_gen", "optim.beta1",
+)
+
+
+def _span(lo: int | float, hi: int | float, key: str) -> tuple[int | float, int | float]:
+    """A widget's bounds, widened to hold the value a link or a preset put there (a valid config may go beyond
+    the range the widget offers; Streamlit would otherwise clamp the value or refuse to draw)."""
+    v = st.session_state.get(key)
+    if isinstance(v, (int, float)) and not isinstance(v, bool):
+        v = type(lo)(v)
+        return min(lo, v), max(hi, v)
+    return lo, hi
+
+
+def keep_hidden(fields: tuple[str, ...]) -> None:
+    """Widgets not drawn in a run lose their state in Streamlit: hidden fields keep theirs this way."""
     ss = st.session_state
+    for f in fields:
+        if PREFIX + f in ss:
+            ss[PREFIX + f] = ss[PREFIX + f]
+
+
+def form(advanced: bool = True) -> None:
+    """Draw the settings widgets (their values live in st.session_state under `pg:` keys). Without `advanced`
+    (the student view) the fields of STUDENT_HIDDEN are not drawn and keep their values."""
+    ss = st.session_state
+    if not advanced:
+        keep_hidden(STUDENT_HIDDEN)
     presets = point_presets()
     if presets:
         st.selectbox("Start from a preset", ["—"] + list(presets), key="pg_preset",
@@ -240,38 +284,43 @@ def form() -> None:
         elif ss.get(PREFIX + "data.name") == "draw":
             drawing_canvas()
 
-    with st.expander("**Model**"):
-        c1, c2 = st.columns(2)
-        c1.slider("G hidden layers", 0, 6, key=PREFIX + "model.g_layers")
-        c2.select_slider("G neurons", _options(WIDTHS, ss.get(PREFIX + "model.g_hidden")),
-                         key=PREFIX + "model.g_hidden")
-        c1.slider("D hidden layers", 0, 6, key=PREFIX + "model.d_layers")
-        c2.select_slider("D neurons", _options(WIDTHS, ss.get(PREFIX + "model.d_hidden")),
-                         key=PREFIX + "model.d_hidden")
-        c1.selectbox("G activation", C.ACTIVATIONS, key=PREFIX + "model.activation")
-        c2.selectbox("D activation", C.ACTIVATIONS, key=PREFIX + "model.d_activation")
-        c1.number_input("Noise dimension", 1, 64, step=1, key=PREFIX + "model.latent_dim",
-                        help="Size of z. With 2 the manifold view shows G's whole input space.")
-        c2.radio("Noise z ~", C.NOISES, key=PREFIX + "model.noise", horizontal=True,
-                 format_func=lambda n: {"normal": "N(0, I)", "uniform": "U(-1, 1)"}.get(n, n))
-        c1.select_slider("Batch size", _options(BATCHES, ss.get(PREFIX + "train.batch_size")),
-                         key=PREFIX + "train.batch_size")
-        c2.number_input("Seed", 0, 2**31 - 1, step=1, key=PREFIX + "train.seed",
-                        help="Same settings and seed: same curves.")
-        st.number_input("Planned steps", 100, 1_000_000, step=500, key=PREFIX + "train.steps",
-                        help="The run stops ('finished') here; press Train again to go on.")
+    if advanced:
+        with st.expander("**Model**"):
+            c1, c2 = st.columns(2)
+            c1.slider("G hidden layers", *_span(0, 6, PREFIX + "model.g_layers"), key=PREFIX + "model.g_layers")
+            c2.select_slider("G neurons", _options(WIDTHS, ss.get(PREFIX + "model.g_hidden")),
+                             key=PREFIX + "model.g_hidden")
+            c1.slider("D hidden layers", *_span(0, 6, PREFIX + "model.d_layers"), key=PREFIX + "model.d_layers")
+            c2.select_slider("D neurons", _options(WIDTHS, ss.get(PREFIX + "model.d_hidden")),
+                             key=PREFIX + "model.d_hidden")
+            c1.selectbox("G activation", C.ACTIVATIONS, key=PREFIX + "model.activation")
+            c2.selectbox("D activation", C.ACTIVATIONS, key=PREFIX + "model.d_activation")
+            c1.number_input("Noise dimension", *_span(1, 64, PREFIX + "model.latent_dim"), step=1,
+                            key=PREFIX + "model.latent_dim",
+                            help="Size of z. With 2 the manifold view shows G's whole input space.")
+            c2.radio("Noise z ~", C.NOISES, key=PREFIX + "model.noise", horizontal=True,
+                     format_func=lambda n: {"normal": "N(0, I)", "uniform": "U(-1, 1)"}.get(n, n))
+            c1.select_slider("Batch size", _options(BATCHES, ss.get(PREFIX + "train.batch_size")),
+                             key=PREFIX + "train.batch_size")
+            c2.number_input("Seed", 0, 2**31 - 1, step=1, key=PREFIX + "train.seed",
+                            help="Same settings and seed: same curves.")
+            st.number_input("Planned steps", *_span(100, 1_000_000, PREFIX + "train.steps"), step=500,
+                            key=PREFIX + "train.steps",
+                            help="The run stops ('finished') here; press Train again to go on.")
 
-    with st.expander("**Objective and tricks**"):
+    with st.expander("**Objective and tricks**", expanded=not advanced):
         st.selectbox("Loss", C.LOSSES, key=PREFIX + "objective.loss", format_func=lambda n: LOSS_LABELS.get(n, n))
         c1, c2 = st.columns(2)
         c1.number_input("WGAN-GP λ", 0.0, 1e4, step=0.1, format="%g", key=PREFIX + "objective.gp",
                         help="Penalise |∇D| ≠ 1 between real and generated points (0 = off).")
-        c2.number_input("Weight clip c", 0.0, 10.0, step=0.01, format="%g", key=PREFIX + "objective.clip",
-                        help="Clip D's weights to [-c, c] after each step, as in WGAN (0 = off).")
-        c1.number_input("R1 γ", 0.0, 1e4, step=0.1, format="%g", key=PREFIX + "objective.r1",
-                        help="Zero-centred gradient penalty on real data (0 = off).")
-        c2.number_input("R2 γ", 0.0, 1e4, step=0.1, format="%g", key=PREFIX + "objective.r2",
-                        help="Zero-centred gradient penalty on generated data (0 = off).")
+        if advanced:
+            c2.number_input("Weight clip c", 0.0, 10.0, step=0.01, format="%g", key=PREFIX + "objective.clip",
+                            help="Clip D's weights to [-c, c] after each step, as in WGAN (0 = off).")
+        (c1 if advanced else c2).number_input("R1 γ", 0.0, 1e4, step=0.1, format="%g", key=PREFIX + "objective.r1",
+                                              help="Zero-centred gradient penalty on real data (0 = off).")
+        if advanced:
+            c2.number_input("R2 γ", 0.0, 1e4, step=0.1, format="%g", key=PREFIX + "objective.r2",
+                            help="Zero-centred gradient penalty on generated data (0 = off).")
         st.selectbox("Spectral norm", C.SPECTRAL, key=PREFIX + "objective.spectral_norm",
                      format_func=lambda n: {"none": "off", "d": "on D", "dg": "on D and G"}.get(n, n))
         c1, c2 = st.columns(2)
@@ -282,21 +331,27 @@ def form() -> None:
         c1.select_slider("Generator EMA", _options(EMAS, ss.get(PREFIX + "tricks.ema")), key=PREFIX + "tricks.ema",
                          format_func=lambda v: "off" if v == 0 else f"{v:g}",
                          help="Show samples from a moving average of G's weights.")
-        c2.slider("Dropout in D", 0.0, 0.9, step=0.05, key=PREFIX + "tricks.d_dropout")
+        if advanced:
+            c2.slider("Dropout in D", 0.0, 0.9, step=0.05, key=PREFIX + "tricks.d_dropout")
         c1.checkbox("Minibatch std", key=PREFIX + "tricks.minibatch_std",
                     help="D sees the batch's spread: a signal against mode collapse.")
         c2.checkbox("Feature matching", key=PREFIX + "tricks.feature_matching",
                     help="G matches D's mean features of real data instead of fooling D.")
 
-    with st.expander("**Optimiser**"):
+    with st.expander("**Optimiser**" if advanced else "**Learning rates**"):
         c1, c2 = st.columns(2)
-        c1.selectbox("G optimiser", C.OPTIMIZERS, key=PREFIX + "optim.g_opt")
-        c2.number_input("G learning rate", 0.0, 10.0, step=1e-4, format="%g", key=PREFIX + "optim.g_lr")
-        c1.selectbox("D optimiser", C.OPTIMIZERS, key=PREFIX + "optim.d_opt")
-        c2.number_input("D learning rate", 0.0, 10.0, step=1e-4, format="%g", key=PREFIX + "optim.d_lr")
-        c1.number_input("D steps per iteration (k)", 1, 100, step=1, key=PREFIX + "optim.n_critic")
-        c2.number_input("G steps per iteration", 1, 100, step=1, key=PREFIX + "optim.n_gen")
-        st.number_input("Adam β1 / momentum", 0.0, 0.9999, step=0.05, format="%g", key=PREFIX + "optim.beta1")
+        g_lr, d_lr = (c2, c2) if advanced else (c1, c2)
+        if advanced:
+            c1.selectbox("G optimiser", C.OPTIMIZERS, key=PREFIX + "optim.g_opt")
+        g_lr.number_input("G learning rate", 0.0, 10.0, step=1e-4, format="%g", key=PREFIX + "optim.g_lr")
+        if advanced:
+            c1.selectbox("D optimiser", C.OPTIMIZERS, key=PREFIX + "optim.d_opt")
+        d_lr.number_input("D learning rate", 0.0, 10.0, step=1e-4, format="%g", key=PREFIX + "optim.d_lr")
+        if advanced:
+            c1.number_input("D steps per iteration (k)", 1, 100, step=1, key=PREFIX + "optim.n_critic")
+            c2.number_input("G steps per iteration", 1, 100, step=1, key=PREFIX + "optim.n_gen")
+            st.number_input("Adam β1 / momentum", 0.0, 0.9999, step=0.05, format="%g", key=PREFIX + "optim.beta1")
+    remember_values()
 
 
 def describe(cfg: RunConfig) -> dict[str, str]:

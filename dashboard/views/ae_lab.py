@@ -15,8 +15,8 @@ import streamlit as st
 
 from dashboard import figures_images as fi
 from dashboard import image_controls as ic
-from dashboard import latent_ops, runtime
-from ganae import latent
+from dashboard import exports, latent_ops, links, runtime
+from ganae import export, latent
 from ganae.config import RunConfig
 from ganae.data import DataError
 
@@ -88,8 +88,14 @@ def _apply_preset() -> None:
 
 
 # ---- settings ------------------------------------------------------------------------------------------------
-def form() -> dict:
+# hidden in the student view (?advanced=0), keeping their values: the network's width and the training knobs
+TRAINING = ("optim.g_lr", "train.batch_size", "model.recon_loss", "train.seed", "train.steps")
+STUDENT_HIDDEN = ("model.channels", "model.g_hidden") + TRAINING
+
+
+def form(advanced: bool = True) -> dict:
     f = FORM
+    adv = bool(advanced)
     pre = ae_presets()
     if pre:
         st.selectbox("Start from a preset", ["—"] + list(pre), key="ae_preset", on_change=_apply_preset,
@@ -122,11 +128,15 @@ def form() -> dict:
         upd["model.arch"] = arch
         if arch == "conv":
             upd["model.channels"] = f.widget(st.select_slider, "Conv channels",
-                                             ic.options(ic.CHANNELS, f.get("model.channels")), field="model.channels")
+                                             ic.options(ic.CHANNELS, f.get("model.channels")), field="model.channels",
+                                             show=adv)
         else:
             w = f.widget(st.select_slider, "Neurons per hidden layer", ic.options(ic.WIDTHS, f.get("model.g_hidden")),
-                         field="model.g_hidden")
+                         field="model.g_hidden", show=adv)
             upd["model.g_hidden"] = upd["model.d_hidden"] = w
+    if not adv:
+        upd.update({fld: f.kept(fld) for fld in TRAINING})
+        return upd
     with st.expander("**Training**"):
         upd["optim.g_lr"] = f.widget(st.select_slider, "Learning rate", ic.options(ic.LRS, f.get("optim.g_lr")),
                                      field="optim.g_lr", format_func=lambda v: f"{v:g}")
@@ -137,8 +147,8 @@ def form() -> dict:
                                                                                   "bce": "binary cross-entropy"}[v])
         c1, c2 = st.columns(2)
         upd["train.seed"] = f.widget(c1.number_input, "Seed", 0, 2**31 - 1, step=1, field="train.seed")
-        upd["train.steps"] = f.widget(c2.number_input, "Planned steps", 100, 1_000_000, step=500,
-                                      field="train.steps")
+        upd["train.steps"] = f.widget(c2.number_input, "Planned steps", *f.span(100, 1_000_000, "train.steps"),
+                                      step=500, field="train.steps")
     return upd
 
 
@@ -367,9 +377,18 @@ def live(runner, pending: RunConfig | None) -> None:
     frame()
 
 
+def recons_png(r) -> bytes:
+    """The fixed test batch beside its reconstructions at the run's latest step, at full display scale."""
+    snap = r.snapshot()
+    if snap.recons is None or snap.inputs is None:          # (autoencoders always reconstruct; just in case)
+        return export.image_png(np.full((64, 64, 3), 255, np.uint8))
+    noisy = snap.noisy if r.cfg.model.family == "dae" else None
+    return export.image_png(fi.pairs_image(snap.inputs, snap.recons, noisy, *_layout(noisy is not None)))
+
+
 def run() -> None:
-    runner, lost = ic.resolve_run(KEY, fits)
-    FORM.init(runner.cfg if runner is not None else None, runner.run_id if runner is not None else "default")
+    advanced = links.advanced()
+    runner, lost = ic.open_link(KEY, FORM, fits)
     st.title("Autoencoder Lab")
     st.caption("Squeeze images through a small code and rebuild them. Press **Train** and watch each test input "
                "next to its reconstruction.")
@@ -378,11 +397,14 @@ def run() -> None:
                 f"restarted). Press Train to start a new one.")
     left, right = st.columns([1, 2.9], gap="medium")
     with left:
-        upd = form()
+        if not advanced:
+            links.student_caption()
+        upd = form(advanced)
     pending, error, notes = FORM.pending(upd)
     with right:
+        links.follow(KEY, pending)
         runner = ic.act(KEY, ic.pressed(P), runner, pending, error, FORM)
-        ic.controls(P, runner)
+        ic.controls(P, runner, pending)
         if error is not None:
             runtime.show_error(error)
         for n in notes:
@@ -391,6 +413,7 @@ def run() -> None:
             st.info("You changed the settings: press **Reset** to restart the run with them.")
         live(runner, pending)
         ic.run_actions(P, runner)
+        exports.downloads(P, runner, ("Reconstructions (PNG)", "reconstructions", recons_png))
 
 
 run()

@@ -2,7 +2,8 @@
 
 Thin page: widgets -> (base RunConfig, variants, seeds) -> `ganae.arena.ArenaRunner` (one background thread
 for every run) -> figures of dashboard/figures_compare.py, redrawn inside a fragment while the arena trains.
-The arena id lives in the URL (`?arena=...`), so a refresh finds the same comparison.
+The arena id lives in the URL (`?arena=...`), so a refresh finds the same comparison; so does the setup (the base
+config as `section.field=value`, its seed included, and `variants`, `seeds`, `steps`), so a link shares it.
 """
 from __future__ import annotations
 
@@ -12,7 +13,7 @@ from typing import Any
 import streamlit as st
 
 from dashboard import figures_compare as fc
-from dashboard import runtime
+from dashboard import links, runtime
 from ganae import compare, presets
 from ganae.arena import MAX_RUNS, ArenaRunner, ArenaStore, ArenaView, describe_updates
 from ganae.compare import Variant
@@ -21,6 +22,10 @@ from ganae.data import DataError
 
 QUERY = "arena"
 ID_KEY = "ar_id"
+PAGE = "arena"
+SETUP_KEYS = ("variants", "seeds", "steps")       # the URL's setup besides the base config's fields
+SETUP_WIDGETS = ("ar_dataset", "ar_preset", "ar_seeds", "ar_steps")
+KEPT_KEY = "ar_kept"          # their values, kept: Streamlit drops a widget's state while another page shows
 DEFAULT_COMPARISON = "vanilla-vs-recommended"
 STEP_CHOICES = [50, 100, 250, 500, 1000, 2000, 3000, 5000, 10000]
 DEFAULT_STEPS = 2000
@@ -88,6 +93,8 @@ def _nearest_preset(base: RunConfig) -> tuple[str, dict[str, Any]]:
         if cfg.data.name != base.data.name:
             continue
         diff = compare._diff(cfg, base)
+        if base.train.seed != cfg.train.seed:      # (_diff leaves the seed out)
+            diff["train.seed"] = base.train.seed
         if best is None or len(diff) < len(best[1]):
             best = (name, diff)
     return best if best is not None else ("ring8-vanilla", {})
@@ -133,6 +140,78 @@ def init_setup(arena: ArenaRunner | None) -> None:
                                              list(arena.cmp.seeds), ss["ar_steps"]))
 
 
+# ---- the setup in the URL ---------------------------------------------------------------------------------
+def setup_params(base: RunConfig, variants: list[Variant], seeds: list[int], steps: int) -> dict[str, str]:
+    """The undotted URL parameters of a setup (the base goes as `section.field=value`, see links.params_of)."""
+    vs = {v.name: dict(v.updates) for v in variants}
+    return {"variants": json.dumps(vs, separators=(",", ":")), "seeds": str(len(seeds)), "steps": str(int(steps))}
+
+
+def setup_of(base: RunConfig, params: dict[str, str]) -> tuple[list[dict], int, int]:
+    """(variants, K seeds, steps) from URL parameters over `base`; ConfigError (naming the parameter) when they
+    do not describe a setup the arena can run."""
+    if base.model.family != "gan" or base.data.name not in _datasets():
+        raise ConfigError("data.name", f"the arena compares GANs on {', '.join(_datasets())}; the link's base is a "
+                                       f"{base.model.family} on {base.data.name}")
+    variants: list[dict] = []
+    raw = params.get("variants")
+    if raw:
+        try:
+            data = json.loads(raw)
+        except ValueError:
+            data = None
+        if not isinstance(data, dict) or not all(isinstance(u, dict) for u in data.values()):
+            raise ConfigError("variants", 'not readable: it should be {"name": {"section.field": value}, ...}')
+        for name, updates in data.items():
+            name = str(name).strip()
+            if not name or name == "base" or any(v["name"] == name for v in variants):
+                raise ConfigError("variants", f"'{name}' cannot name a variant (empty, 'base' or given twice)")
+            for k in updates:
+                if str(k).startswith("data.") or k == "model.family":
+                    raise ConfigError(str(k), f"variant '{name}' cannot change the data or the model family (the "
+                                              f"arena compares variants of one setup)")
+            Variant(name, updates).config(base, base.train.seed)          # ConfigError naming the field
+            variants.append({"name": name, "updates": dict(updates)})
+    try:
+        k = int(params.get("seeds", "1"))
+    except ValueError:
+        k = 0
+    if not 1 <= k <= 4:
+        raise ConfigError("seeds", f"'{params.get('seeds')}' is not a number of seeds from 1 to 4")
+    try:
+        steps = int(params.get("steps", str(DEFAULT_STEPS)))
+    except ValueError:
+        steps = -1
+    if steps not in STEP_CHOICES:
+        raise ConfigError("steps", f"'{params.get('steps')}' is not one of {', '.join(map(str, STEP_CHOICES))}")
+    return variants, k, steps
+
+
+def opened_setup() -> tuple[RunConfig, list[dict], int, int] | None:
+    """The setup of a link opened just now (once per link), or None; a link that cannot be used is reported as
+    a sentence by links.follow."""
+    base = links.opened_link(PAGE, extra=SETUP_KEYS)
+    if base is None:
+        return None
+    try:
+        variants, k, steps = setup_of(base, st.query_params.to_dict())
+    except ConfigError as e:
+        links.report_problem(PAGE, links.problem_sentence(e))
+        return None
+    return base, variants, k, steps
+
+
+def apply_setup(base: RunConfig, variants: list[dict], k: int, steps: int) -> None:
+    ss = st.session_state
+    preset, tweaks = _nearest_preset(base)
+    ss["ar_dataset"], ss["ar_preset"], ss["ar_tweaks"] = base.data.name, preset, tweaks
+    ss["ar_variants"] = variants
+    ss["ar_seeds"], ss["ar_steps"] = k, steps
+    ss["ar_known"] = next((n for n, (_, b, vs) in compare.comparisons().items()
+                           if b == base and [(v.name, dict(v.updates)) for v in vs] ==
+                           [(v["name"], v["updates"]) for v in variants]), "")
+
+
 def _on_dataset() -> None:
     ss = st.session_state
     names = [n for n, p in _gan_presets().items() if p.config().data.name == ss["ar_dataset"]]
@@ -152,8 +231,9 @@ def _remove_variant(i: int) -> None:
         vs.pop(i)
 
 
-def setup_form() -> tuple[RunConfig | None, list[Variant], list[int], int, str | None]:
-    """Draw the setup; returns (base, variants, seeds, steps, error sentence or None)."""
+def setup_form(advanced: bool = True) -> tuple[RunConfig | None, list[Variant], list[int], int, str | None]:
+    """Draw the setup; returns (base, variants, seeds, steps, error sentence or None). The student view
+    (advanced=False) leaves out the hand-made variant form and the number of seeds."""
     ss = st.session_state
     known = compare.comparisons()
     st.markdown("##### ① A known result")
@@ -193,12 +273,16 @@ def setup_form() -> tuple[RunConfig | None, list[Variant], list[int], int, str |
                      on_click=_remove_variant, args=(i,))
     if not ss["ar_variants"]:
         st.caption("No variants yet: the arena would train the base alone. Add one below.")
-    add_variant_form(base)
+    if advanced:
+        add_variant_form(base)
+    else:
+        ss["ar_seeds"] = ss.get("ar_seeds", 1)              # kept while its widget is not drawn
 
-    st.markdown("##### ④ Seeds and length")
-    c1, c2 = st.columns(2)
-    c1.number_input("Seeds per variant (K)", 1, 4, step=1, key="ar_seeds",
-                    help="Every variant trains once per seed; the table shows mean ± sd over the K runs.")
+    st.markdown("##### ④ Seeds and length" if advanced else "##### ④ Length")
+    c1, c2 = st.columns(2) if advanced else (None, st.container())
+    if advanced:
+        c1.number_input("Seeds per variant (K)", 1, 4, step=1, key="ar_seeds",
+                        help="Every variant trains once per seed; the table shows mean ± sd over the K runs.")
     c2.select_slider("Steps per run", STEP_CHOICES, key="ar_steps",
                      help="Every run stops here ('finished'); Resume trains on.")
     k = int(ss["ar_seeds"])
@@ -305,10 +389,14 @@ def _setup_key(base: RunConfig, variants: list[Variant], seeds: list[int], steps
     return [base.to_json(), [[v.name, sorted(v.updates.items())] for v in variants], list(seeds), steps]
 
 
-def controls(arena: ArenaRunner | None, ready: bool) -> dict[str, bool]:
+def controls(arena: ArenaRunner | None, ready: bool, share: RunConfig | None = None,
+             setup: dict[str, str] | None = None) -> dict[str, bool]:
     active = arena is not None and arena.view().active
     can = arena is not None and arena.alive
-    c = st.columns([1.5, 1, 1, 1.2], gap="small")
+    c = st.columns([1.5, 1, 1, 1.2, 1], gap="small")
+    if share is not None:
+        with c[4]:
+            _share(share, setup or {})
     return {
         "start": c[0].button("Start", icon=":material/play_arrow:", type="primary", key="ar_start",
                              disabled=not ready, width="stretch",
@@ -321,6 +409,16 @@ def controls(arena: ArenaRunner | None, ready: bool) -> dict[str, bool]:
         "step": c[3].button("+50 steps", key="ar_step", disabled=not can, width="stretch",
                             help="Pause, then advance every run by 50 steps"),
     }
+
+
+def _share(base: RunConfig, setup: dict[str, str]) -> None:
+    url = links.link(base, PAGE, **setup)
+    with st.popover("Share", icon=":material/link:", key="ar_share",
+                    help="A link that opens the arena with this base, these variants, seeds and length"):
+        st.markdown("**Link to this comparison**")
+        st.code(url, language=None, wrap_lines=True)
+        st.caption("Opening it sets up the same base (its seed included), variants, seeds and length: pressing "
+                   "Start there trains the same runs. It does not share this arena's progress.")
 
 
 def act(pressed: dict[str, bool], arena: ArenaRunner | None, setup: tuple) -> ArenaRunner | None:
@@ -493,8 +591,18 @@ def exports(arena: ArenaRunner | None) -> None:
 
 
 def run() -> None:
+    advanced = links.advanced()
+    link = opened_setup()
+    if link is not None and not st.query_params.get(QUERY):
+        st.session_state.pop(ID_KEY, None)    # a link opened here: its setup, not this session's earlier arena
     arena, lost = current_arena()
+    ss = st.session_state
+    for k, v in (ss.get(KEPT_KEY) or {}).items():   # back from another page: the setup as it was left
+        if k not in ss:
+            ss[k] = v
     init_setup(arena)
+    if link is not None:                      # (an arena in the URL too, e.g. a reload: the arena, the URL's setup)
+        apply_setup(*link)
     st.title("Stabilization Arena")
     st.markdown(INTRO)
     st.latex(MEAN_SD)
@@ -504,10 +612,15 @@ def run() -> None:
 
     left, right = st.columns([1.1, 2.6], gap="large")
     with left:
-        setup = setup_form()
+        if not advanced:
+            links.student_caption()
+        setup = setup_form(advanced)
+    ss[KEPT_KEY] = {k: ss[k] for k in SETUP_WIDGETS if k in ss}
     base, variants, seeds, steps, error = setup
+    in_url = setup_params(base, variants, seeds, steps) if base is not None else None
     with right:
-        pressed = controls(arena, base is not None and error is None)
+        links.follow(PAGE, base, in_url)
+        pressed = controls(arena, base is not None and error is None, base, in_url)
         arena = act(pressed, arena, setup)
         if error:
             st.error(error)

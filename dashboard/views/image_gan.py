@@ -10,10 +10,11 @@ from __future__ import annotations
 import numpy as np
 import streamlit as st
 
-from dashboard import figures, runtime
+from dashboard import exports, figures, links, runtime
 from dashboard import figures_images as fi
 from dashboard import image_controls as ic
 from ganae import config as C
+from ganae import export
 from ganae.config import RunConfig
 
 KEY = "image_gan"
@@ -94,8 +95,17 @@ def _apply_preset() -> None:
 
 
 # ---- settings ------------------------------------------------------------------------------------------------
-def form() -> dict:
+# hidden in the student view (?advanced=0), keeping their values: the networks' sizes, the rarer penalties and
+# every optimiser setting. What stays: the data, the network kind, the loss, the main penalties and the tricks.
+OPTIM = ("optim.g_opt", "optim.g_lr", "optim.d_opt", "optim.d_lr", "optim.beta1", "optim.beta2", "optim.n_critic",
+         "optim.n_gen", "train.batch_size", "train.seed", "train.steps")
+STUDENT_HIDDEN = ("model.channels", "model.g_hidden", "model.latent_dim", "model.pretrain_steps", "objective.clip",
+                  "objective.r2", "tricks.d_dropout") + OPTIM
+
+
+def form(advanced: bool = True) -> dict:
     f = FORM
+    adv = bool(advanced)
     pre = image_gan_presets()
     if pre:
         st.selectbox("Start from a preset", ["—"] + list(pre), key="ig_preset", on_change=_apply_preset,
@@ -110,14 +120,15 @@ def form() -> dict:
         upd["model.arch"] = arch
         if arch == "conv":
             upd["model.channels"] = f.widget(st.select_slider, "Conv channels",
-                                             ic.options(ic.CHANNELS, f.get("model.channels")), field="model.channels")
+                                             ic.options(ic.CHANNELS, f.get("model.channels")), field="model.channels",
+                                             show=adv)
         else:
             w = f.widget(st.select_slider, "Neurons per hidden layer", ic.options(ic.WIDTHS, f.get("model.g_hidden")),
-                         field="model.g_hidden")
+                         field="model.g_hidden", show=adv)
             upd["model.g_hidden"] = upd["model.d_hidden"] = w
         upd["model.latent_dim"] = f.widget(st.select_slider, "Noise dimension",
                                            ic.options(ic.LATENTS, f.get("model.latent_dim")), field="model.latent_dim",
-                                           help="Size of z ~ N(0, I), the generator's input.")
+                                           help="Size of z ~ N(0, I), the generator's input.", show=adv)
         ac = f.widget(st.checkbox, "AC-GAN: one class per row", field="tricks.ac",
                       help="G gets a class label too and D also predicts the class (Odena et al. 2017).")
         upd["tricks.ac"] = ac
@@ -130,7 +141,7 @@ def form() -> dict:
         upd["model.gan_init"] = "ae" if pre_g else "random"
         if pre_g:
             upd["model.pretrain_steps"] = f.widget(st.number_input, "Autoencoder steps before the game", 1, 100_000,
-                                                   step=100, field="model.pretrain_steps")
+                                                   step=100, field="model.pretrain_steps", show=adv)
     with st.expander("**Loss and penalties**"):
         upd["objective.loss"] = f.widget(st.selectbox, "Loss", C.LOSSES, field="objective.loss",
                                          format_func=lambda n: LOSS_LABELS.get(n, n))
@@ -138,11 +149,13 @@ def form() -> dict:
         upd["objective.gp"] = f.widget(c1.number_input, "WGAN-GP λ", 0.0, 1e4, step=1.0, format="%g",
                                        field="objective.gp", help="Penalise ‖∇D‖ ≠ 1 between real and fake (0 = off).")
         upd["objective.clip"] = f.widget(c2.number_input, "Weight clip c", 0.0, 10.0, step=0.01, format="%g",
-                                         field="objective.clip", help="Clip D's weights to [−c, c], as in WGAN.")
-        upd["objective.r1"] = f.widget(c1.number_input, "R1 γ", 0.0, 1e4, step=1.0, format="%g", field="objective.r1",
+                                         field="objective.clip", help="Clip D's weights to [−c, c], as in WGAN.",
+                                         show=adv)
+        upd["objective.r1"] = f.widget((c1 if adv else c2).number_input, "R1 γ", 0.0, 1e4, step=1.0, format="%g",
+                                       field="objective.r1",
                                        help="Zero-centred gradient penalty on real images (0 = off).")
         upd["objective.r2"] = f.widget(c2.number_input, "R2 γ", 0.0, 1e4, step=1.0, format="%g", field="objective.r2",
-                                       help="Zero-centred gradient penalty on generated images (0 = off).")
+                                       help="Zero-centred gradient penalty on generated images (0 = off).", show=adv)
         upd["objective.spectral_norm"] = f.widget(st.selectbox, "Spectral norm", C.SPECTRAL,
                                                   field="objective.spectral_norm",
                                                   format_func=lambda n: {"none": "off", "d": "on D",
@@ -158,11 +171,15 @@ def form() -> dict:
         upd["tricks.ema"] = f.widget(c1.select_slider, "Generator EMA", ic.options(EMAS, f.get("tricks.ema")),
                                      field="tricks.ema", format_func=lambda v: "off" if v == 0 else f"{v:g}",
                                      help="Samples come from a moving average of G's weights.")
-        upd["tricks.d_dropout"] = f.widget(c2.slider, "Dropout in D", 0.0, 0.9, step=0.05, field="tricks.d_dropout")
+        upd["tricks.d_dropout"] = f.widget(c2.slider, "Dropout in D", 0.0, 0.9, step=0.05, field="tricks.d_dropout",
+                                           show=adv)
         upd["tricks.minibatch_std"] = f.widget(c1.checkbox, "Minibatch std", field="tricks.minibatch_std",
                                                help="D sees the batch's spread: a signal against mode collapse.")
         upd["tricks.feature_matching"] = f.widget(c2.checkbox, "Feature matching", field="tricks.feature_matching",
                                                   help="G matches D's mean features of real images.")
+    if not adv:
+        upd.update({fld: f.kept(fld) for fld in OPTIM})
+        return upd
     with st.expander("**Optimisers**"):
         c1, c2 = st.columns(2)
         upd["optim.g_opt"] = f.widget(c1.selectbox, "G optimiser", C.OPTIMIZERS, field="optim.g_opt")
@@ -182,8 +199,8 @@ def form() -> dict:
                                            ic.options(ic.BATCHES, f.get("train.batch_size")), field="train.batch_size")
         c1, c2 = st.columns(2)
         upd["train.seed"] = f.widget(c1.number_input, "Seed", 0, 2**31 - 1, step=1, field="train.seed")
-        upd["train.steps"] = f.widget(c2.number_input, "Planned steps", 100, 1_000_000, step=500,
-                                      field="train.steps")
+        upd["train.steps"] = f.widget(c2.number_input, "Planned steps", *f.span(100, 1_000_000, "train.steps"),
+                                      step=500, field="train.steps")
     return upd
 
 
@@ -323,9 +340,24 @@ def live(runner, pending: RunConfig | None) -> None:
     frame()
 
 
+def grid_image(r, snap, max_width: int | None = None) -> np.ndarray:
+    """The sample grid of a snapshot: 64 samples 8 per row, or (AC-GAN) one row per class."""
+    if r.cfg.tricks.ac and snap.sample_labels is not None:
+        return fi.class_rows_image(snap.samples, snap.sample_labels, r.trainer.data.class_names, max_width=max_width)
+    return fi.tiles(snap.samples[:64], nrow=8, max_width=max_width)
+
+
+def samples_png(r) -> bytes:
+    """The sample grid of the run's latest step, at full display scale."""
+    snap = r.snapshot()
+    if snap.samples is None:
+        return export.image_png(np.full((64, 64, 3), 255, np.uint8))
+    return export.image_png(grid_image(r, snap))
+
+
 def run() -> None:
-    runner, lost = ic.resolve_run(KEY, fits)
-    FORM.init(runner.cfg if runner is not None else None, runner.run_id if runner is not None else "default")
+    advanced = links.advanced()
+    runner, lost = ic.open_link(KEY, FORM, fits)
     st.title("Image GAN")
     st.caption("A generator learns to draw images from noise while a discriminator judges them. Press **Train** and "
                "watch the same 64 noise vectors turn into digits.")
@@ -334,11 +366,14 @@ def run() -> None:
                 f"restarted). Press Train to start a new one.")
     left, right = st.columns([1, 2.9], gap="medium")
     with left:
-        upd = form()
+        if not advanced:
+            links.student_caption()
+        upd = form(advanced)
     pending, error, notes = FORM.pending(upd)
     with right:
+        links.follow(KEY, pending)
         runner = ic.act(KEY, ic.pressed(P), runner, pending, error, FORM)
-        ic.controls(P, runner)
+        ic.controls(P, runner, pending)
         if error is not None:
             runtime.show_error(error)
         for n in notes:
@@ -347,6 +382,7 @@ def run() -> None:
             st.info("You changed the settings: press **Reset** to restart the run with them.")
         live(runner, pending)
         ic.run_actions(P, runner)
+        exports.downloads(P, runner, ("Samples (PNG)", "samples", samples_png))
 
 
 run()

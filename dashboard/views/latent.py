@@ -20,7 +20,7 @@ import streamlit as st
 
 from dashboard import figures_images as fi
 from dashboard import image_controls as ic
-from dashboard import latent_ops, runtime
+from dashboard import latent_ops, links, runtime
 from ganae import checkpoint, latent
 from ganae.checkpoint import CheckpointError
 from ganae.config import ConfigError
@@ -168,9 +168,11 @@ def pick_source() -> Source | None:
     if st.session_state.get("lx_source") not in keys:
         st.session_state["lx_source"] = f"run:{qid}" if f"run:{qid}" in keys else keys[0]
     with c1:
+        _source_from_url(keys)
         key = st.selectbox("Model", keys, key="lx_source", format_func=lambda k: labels.get(k, k),
                            help="Runs open in this session (they keep training if they were) and the checkpoints "
                                 "in the checkpoints folder.")
+    _source_to_url(key)
     try:
         if key.startswith("run:"):
             return next(s for s in runs if s.key == key)
@@ -185,6 +187,36 @@ def pick_source() -> Source | None:
     except (CheckpointError, DataError, ConfigError, OSError, ValueError) as e:
         runtime.show_error(e)
     return None
+
+
+# ---- the chosen checkpoint in the URL (?checkpoint=<file name>): a link opens the explorer on it ----------------
+CKPT_QUERY = "checkpoint"
+_URL_SEEN = "lx_url_checkpoint"
+
+
+def _source_from_url(keys: list[str]) -> None:
+    """Select the checkpoint a link names, once per link (the user's later choice stays theirs)."""
+    want = st.query_params.get(CKPT_QUERY)
+    if not want or st.session_state.get(_URL_SEEN) == want:
+        return
+    st.session_state[_URL_SEEN] = want
+    match = next((k for k in keys if k.startswith("ckpt:") and Path(k[5:]).name == want), None)
+    if match is not None:
+        st.session_state["lx_source"] = match
+    else:
+        st.warning(f"The link's checkpoint `{want}` is not in this server's checkpoints folder "
+                   f"(`{ic.checkpoint_dir().name}/`); pick a model below.", icon=":material/link_off:")
+
+
+def _source_to_url(key: str) -> None:
+    """A checkpoint chosen here goes into the URL by its file name; a run or an upload has no shareable name."""
+    if key.startswith("ckpt:"):
+        name = Path(key[5:]).name
+        st.session_state[_URL_SEEN] = name
+        if st.query_params.get(CKPT_QUERY) != name:
+            st.query_params[CKPT_QUERY] = name
+    elif CKPT_QUERY in st.query_params:
+        del st.query_params[CKPT_QUERY]
 
 
 # ---- computed once per (source, step) --------------------------------------------------------------------------
@@ -596,6 +628,7 @@ def latent_map(ctx: Ctx) -> None:
 
 # ---- page ----------------------------------------------------------------------------------------------------
 def run() -> None:
+    links.advanced()                  # keeps ?advanced=0 (the student view) in the URL on this page too
     st.title("Latent Explorer")
     st.caption("Look inside a model's latent space: interpolate between codes, sweep one dimension at a time, and "
                "click a map of the codes to see what the decoder makes of any spot.")

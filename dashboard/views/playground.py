@@ -10,8 +10,9 @@ import json
 import numpy as np
 import streamlit as st
 
-from dashboard import figures, runtime, settings
+from dashboard import exports, figures, links, runtime, settings
 from dashboard.livechart import live_chart
+from ganae import export
 from ganae.config import RunConfig
 from ganae.data import DataError
 
@@ -77,7 +78,8 @@ def _controls(runner) -> None:
                    disabled=disabled, width="stretch", help=tip, on_click=_on_press, args=(action,))
 
 
-def _views() -> None:
+def _views(share: RunConfig | None) -> None:
+    """What the plane and the charts show, the speed, and the link to the settings (`share`: the form's)."""
     c1, c2 = st.columns([3, 1], vertical_alignment="bottom")
     c1.pills("Show on the plane", ["real", "generated", "D heatmap", "G manifold", "gradient arrows"],
              selection_mode="multi", key="pg_layers",
@@ -86,8 +88,11 @@ def _views() -> None:
                      format_func=lambda v: "max" if v == 0 else str(v),
                      help="Slow motion: how many training steps each redraw of the page shows. "
                           "'max' trains as fast as it can.")
-    st.pills("Charts", ["model", "losses", "D outputs", "gradient norms", "quality"], selection_mode="multi",
+    c1, c2 = st.columns([3, 1], vertical_alignment="bottom")
+    c1.pills("Charts", ["model", "losses", "D outputs", "gradient norms", "quality"], selection_mode="multi",
              key="pg_charts", default=["model", "losses", "D outputs", "gradient norms", "quality"])
+    with c2:
+        links.copy_link(share, key="pg_share")
 
 
 def _on_press(action: str) -> None:
@@ -131,9 +136,23 @@ def _explanation(loss: str) -> None:
                "generated points cover the data and D(x) = ½ everywhere.")
 
 
+def points_png(r) -> bytes:
+    """The real data and the generated points of the run's latest step (the export of the plane)."""
+    snap = r.snapshot()
+    real = r.real[:1000] if r.real is not None else None
+    name = settings.DATASET_LABELS.get(r.cfg.data.name, r.cfg.data.name)
+    return export.points_png(real, snap.samples, title=f"{name} · step {snap.step:,}")
+
+
 def run() -> None:
+    advanced = links.advanced()
+    link_cfg = links.opened_link(KEY)
+    if link_cfg is not None and not st.query_params.get(runtime.QUERY_KEY):
+        links.leave_run(KEY)             # a link opened here: its settings, not this session's earlier run
     runner, lost = runtime.current_run(KEY)
-    if runner is not None:
+    if link_cfg is not None:             # (a run in the URL too, e.g. a reload: the run, with the URL's settings)
+        settings.init_state(link_cfg, runner.run_id if runner is not None else links.url_fingerprint(), force=True)
+    elif runner is not None:
         settings.init_state(runner.cfg, runner.run_id)
     else:
         settings.init_state(None, st.session_state.get(settings.FOR_KEY, "default"))
@@ -147,10 +166,13 @@ def run() -> None:
 
     left, right = st.columns([1, 2.9], gap="medium")
     with left:
-        settings.form()
+        if not advanced:
+            links.student_caption()
+        settings.form(advanced)
     pending, error, notes = settings.pending_config()
 
     with right:
+        links.follow(KEY, pending)
         _controls(runner)
         problem = st.session_state.pop("pg_problem", None)
         if problem is not None and not (error is not None and str(problem) == str(error)):
@@ -161,11 +183,12 @@ def run() -> None:
             st.warning(n)
         if runner is not None and pending is not None and pending != runner.cfg:
             st.info("You changed the settings: press **Reset** to restart the run with them.")
-        _views()
+        _views(pending)
         if runner is not None and st.session_state.get("pg_speed") is not None:
             if runner.status().speed != st.session_state["pg_speed"]:
                 runner.set_speed(st.session_state["pg_speed"], frame_s=runtime.REFRESH_S)
         live(runner, pending)
+        exports.downloads("pg_", runner, ("Points (PNG)", "points", points_png))
 
 
 def live(runner, pending: RunConfig | None) -> None:
