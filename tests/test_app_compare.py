@@ -162,3 +162,49 @@ def test_dirac_page_verdicts_match_the_paper():
     assert any("lesson of its own" in c.value for c in at.caption)
     at.button(key="dg_paper").click().run()
     assert (at.table[0].value["paper agrees"] == "✓").all()
+
+
+def open_dirac_link(query: dict[str, str]) -> AppTest:
+    at = AppTest.from_file(APP, default_timeout=60)
+    for k, v in query.items():
+        at.query_params[k] = v
+    at.run()
+    at.switch_page("views/dirac.py")
+    for k, v in query.items():
+        at.query_params[k] = v
+    at.run()
+    assert not at.exception, at.exception
+    return at
+
+
+def test_dirac_link_sets_up_the_page_and_the_url_follows_the_controls():
+    at = open_dirac_link({"methods": "gan,consensus", "mode": "alternating", "h": "0.05", "steps": "2000",
+                          "theta0": "1.5", "psi0": "-0.5", "dsteps": "3", "consensus:gamma": "0.4"})
+    assert list(at.table[0].value.index) == ["gan", "consensus"]
+    assert at.radio(key="dg_mode").value == "alternating"
+    assert at.select_slider(key="dg_h").value == 0.05 and at.select_slider(key="dg_steps").value == 2000
+    assert at.slider(key="dg_theta0").value == 1.5 and at.slider(key="dg_psi0").value == -0.5
+    assert at.number_input(key="dg_dsteps").value == 3
+    assert at.number_input(key="dg_p:consensus:gamma").value == 0.4
+    at.select_slider(key="dg_h").set_value(0.2).run()                  # an edit is written back to the URL
+    assert at.query_params["h"] == "0.2" and at.query_params["consensus:gamma"] == "0.4"
+    share = next(c for c in at.code if "methods=gan%2Cconsensus" in c.value)
+    assert "h=0.2" in share.value and "dsteps=3" in share.value
+
+
+def test_dirac_bad_link_is_named_and_the_rest_applies():
+    at = open_dirac_link({"mode": "sideways", "h": "0.05", "theta0": "9"})
+    warning = " ".join(w.value for w in at.warning)
+    assert "**mode**" in warning and "sideways" in warning and "**theta0**" in warning
+    assert at.select_slider(key="dg_h").value == 0.05                  # the good parameter was used
+    assert at.radio(key="dg_mode").value == "simultaneous" and at.slider(key="dg_theta0").value == 1.0
+
+
+def test_dirac_student_view_hides_the_method_parameters_and_keeps_them():
+    at = open_dirac_link({"mode": "alternating", "dsteps": "2", "advanced": "0"})
+    assert not [n for n in at.number_input if n.key and n.key.startswith("dg_p:")]
+    assert not [n for n in at.number_input if n.key == "dg_dsteps"]
+    assert any("Student view" in c.value for c in at.caption)
+    at.select_slider(key="dg_h").set_value(0.2).run()
+    assert at.session_state["dg_dsteps"] == 2 and at.session_state["dg_p:consensus:gamma"] == 0.3
+    assert (at.table[0].value["here"].notna()).all()

@@ -6,10 +6,13 @@ dashboard/figures_compare.py. Nothing trains in the background.
 """
 from __future__ import annotations
 
+from urllib.parse import urlencode
+
 import numpy as np
 import streamlit as st
 
 from dashboard import figures_compare as fc
+from dashboard import links
 from ganae import dirac
 
 PAPER = {"h": 0.1, "steps": 1000, "theta0": 1.0, "psi0": 1.0, "d_steps": 1}
@@ -89,6 +92,123 @@ def init_state() -> None:
         paper_setting()
         ss["dg_methods"] = list(dirac.METHODS)
         ss["dg_mode"] = "simultaneous"
+    # widgets that are not drawn on a run (student view, D steps outside alternating mode) would lose their
+    # values: writing them back keeps them
+    for key in ["dg_dsteps"] + [f"dg_p:{m}:{p}" for m, ps in PARAMS.items() for p in ps]:
+        ss[key] = ss[key] if key in ss else (PAPER["d_steps"] if key == "dg_dsteps"
+                                              else float(dirac.DEFAULTS[key.split(":")[1]][key.split(":")[2]]))
+
+
+# ---- the setup in the URL ---------------------------------------------------------------------------------------
+# ?methods=gan,ns-gan&mode=alternating&h=0.1&steps=1000&theta0=1&psi0=1&dsteps=1&wgan-gp:gamma=1 (all optional)
+URL_SCALARS = {"h": "dg_h", "steps": "dg_steps", "theta0": "dg_theta0", "psi0": "dg_psi0", "dsteps": "dg_dsteps"}
+_URL_SEEN = "_dg_url_seen"
+
+
+def _url_value(name: str, text: str) -> object:
+    """The session value of URL parameter `name`; ValueError with the reason when it cannot be one."""
+    if name == "methods":
+        names = [m.strip() for m in text.split(",") if m.strip()]
+        bad = [m for m in names if m not in dirac.METHODS]
+        if bad:
+            raise ValueError(f"'{bad[0]}' is not a method; methods: {', '.join(dirac.METHODS)}")
+        return names
+    if name == "mode":
+        if text not in dirac.MODES:
+            raise ValueError(f"'{text}' is not an update mode; modes: {', '.join(dirac.MODES)}")
+        return text
+    x = float(text)
+    if not np.isfinite(x):
+        raise ValueError("must be a finite number")
+    if name == "h":
+        if x not in H_CHOICES:
+            raise ValueError(f"must be one of {', '.join(f'{v:g}' for v in H_CHOICES)}")
+        return x
+    if name == "steps":
+        if x not in STEP_CHOICES:
+            raise ValueError(f"must be one of {', '.join(str(v) for v in STEP_CHOICES)}")
+        return int(x)
+    if name in ("theta0", "psi0"):
+        if not -2.0 <= x <= 2.0:
+            raise ValueError("must lie in [-2, 2]")
+        return round(x, 1)
+    if name == "dsteps":
+        if x != int(x) or not 1 <= x <= 5:
+            raise ValueError("must be a whole number from 1 to 5")
+        return int(x)
+    m, _, p = name.partition(":")
+    label, lo, hi, _step = PARAMS[m][p]
+    if not lo <= x <= hi:
+        raise ValueError(f"{label} must lie in [{lo:g}, {hi:g}]")
+    return x
+
+
+def _url_key(name: str) -> str | None:
+    if name in ("methods", "mode"):
+        return f"dg_{name}"
+    if name in URL_SCALARS:
+        return URL_SCALARS[name]
+    m, _, p = name.partition(":")
+    return f"dg_p:{m}:{p}" if p in PARAMS.get(m, {}) else None
+
+
+def from_url() -> None:
+    """Apply the setup of a link opened just now (once per distinct link); a bad parameter is named and skipped."""
+    ss = st.session_state
+    q = {k: v for k, v in st.query_params.to_dict().items() if _url_key(k) is not None}
+    seen = urlencode(sorted(q.items()))
+    if not q or ss.get(_URL_SEEN) == seen:
+        ss[_URL_SEEN] = seen
+        return
+    ss[_URL_SEEN] = seen
+    problems = []
+    for name, text in q.items():
+        try:
+            ss[_url_key(name)] = _url_value(name, text)
+        except ValueError as e:
+            problems.append(f"**{name}** {e}" if "must" in str(e) else f"**{name}**: {e}")
+    if problems:
+        ss["dg_url_problem"] = ("The link's settings could not all be used — " + "; ".join(problems)
+                                + ". Those keep their current values.")
+
+
+def url_params() -> dict[str, str]:
+    """The page's setup as URL parameters."""
+    ss = st.session_state
+    q = {"methods": ",".join(m for m in dirac.METHODS if m in (ss.get("dg_methods") or [])), "mode": ss["dg_mode"]}
+    for name, key in URL_SCALARS.items():
+        v = ss[key]
+        q[name] = f"{v:g}" if isinstance(v, float) else str(v)
+    for m, ps in PARAMS.items():
+        for p in ps:
+            v = float(ss[f"dg_p:{m}:{p}"])
+            if v != float(dirac.DEFAULTS[m][p]):
+                q[f"{m}:{p}"] = f"{v:g}"
+    return q
+
+
+def sync_url() -> str:
+    """Keep the address bar in step with the controls; returns the shareable link."""
+    want = url_params()
+    have = st.query_params.to_dict()
+    for k in [k for k in have if _url_key(k) is not None and k not in want]:
+        del st.query_params[k]
+    for k, v in want.items():
+        if have.get(k) != v:
+            st.query_params[k] = v
+    st.session_state[_URL_SEEN] = urlencode(sorted(want.items()))
+    return f"{links.page_url()}?{urlencode({**want, **links.carry()})}"
+
+
+def _advanced_controls() -> None:
+    if st.session_state["dg_mode"] == "alternating":
+        st.number_input("D steps per G step", 1, 5, step=1, key="dg_dsteps")
+    with st.expander("Method parameters"):
+        for m, ps in PARAMS.items():
+            for p, (label, lo, hi, step) in ps.items():
+                st.number_input(label, lo, hi, step=step, format="%g", key=f"dg_p:{m}:{p}")
+        st.caption(f"The critical penalty γ = 2 f'(0) = {dirac.critical_value('gp-zero'):g} is fixed for "
+                   f"*gp-zero-critical*; instance noise is critical at σ = √2.")
 
 
 def controls() -> None:
@@ -101,14 +221,10 @@ def controls() -> None:
     c1, c2 = st.columns(2)
     c1.slider("Start θ₀ (generator)", -2.0, 2.0, step=0.1, key="dg_theta0")
     c2.slider("Start ψ₀ (discriminator)", -2.0, 2.0, step=0.1, key="dg_psi0")
-    if st.session_state["dg_mode"] == "alternating":
-        st.number_input("D steps per G step", 1, 5, step=1, key="dg_dsteps")
-    with st.expander("Method parameters"):
-        for m, ps in PARAMS.items():
-            for p, (label, lo, hi, step) in ps.items():
-                st.number_input(label, lo, hi, step=step, format="%g", key=f"dg_p:{m}:{p}")
-        st.caption(f"The critical penalty γ = 2 f'(0) = {dirac.critical_value('gp-zero'):g} is fixed for "
-                   f"*gp-zero-critical*; instance noise is critical at σ = √2.")
+    if not links.advanced():
+        links.student_caption()
+    else:
+        _advanced_controls()
     st.button("Back to the paper's setting", key="dg_paper", on_click=paper_setting, icon=":material/restart_alt:",
               help="h = 0.1, 1000 steps from (1, 1), default parameters: where the paper's verdicts apply")
 
@@ -180,8 +296,15 @@ def results() -> None:
                "Rising: spiralling out.")
 
 
+def share(url: str) -> None:
+    with st.popover("Share", icon=":material/link:", help="A link that opens this page with these settings"):
+        st.markdown("**Link to these settings**")
+        st.code(url, language=None, wrap_lines=True)
+
+
 def run() -> None:
     init_state()
+    from_url()
     st.title("Dirac-GAN")
     st.markdown("The smallest GAN there is (Mescheder, Geiger & Nowozin, ICML 2018). The generator makes one point "
                 "θ, the real data is the point 0, and the discriminator is a line through the origin, D(x) = ψx. "
@@ -194,7 +317,11 @@ def run() -> None:
     left, right = st.columns([1.25, 3], gap="large")
     with left:
         controls()
+        share(sync_url())
     with right:
+        problem = st.session_state.pop("dg_url_problem", None)
+        if problem:
+            st.warning(problem, icon=":material/link_off:")
         results()
     with st.expander("**Why unregularised GAN training circles the equilibrium**", expanded=False):
         st.markdown(dirac.explain())
