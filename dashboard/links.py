@@ -136,9 +136,25 @@ def url_fingerprint(extra: Iterable[str] = ()) -> str:
 #     cfg = links.opened_link("playground")       # a link opened just now: fill the form from it
 #     ... draw the form, build the pending config ...
 #     links.follow("playground", pending)         # the address bar follows the form
-# A page's own writes to the URL are remembered (the fingerprint it left), so they never count as a new link.
+# A page's own writes to the URL are remembered (the fingerprints it left), so they never count as a new link.
 def _seen_key(page: str) -> str:
     return f"_link:{page}"
+
+
+SEEN_MAX = 64
+
+
+def _seen(page: str) -> list[str]:
+    seen = st.session_state.get(_seen_key(page))
+    return seen if isinstance(seen, list) else []
+
+
+def _remember(page: str, fp: str) -> None:
+    """Remember a fingerprint this page opened or wrote. All of them, not just the last: a rerun request carries
+    the browser's address as it was when the user clicked, which can lag the page's latest write (two quick slider
+    moves) -- an older own write must not read as a newly opened link and reset the form."""
+    seen = [f for f in _seen(page) if f != fp] + [fp]
+    st.session_state[_seen_key(page)] = seen[-SEEN_MAX:]
 
 
 def _keys_key(page: str) -> str:
@@ -193,9 +209,9 @@ def opened_link(page: str, extra: Iterable[str] = ()) -> RunConfig | None:
     ss = st.session_state
     ss[_keys_key(page)] = tuple(extra)
     fp = url_fingerprint(extra)
-    if fp == NO_LINK or ss.get(_seen_key(page)) == fp:
+    if fp == NO_LINK or fp in _seen(page):
         return None
-    ss[_seen_key(page)] = fp
+    _remember(page, fp)
     ss.pop(_problem_key(page), None)
     params = st.query_params.to_dict()
     try:
@@ -234,7 +250,7 @@ def follow(page: str, cfg: RunConfig | None, extra: Mapping[str, str] | None = N
         for k, v in (extra or {}).items():
             if st.query_params.get(k) != v:
                 st.query_params[k] = v
-    ss[_seen_key(page)] = url_fingerprint(ss.get(_keys_key(page), ()))
+    _remember(page, url_fingerprint(ss.get(_keys_key(page), ())))
 
 
 def leave_run(page: str) -> None:

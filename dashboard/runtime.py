@@ -9,10 +9,13 @@ session, the run id in the URL. No training logic lives here: pages call `Runner
 """
 from __future__ import annotations
 
+import importlib
+import json
 import os
 import secrets
 import sys
 import threading
+import time
 from dataclasses import dataclass
 
 import streamlit as st
@@ -23,11 +26,27 @@ from ganae.config import ConfigError, RunConfig
 from ganae.runner import Registry, Runner, RunStatus
 
 GRACE_S = float(os.environ.get("GANAE_GRACE_S", "300"))          # unviewed runs live this long
+REAP_EVERY_S = min(10.0, max(0.5, GRACE_S / 4))                  # ... and are freed at most this much later
+# Monitoring (benchmarks/classroom.py, an operator): when set, the registry's counts -- runs, training, queued,
+# runs per state, runner threads alive, CPU seconds per kind of thread -- are written to this file as JSON once a
+# second. Nothing is served over the network.
+STATS_FILE = os.environ.get("GANAE_STATS_FILE", "")
+STATS_EVERY_S = 1.0
 MAX_TRAINING = int(os.environ.get("GANAE_MAX_TRAINING", "0")) or (os.cpu_count() or 1)
 # Live redraw interval while a run trains. Each redraw costs the server ~50 ms of Python (which holds the GIL the
 # runner thread needs) and the browser more: on a 2-core machine that also trains, one redraw a second keeps
 # training near full speed (benchmarks/live_overhead.py); with more cores, two a second.
 REFRESH_S = float(os.environ.get("GANAE_REFRESH_S", "0") or 0) or (1.0 if (os.cpu_count() or 1) <= 2 else 0.5)
+# With a class on one server, every training (or queued) page redraws, and every redraw is Python holding the
+# one GIL of the server process for about FRAME_COST_S (the Playground's live part on a 2-core machine; see
+# README "Serving a class"): N pages at REFRESH_S would need N x FRAME_COST_S / REFRESH_S of a GIL that can give
+# at most one core's worth -- past that, redraws queue up behind each other, clicks wait behind them, and the
+# runner threads starve. So redraws are spaced out to use at most REDRAW_SHARE of it; the rest trains and
+# answers clicks. Queued pages redraw every QUEUED_EVERY_S at most (nothing moves there).
+# GANAE_FRAME_COST_S=0 turns this off (fixed intervals: REFRESH_S while training, 1 s while queued).
+FRAME_COST_S = float(os.environ.get("GANAE_FRAME_COST_S", "0.15"))
+REDRAW_SHARE = 0.5
+QUEUED_EVERY_S = 2.0
 QUERY_KEY = "run"
 
 STATE_LABELS = {   # state: (icon, label) in Streamlit markdown
@@ -58,6 +77,13 @@ def _warm_up() -> None:
 
 
 SWITCH_INTERVAL_S = float(os.environ.get("GANAE_SWITCH_INTERVAL_S", "0.0005"))
+# Modules whose first import calls ast.parse many times (torch._dynamo: inspect.signature on builtins, imported by
+# the first torch optimiser; numpy.ma). Python 3.11's ast keeps its recursion counter per interpreter, not per
+# thread (CPython gh-106905): a parse on another thread at the same moment -- Streamlit parses every page script
+# once for its "magic" -- can fail with "SystemError: AST constructor recursion depth mismatch" (seen here on
+# 3.11.7, as an exception on a page). So they are imported on the script thread, before the warm-up or a runner
+# thread would import them in the background.
+PRELOAD = ("torch._dynamo", "numpy.ma")
 
 
 @st.cache_resource(show_spinner=False, on_release=lambda reg: reg.shutdown())
@@ -67,10 +93,49 @@ def registry() -> Registry:
     # thread would then keep it for Python's default 5 ms switch interval each time, and training crawls.
     # A short interval hands the GIL back to the runner ten times sooner.
     sys.setswitchinterval(SWITCH_INTERVAL_S)
-    reg = Registry(limit=MAX_TRAINING, grace_s=GRACE_S)
+    for name in PRELOAD:
+        try:
+            importlib.import_module(name)
+        except Exception:     # an optimisation against a race, never a reason not to serve
+            pass
+    reg = Registry(limit=MAX_TRAINING, grace_s=GRACE_S, reap_every_s=REAP_EVERY_S)
     reg.start_reaper()
     threading.Thread(target=_warm_up, name="ganae-warmup", daemon=True).start()
+    if STATS_FILE:
+        threading.Thread(target=_write_stats, args=(reg, STATS_FILE), name="ganae-stats", daemon=True).start()
     return reg
+
+
+def _thread_cpu() -> dict[str, float]:
+    """CPU seconds used so far by this process's live threads, summed per kind of thread (the name without its
+    numbers and ids: "ganae-run", "ScriptRunner.scriptThread", "MainThread", ...). Linux only; {} elsewhere."""
+    out: dict[str, float] = {}
+    tick = os.sysconf("SC_CLK_TCK") if hasattr(os, "sysconf") else 100
+    for t in threading.enumerate():
+        try:
+            with open(f"/proc/self/task/{t.native_id}/stat") as f:
+                st = f.read()
+            fields = st[st.rindex(")") + 2:].split()
+            kind = "ganae-run" if t.name.startswith("ganae-run-") else t.name.split(" ")[0].rstrip("0123456789-_")
+            out[kind] = out.get(kind, 0.0) + (int(fields[11]) + int(fields[12])) / tick
+        except (OSError, ValueError, IndexError, TypeError):
+            pass
+    return out
+
+
+def _write_stats(reg: Registry, path: str) -> None:
+    """Rewrite `path` (atomically) with the registry's stats every STATS_EVERY_S until the registry shuts down."""
+    tmp = f"{path}.{os.getpid()}.tmp"
+    while not reg.closed:
+        try:
+            stats = {**reg.stats(), "pid": os.getpid(), "threads": threading.active_count(),
+                     "thread_cpu": _thread_cpu()}
+            with open(tmp, "w") as f:
+                json.dump(stats, f)
+            os.replace(tmp, path)
+        except Exception:     # monitoring must never disturb serving
+            pass
+        time.sleep(STATS_EVERY_S)
 
 
 @dataclass
@@ -144,14 +209,18 @@ def create_run(key: str, cfg: RunConfig, in_url: bool = True) -> Runner:
 
 
 def run_every(status: RunStatus | None) -> float | None:
-    """How often the live fragment redraws: only while something is happening."""
-    if status is None:
+    """How often the live fragment redraws: only while something is happening, and less often when many pages
+    do (see FRAME_COST_S)."""
+    if status is None or status.state not in ("running", "queued"):
         return None
-    if status.state == "running":
-        return REFRESH_S
-    if status.state == "queued":
-        return 1.0
-    return None
+    if FRAME_COST_S <= 0:                       # adaptation off: the fixed intervals
+        return REFRESH_S if status.state == "running" else 1.0
+    counts = registry().counts()
+    live = (counts["running"] or 0) + (counts["queued"] or 0)     # pages redrawing now: about one per such run
+    every = max(REFRESH_S, live * FRAME_COST_S / REDRAW_SHARE)
+    if status.state == "queued":                # nothing moves while queued: just notice the free slot
+        every = max(every, QUEUED_EVERY_S)
+    return round(every, 1)
 
 
 def state_line(status: RunStatus) -> str:

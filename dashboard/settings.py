@@ -230,10 +230,11 @@ def _options(values: list, current: Any) -> list:
 
 
 # Hidden in the student view (?advanced=0): they keep their values (from the run, a preset, the link or the
-# defaults). What stays: the data, the loss, the gradient penalties and the tricks, the learning rates.
+# defaults). What stays: the data, the noise distribution (a lesson step is about it), the loss, the gradient
+# penalties and the tricks, the learning rates.
 STUDENT_HIDDEN = (
     "model.g_layers", "model.g_hidden", "model.d_layers", "model.d_hidden", "model.activation",
-    "model.d_activation", "model.latent_dim", "model.noise", "train.batch_size", "train.seed", "train.steps",
+    "model.d_activation", "model.latent_dim", "train.batch_size", "train.seed", "train.steps",
     "objective.clip", "objective.r2", "tricks.d_dropout", "optim.g_opt", "optim.d_opt", "optim.n_critic",
     "optim.n_gen", "optim.beta1",
 )
@@ -255,6 +256,11 @@ def keep_hidden(fields: tuple[str, ...]) -> None:
     for f in fields:
         if PREFIX + f in ss:
             ss[PREFIX + f] = ss[PREFIX + f]
+
+
+def _noise_radio(where: Any) -> None:
+    where.radio("Noise z ~", C.NOISES, key=PREFIX + "model.noise", horizontal=True,
+                format_func=lambda n: {"normal": "N(0, I)", "uniform": "U(-1, 1)"}.get(n, n))
 
 
 def form(advanced: bool = True) -> None:
@@ -298,8 +304,7 @@ def form(advanced: bool = True) -> None:
             c1.number_input("Noise dimension", *_span(1, 64, PREFIX + "model.latent_dim"), step=1,
                             key=PREFIX + "model.latent_dim",
                             help="Size of z. With 2 the manifold view shows G's whole input space.")
-            c2.radio("Noise z ~", C.NOISES, key=PREFIX + "model.noise", horizontal=True,
-                     format_func=lambda n: {"normal": "N(0, I)", "uniform": "U(-1, 1)"}.get(n, n))
+            _noise_radio(c2)
             c1.select_slider("Batch size", _options(BATCHES, ss.get(PREFIX + "train.batch_size")),
                              key=PREFIX + "train.batch_size")
             c2.number_input("Seed", 0, 2**31 - 1, step=1, key=PREFIX + "train.seed",
@@ -307,6 +312,10 @@ def form(advanced: bool = True) -> None:
             st.number_input("Planned steps", *_span(100, 1_000_000, PREFIX + "train.steps"), step=500,
                             key=PREFIX + "train.steps",
                             help="The run stops ('finished') here; press Train again to go on.")
+
+    else:
+        with st.expander("**Model**"):
+            _noise_radio(st)
 
     with st.expander("**Objective and tricks**", expanded=not advanced):
         st.selectbox("Loss", C.LOSSES, key=PREFIX + "objective.loss", format_func=lambda n: LOSS_LABELS.get(n, n))

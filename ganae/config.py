@@ -8,11 +8,20 @@ Configs round-trip through plain dicts / JSON (`to_dict`, `from_dict`) for URLs 
 from __future__ import annotations
 
 import dataclasses
+import functools
 import json
 import math
+import typing
 import warnings
 from dataclasses import dataclass, field, fields, replace
-from typing import Any, get_type_hints
+from typing import Any
+
+
+@functools.lru_cache(maxsize=None)
+def get_type_hints(cls: type) -> dict[str, Any]:
+    """typing.get_type_hints, once per class: it re-evaluates every annotation string on each call, and pages build
+    configs on every rerun (read-only use: callers never change the dict)."""
+    return typing.get_type_hints(cls)
 
 
 class ConfigError(ValueError):

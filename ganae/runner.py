@@ -50,6 +50,7 @@ OVERHEAD_SHARE = 0.05        # snapshots and evaluations may use at most ~5% of 
 MAX_MANUAL_STEPS = 5_000     # a single step(n) request
 AUTO_CHUNK_S = 0.05          # speed 0 ("max"): chunks sized to take about this long
 JOIN_TIMEOUT_S = 5.0
+THREAD_PREFIX = "ganae-run-"     # runner threads are named THREAD_PREFIX + run id (also in /proc: see name_os_thread)
 
 
 @dataclass(frozen=True)
@@ -175,7 +176,7 @@ class Runner:
         self._it_per_s = 0.0
         self.created = time.time()
         self._install(self._build(cfg))      # raises ConfigError / DataError to the caller
-        self._thread = threading.Thread(target=self._loop, name=f"ganae-run-{self.run_id}", daemon=True)
+        self._thread = threading.Thread(target=self._loop, name=THREAD_PREFIX + self.run_id, daemon=True)
         self._thread.start()
 
     # ---- public controls (any thread) ----------------------------------------------------------------
@@ -415,6 +416,7 @@ class Runner:
 
     # ---- internals: the loop ------------------------------------------------------------------------
     def _loop(self) -> None:
+        name_os_thread(THREAD_PREFIX + self.run_id)
         if self._threads > 0:   # torch's intra-op threads for this run (on 2 cores, 1 trains fastest)
             torch.set_num_threads(self._threads)
         try:
@@ -606,6 +608,23 @@ def new_run_id() -> str:
     return secrets.token_hex(4)
 
 
+def name_os_thread(name: str) -> None:
+    """Give the calling thread `name` in the operating system too (Linux: the first 15 bytes), so `top -H`,
+    `ps -L` and /proc/<pid>/task/*/comm show which threads train (Python 3.11 names only its own objects).
+    Does nothing where that is not available."""
+    try:
+        import ctypes
+        libc = ctypes.CDLL(None, use_errno=True)
+        libc.prctl(15, ctypes.c_char_p(name.encode()[:15]), 0, 0, 0)     # PR_SET_NAME
+    except Exception:
+        pass
+
+
+def runner_threads() -> list[str]:
+    """Names of the runner threads alive in this process (a freed run leaves none)."""
+    return [t.name for t in threading.enumerate() if t.name.startswith(THREAD_PREFIX) and t.is_alive()]
+
+
 # ---- registry --------------------------------------------------------------------------------------------
 class Registry:
     """Process-wide: run id -> Runner; admission of training runs; a reaper for runs nobody looks at.
@@ -721,6 +740,14 @@ class Registry:
         training, queued = self.admission.counts()
         return {"running": training, "queued": queued, "runs": len(self), "limit": self.admission.limit}
 
+    def stats(self) -> dict[str, Any]:
+        """counts() plus the runs per state and the runner threads alive in this process (for monitoring)."""
+        with self._lock:
+            runners = list(self._runs.values())
+        states = collections.Counter(r.state for r in runners)
+        return {**self.counts(), "states": dict(states), "runner_threads": len(runner_threads()),
+                "time": time.time()}
+
     # ---- reaper thread --------------------------------------------------------------------------
     def start_reaper(self) -> None:
         with self._lock:
@@ -730,7 +757,13 @@ class Registry:
             self._reaper = threading.Thread(target=self._reap_loop, name="ganae-reaper", daemon=True)
             self._reaper.start()
 
+    @property
+    def closed(self) -> bool:
+        """True once shutdown() has begun."""
+        return self._closing.is_set()
+
     def _reap_loop(self) -> None:
+        name_os_thread("ganae-reaper")
         while not self._closing.wait(self.reap_every_s):
             try:
                 self.reap()
@@ -748,4 +781,5 @@ class Registry:
             self.remove(rid, timeout)
 
 
-__all__ = ["Runner", "RunStatus", "Registry", "Admission", "STATES", "new_run_id"]
+__all__ = ["Runner", "RunStatus", "Registry", "Admission", "STATES", "new_run_id", "runner_threads",
+           "name_os_thread", "THREAD_PREFIX"]

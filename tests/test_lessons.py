@@ -180,6 +180,7 @@ def test_open_starts_the_steps_preset_on_its_page():
     at.button(key="ls_open").click().run()
     new_id = qp(at, "run")
     assert new_id != run_id and runtime.registry().get(new_id).cfg.model.noise == "uniform"
+    assert at.radio(key="pg:model.noise").value == "uniform"   # the student view shows the step's noise
     assert r.wait_for(lambda s: s.state == "paused", timeout=10)
     for rid in (run_id, new_id):
         runtime.registry().remove(rid)

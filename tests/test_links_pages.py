@@ -314,7 +314,7 @@ def test_a_links_setup_survives_a_visit_to_another_page(view, other):
 
 # ---- the student view ----------------------------------------------------------------------------------------
 HIDDEN = {
-    "playground": ["pg:model.g_layers", "pg:model.g_hidden", "pg:model.d_layers", "pg:model.noise",
+    "playground": ["pg:model.g_layers", "pg:model.g_hidden", "pg:model.d_layers",
                    "pg:model.latent_dim", "pg:train.batch_size", "pg:optim.beta1", "pg:optim.n_critic",
                    "pg:optim.g_opt", "pg:objective.r2", "pg:tricks.d_dropout"],
     "ae_lab": ["ae:model.channels", "ae:optim.g_lr", "ae:train.batch_size", "ae:model.recon_loss",

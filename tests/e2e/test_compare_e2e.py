@@ -8,93 +8,18 @@ from __future__ import annotations
 
 import csv
 import io
-import os
-import socket
-import subprocess
-import sys
-import time
-import urllib.request
 from pathlib import Path
 
 import pytest
 
+from e2e_support import ARTIFACTS, keyed_button, open_page, settle, wait_for
+
 pytestmark = pytest.mark.e2e
-playwright = pytest.importorskip("playwright.sync_api")
-
-ROOT = Path(__file__).resolve().parents[2]
-ARTIFACTS = ROOT / "test-artifacts"
-CHROMIUM = "/usr/bin/chromium"
-CHROMIUM_ARGS = ["--no-sandbox", "--disable-gpu", "--disable-background-networking", "--disable-component-update",
-                 "--disable-sync", "--no-first-run"]
-
-
-def _free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
-
-
-@pytest.fixture(scope="module")
-def server():
-    if not Path(CHROMIUM).exists():
-        pytest.skip("system Chromium is not installed at /usr/bin/chromium")
-    port = _free_port()
-    log = open(ARTIFACTS.mkdir(exist_ok=True) or ARTIFACTS / "compare-e2e-server.log", "w")
-    proc = subprocess.Popen(
-        [sys.executable, "-m", "streamlit", "run", str(ROOT / "dashboard" / "app.py"), "--server.headless", "true",
-         "--server.port", str(port), "--server.fileWatcherType", "none", "--browser.gatherUsageStats", "false"],
-        cwd=ROOT, stdout=log, stderr=subprocess.STDOUT, start_new_session=True,
-        env={**os.environ, "GANAE_TEST": "1"})
-    url = f"http://localhost:{port}"
-    deadline = time.time() + 60
-    while True:
-        try:
-            if urllib.request.urlopen(url + "/_stcore/health", timeout=2).read().strip() == b"ok":
-                break
-        except OSError:
-            if time.time() > deadline or proc.poll() is not None:
-                os.killpg(proc.pid, 15)
-                pytest.fail("the dashboard did not start; see test-artifacts/compare-e2e-server.log")
-            time.sleep(0.3)
-    yield url
-    os.killpg(proc.pid, 15)
-    try:
-        proc.wait(10)
-    except subprocess.TimeoutExpired:
-        os.killpg(proc.pid, 9)
-    log.close()
-
-
-@pytest.fixture(scope="module")
-def chromium():
-    with playwright.sync_playwright() as p:
-        b = p.chromium.launch(executable_path=CHROMIUM, args=CHROMIUM_ARGS)
-        yield b
-        b.close()
 
 
 @pytest.fixture
-def tab(chromium):
-    ctx = chromium.new_context(viewport={"width": 1440, "height": 2300}, accept_downloads=True)
-    pg = ctx.new_page()
-    yield pg
-    ctx.close()
-
-
-def settle(page) -> None:
-    page.wait_for_selector("[data-testid='stApp']", timeout=60_000)
-    try:
-        page.wait_for_selector("[data-testid='stApp'][data-test-script-state='notRunning']", timeout=30_000)
-    except Exception:   # a live fragment may keep the script busy: the checks below wait for what they need
-        pass
-
-
-def open_page(page, url: str, title: str) -> None:
-    page.goto(url)
-    settle(page)
-    page.locator("[data-testid='stSidebarNavLink']", has_text=title).first.click()
-    page.wait_for_selector(f"h1:has-text('{title}')", timeout=30_000)
-    settle(page)
+def viewport():
+    return {"width": 1440, "height": 2300}
 
 
 def step_of(page) -> int:
@@ -102,25 +27,9 @@ def step_of(page) -> int:
     return int(el.first.get_attribute("data-step")) if el.count() else -1
 
 
-def wait_for(pred, timeout: float, every: float = 0.25) -> bool:
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        if pred():
-            return True
-        time.sleep(every)
-    return pred()
-
-
-def button(page, key: str):
-    """The visible button of widget `key` (a button with a tooltip renders a hidden twin for measuring)."""
-    loc = page.locator(f".st-key-{key} [data-testid^='stBaseButton']:visible")
-    assert wait_for(lambda: loc.count() >= 1, 30), f"no button '{key}'"
-    return loc.first
-
-
 def download(page, key: str) -> bytes:
     with page.expect_download(timeout=30_000) as info:
-        button(page, key).click()
+        keyed_button(page, key).click()
     return Path(info.value.path()).read_bytes()
 
 
@@ -133,8 +42,8 @@ def test_arena_two_variants_run_live_table_fills_and_csv_downloads(server, tab):
     slider.press("ArrowRight")           # 100: long enough to watch the steps grow
     page.wait_for_function("() => document.querySelector(\".st-key-ar_steps [data-testid='stSliderThumbValue']\")"
                            "?.innerText.trim() === '100'", timeout=10_000)
-    settle(page)
-    button(page, "ar_start").click()
+    settle(page, strict=False)
+    keyed_button(page, "ar_start").click()
     page.mouse.move(5, 5)                # no tooltip over the page in the screenshots
 
     assert wait_for(lambda: step_of(page) > 0, 60), "the comparison did not start"
@@ -145,7 +54,7 @@ def test_arena_two_variants_run_live_table_fills_and_csv_downloads(server, tab):
     page.wait_for_selector("text=Oscillation reading", timeout=20_000)
     assert wait_for(lambda: page.locator("text=finished").count() > 0, 90), "the comparison did not finish"
     assert step_of(page) == 100
-    settle(page)
+    settle(page, strict=False)
 
     table = page.locator("[data-testid='stTable']").first
     table.wait_for(timeout=20_000)

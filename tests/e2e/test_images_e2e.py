@@ -8,25 +8,17 @@ decodes it. Screenshots go to test-artifacts/ (look at them).
 from __future__ import annotations
 
 import io
-import os
-import socket
-import subprocess
-import sys
 import time
 import urllib.request
-from pathlib import Path
 
 import numpy as np
 import pytest
 from PIL import Image
 
+from e2e_support import ARTIFACTS, errors, open_page, settle
+
 pytestmark = pytest.mark.e2e
 
-ROOT = Path(__file__).resolve().parents[2]
-ARTIFACTS = ROOT / "test-artifacts"
-CHROMIUM = "/usr/bin/chromium"
-CHROMIUM_ARGS = ["--no-sandbox", "--disable-gpu", "--disable-background-networking",
-                 "--disable-component-update", "--disable-sync", "--no-first-run"]
 IMAGE_SRC_JS = """(prefix) => {
   for (const el of document.querySelectorAll('[data-testid="stImage"]')) {
     if (el.closest('[data-stale="true"]')) continue;
@@ -50,12 +42,6 @@ MAP_POINT_JS = """([name, i]) => {
 }"""
 
 
-def free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
-
-
 @pytest.fixture(scope="module")
 def checkpoint_dir(tmp_path_factory):
     import torch
@@ -73,76 +59,8 @@ def checkpoint_dir(tmp_path_factory):
 
 
 @pytest.fixture(scope="module")
-def server(checkpoint_dir):
-    if not Path(CHROMIUM).exists():
-        pytest.skip("Debian's chromium is not installed at /usr/bin/chromium")
-    port = free_port()
-    ARTIFACTS.mkdir(exist_ok=True)
-    log = open(ARTIFACTS / "e2e-images-server.log", "w")
-    env = dict(os.environ, GANAE_CHECKPOINT_DIR=str(checkpoint_dir))
-    proc = subprocess.Popen(
-        [sys.executable, "-m", "streamlit", "run", str(ROOT / "dashboard" / "app.py"), "--server.headless", "true",
-         "--server.port", str(port), "--server.fileWatcherType", "none", "--browser.gatherUsageStats", "false"],
-        stdout=log, stderr=subprocess.STDOUT, cwd=ROOT, env=env, start_new_session=True)
-    url = f"http://localhost:{port}"
-    try:
-        deadline = time.time() + 60
-        while True:
-            try:
-                if urllib.request.urlopen(url + "/_stcore/health", timeout=2).read().strip() == b"ok":
-                    break
-            except OSError:
-                pass
-            if time.time() > deadline or proc.poll() is not None:
-                pytest.fail("the dashboard did not start; see test-artifacts/e2e-images-server.log")
-            time.sleep(0.3)
-        yield url
-    finally:
-        os.killpg(proc.pid, 15)
-        try:
-            proc.wait(10)
-        except subprocess.TimeoutExpired:
-            os.killpg(proc.pid, 9)
-        log.close()
-
-
-@pytest.fixture(scope="module")
-def chromium(server):
-    from playwright.sync_api import sync_playwright
-    with sync_playwright() as p:
-        b = p.chromium.launch(executable_path=CHROMIUM, args=CHROMIUM_ARGS)
-        yield b
-        b.close()
-
-
-@pytest.fixture
-def tab(chromium, request):
-    pg = chromium.new_page(viewport={"width": 1440, "height": 1600})
-    pg.set_default_timeout(60_000)
-    yield pg
-    pg.screenshot(path=str(ARTIFACTS / f"images-last-{request.node.name}.png"), full_page=True)  # the final state
-    pg.close()
-
-
-def settle(page, timeout: float = 60.0) -> None:
-    page.wait_for_selector("[data-testid='stApp']", timeout=timeout * 1000)
-    try:
-        page.wait_for_selector("[data-testid='stApp'][data-test-script-state='notRunning']", timeout=timeout * 1000)
-    except Exception:
-        pass
-
-
-def open_page(page, url: str, title: str) -> None:
-    page.goto(url)
-    settle(page)
-    page.locator("[data-testid='stSidebarNavLink']", has_text=title).click()
-    settle(page)
-    page.wait_for_selector(f"h1:has-text('{title}')", timeout=60_000)
-
-
-def errors(page) -> list[str]:
-    return [e.inner_text()[:300] for e in page.query_selector_all("[data-testid='stException'], "
-                                                                  "[data-testid='stAlertContentError']")]
+def server_env(checkpoint_dir):
+    return {"GANAE_CHECKPOINT_DIR": str(checkpoint_dir)}
 
 
 def fetch_image(page, caption_prefix: str, timeout: float = 20.0) -> tuple[str, np.ndarray]:
@@ -167,7 +85,7 @@ def test_reconstructions_change_beside_fixed_inputs_while_training(server, tab):
     open_page(page, server, "Autoencoder Lab")
     _, before = fetch_image(page, "The fixed test batch: press Train")
     page.get_by_text("fully connected (MLP)", exact=True).click()
-    settle(page)
+    settle(page, strict=False)
     page.get_by_role("button", name="Train", exact=True).click()
     src1, a = fetch_image(page, "The fixed test batch, input | reconstruction")
     deadline = time.monotonic() + 30
@@ -196,9 +114,9 @@ def test_reconstructions_change_beside_fixed_inputs_while_training(server, tab):
     assert not errors(page)
 
     page.get_by_role("button", name="Pause", exact=True).click()
-    settle(page)
+    settle(page, strict=False)
     page.get_by_role("button", name="Open in Latent Explorer").click()
-    settle(page)
+    settle(page, strict=False)
     page.wait_for_selector("h1:has-text('Latent Explorer')", timeout=60_000)
     fetch_image(page, "From the codes of test inputs")                 # interpolation of the live model
     page.screenshot(path=str(ARTIFACTS / "images-latent-live-run.png"), full_page=True)
@@ -208,7 +126,7 @@ def test_reconstructions_change_beside_fixed_inputs_while_training(server, tab):
 def _choose_checkpoint(page) -> None:
     page.get_by_role("combobox", name="Model").click()
     page.get_by_role("option", name="checkpoint ae-digits-e2e.pt", exact=False).click()
-    settle(page)
+    settle(page, strict=False)
 
 
 def _find(row: np.ndarray, tile: np.ndarray) -> int:
@@ -256,7 +174,7 @@ def test_interpolation_ends_are_the_reconstructions_and_the_map_decodes_clicks(s
     pos = page.evaluate(MAP_POINT_JS, [t.data.class_names[int(labels[5])], 0])
     assert pos is not None, "the latent map has no trace for that class"
     page.mouse.click(pos["x"], pos["y"])
-    settle(page)
+    settle(page, strict=False)
     _, decoded = fetch_image(page, "Decoded: the code of test input #")
     page.screenshot(path=str(ARTIFACTS / "images-latent-map-click-code.png"), full_page=True)
     cap = page.locator("[data-testid='stImageCaption']", has_text="Decoded: the code of test input").inner_text()
@@ -266,7 +184,7 @@ def test_interpolation_ends_are_the_reconstructions_and_the_map_decodes_clicks(s
     assert decoded.shape == want.shape and np.abs(decoded.astype(int) - want.astype(int)).max() <= 2
 
     page.mouse.click(pos["corner"]["x"], pos["corner"]["y"])     # top-left corner of the plot: no code there
-    settle(page)
+    settle(page, strict=False)
     _, spot = fetch_image(page, "Decoded: the spot (")
     page.screenshot(path=str(ARTIFACTS / "images-latent-map-click-spot.png"), full_page=True)
     assert spot.shape[:2] == (176, 176) and spot.std() > 1           # one decoded image, not a blank
@@ -277,7 +195,7 @@ def test_image_gan_grid_evolves_and_can_be_scrubbed_back(server, tab):
     page = tab
     open_page(page, server, "Image GAN")
     page.get_by_text("fully connected", exact=True).click()
-    settle(page)
+    settle(page, strict=False)
     page.get_by_role("button", name="Train", exact=True).click()
     src1, a = fetch_image(page, "Samples of the fixed noise")
     deadline = time.monotonic() + 30
@@ -288,12 +206,12 @@ def test_image_gan_grid_evolves_and_can_be_scrubbed_back(server, tab):
             break
     assert src2 != src1 and not np.array_equal(a, b), "the sample grid did not change while training"
     page.get_by_role("button", name="Pause", exact=True).click()
-    settle(page)
+    settle(page, strict=False)
     page.screenshot(path=str(ARTIFACTS / "images-gan-training.png"), full_page=True)
     slider = page.locator(".st-key-ig_scrub input[type='range']")
     slider.focus()
     page.keyboard.press("Home")                                   # back to the first grid
-    settle(page)
+    settle(page, strict=False)
     _, first = fetch_image(page, "Samples of the fixed noise · step 0 (live: step")
     assert not np.array_equal(first, b)
     page.screenshot(path=str(ARTIFACTS / "images-gan-scrubbed.png"), full_page=True)

@@ -6,24 +6,14 @@ Screenshots go to test-artifacts/ (look at them).
 """
 from __future__ import annotations
 
-import os
 import re
-import socket
-import subprocess
-import sys
 import time
-import urllib.request
-from pathlib import Path
 
 import pytest
 
-pytestmark = pytest.mark.e2e
+from e2e_support import button, href, page_step, settle, shot, wait_for
 
-ROOT = Path(__file__).resolve().parents[2]
-ARTIFACTS = ROOT / "test-artifacts"
-CHROMIUM = "/usr/bin/chromium"
-CHROMIUM_ARGS = ["--no-sandbox", "--disable-gpu", "--disable-background-networking",
-                 "--disable-component-update", "--disable-sync", "--no-first-run"]
+pytestmark = pytest.mark.e2e
 
 # Every plotly chart: its title and, per trace, the decoded x / y arrays (a chart being replaced is listed first).
 PLOTS_JS = """() => {
@@ -48,61 +38,11 @@ PLOTS_JS = """() => {
   }
   return out.sort((a, b) => Number(b.stale) - Number(a.stale));   // fresh charts last: they win below
 }"""
-STEP_JS = """() => { const e = document.querySelector('.ganae-step'); return e ? Number(e.dataset.step) : null; }"""
 
 
-def free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
-
-
-@pytest.fixture(scope="module")
-def server():
-    if not Path(CHROMIUM).exists():
-        pytest.skip("Debian's chromium is not installed at /usr/bin/chromium")
-    port = free_port()
-    ARTIFACTS.mkdir(exist_ok=True)
-    log = open(ARTIFACTS / "e2e-server.log", "w")
-    proc = subprocess.Popen(
-        [sys.executable, "-m", "streamlit", "run", str(ROOT / "dashboard" / "app.py"), "--server.headless", "true",
-         "--server.port", str(port), "--server.fileWatcherType", "none", "--browser.gatherUsageStats", "false"],
-        stdout=log, stderr=subprocess.STDOUT, cwd=ROOT, start_new_session=True)
-    url = f"http://localhost:{port}"
-    try:
-        deadline = time.time() + 60
-        while True:
-            try:
-                if urllib.request.urlopen(url + "/_stcore/health", timeout=2).read().strip() == b"ok":
-                    break
-            except OSError:
-                pass
-            if time.time() > deadline or proc.poll() is not None:
-                pytest.fail(f"streamlit did not start; see {ARTIFACTS / 'e2e-server.log'}")
-            time.sleep(0.2)
-        yield url
-    finally:
-        os.killpg(proc.pid, 15)
-        try:
-            proc.wait(10)
-        except subprocess.TimeoutExpired:
-            os.killpg(proc.pid, 9)
-        log.close()
-
-
-@pytest.fixture(scope="module")
-def tab(server):
-    from playwright.sync_api import sync_playwright
-    with sync_playwright() as p:
-        browser = p.chromium.launch(executable_path=CHROMIUM, args=CHROMIUM_ARGS)
-        # tall enough that the whole Playground (plane, diagram, charts) is on one screenshot
-        pg = browser.new_page(viewport={"width": 1440, "height": 2000})
-        yield pg
-        browser.close()
-
-
-def settle(page, timeout: float = 60) -> None:
-    page.wait_for_selector("[data-testid='stApp'][data-test-script-state='notRunning']", timeout=timeout * 1000)
+@pytest.fixture
+def viewport():
+    return {"width": 1440, "height": 2000}     # the whole Playground (plane, diagram, charts) on one screenshot
 
 
 def plots(page) -> dict[str, dict[str, dict[str, list[float]]]]:
@@ -121,31 +61,8 @@ def chart(page, prefix: str) -> dict[str, dict[str, list[float]]]:
     return {}
 
 
-def wait_for(cond, timeout: float = 30.0, every: float = 0.1):
-    deadline = time.time() + timeout
-    while time.time() < deadline:
-        value = cond()
-        if value:
-            return value
-        time.sleep(every)
-    return cond()
-
-
-def shot(page, name: str) -> None:
-    page.screenshot(path=str(ARTIFACTS / name), full_page=True)
-
-
 def step_of(page) -> int | None:
-    return wait_for(lambda: page.evaluate(STEP_JS), timeout=5)
-
-
-def href(page) -> str:
-    """The address bar now (page.url is only refreshed while Playwright handles events)."""
-    return page.evaluate("location.href")
-
-
-def button(page, name: str):
-    return page.get_by_role("button", name=re.compile(rf"^\W*{name}$")).first
+    return wait_for(lambda: page_step(page), timeout=5)
 
 
 def test_train_pause_reload(tab, server):

@@ -1,0 +1,631 @@
+"""A class on one server: N browser sessions train and watch the GAN Playground at the same time.
+
+    .venv/bin/python benchmarks/classroom.py [--sessions 20] [--minutes 5 | --seconds 300] [--grace 20]
+                                             [--max-training 0] [--ramp 0.5] [--json out.json]
+
+It starts its own `streamlit run dashboard/app.py` on a free port (GANAE_GRACE_S = --grace, GANAE_MAX_TRAINING =
+--max-training, GANAE_STATS_FILE = a temporary file the server rewrites every second with its run counts), then
+one headless Chromium (Debian's /usr/bin/chromium) with one browser context per student -- each its own Streamlit
+session, as separate tabs of separate people would be. Students arrive `--ramp` seconds apart. Each one opens
+the Playground, presses Train and, until its time is up, watches a few seconds, then Pause, Step D, Train again.
+For each of those interactions it measures the time from the click to the change being on the screen (the state
+label says "paused" / the step counter is one higher / the label says "training" or "queued"), read in the
+browser every animation frame. Then every context closes, and the script waits for the grace period to pass.
+
+Reported: errors (uncaught page errors, Streamlit exception or error boxes, interactions that never rendered),
+p50 / p95 of the interaction latency, the server's RSS over time (from /proc/<pid>/status), runs training vs
+queued over time (the stats file), and after the grace period the runs left on the server and the runner threads
+left in it (counted in /proc/<pid>/task/*/comm: runner threads carry their name into the OS).
+
+Targets: 0 errors, p95 interaction <= 1 s, RSS growth < 10 % after warm-up (all students training), 0 runner
+threads left after the grace period. The browsers run on the same machine as the server: on a small machine the
+numbers describe server + browsers together, i.e. a pessimistic bound for the server alone.
+Never run inside the unit tests; tests/e2e/test_classroom_e2e.py runs a 3-session version and checks the JSON.
+"""
+from __future__ import annotations
+
+import argparse
+import asyncio
+import collections
+import glob
+import json
+import os
+import random
+import socket
+import statistics
+import subprocess
+import sys
+import tempfile
+import time
+import urllib.request
+from dataclasses import asdict, dataclass, field
+from pathlib import Path
+from typing import Any
+
+ROOT = Path(__file__).resolve().parent.parent
+ARTIFACTS = ROOT / "test-artifacts"
+CHROMIUM = "/usr/bin/chromium"
+CHROMIUM_ARGS = ["--no-sandbox", "--disable-gpu", "--disable-background-networking",
+                 "--disable-component-update", "--disable-sync", "--no-first-run"]
+THREAD_PREFIX = "ganae-run-"[:15]          # runner threads' OS names start so (ganae.runner.name_os_thread)
+TARGETS = {"errors": 0, "p95_s": 1.0, "rss_growth": 0.10, "runner_threads_left": 0}
+INTERACTION_TIMEOUT_S = 30.0
+
+# The run's state line as the page shows it now: its step and its text (fresh elements only; a re-rendering
+# element is marked stale while Streamlit redraws).
+STATE_JS = """() => {
+  for (const e of document.querySelectorAll('.ganae-step')) {
+    if (e.closest('[data-stale="true"]')) continue;
+    const box = e.closest('[data-testid="stMarkdownContainer"]') || e.parentElement;
+    return {step: Number(e.dataset.step), text: box.innerText};
+  }
+  return null;
+}"""
+# true when the state line shows one of `words` (and, if given, exactly `step`)
+SHOWS_JS = """([words, step]) => {
+  for (const e of document.querySelectorAll('.ganae-step')) {
+    if (e.closest('[data-stale="true"]')) continue;
+    const box = e.closest('[data-testid="stMarkdownContainer"]') || e.parentElement;
+    const t = box.innerText;
+    if (words.some(w => t.includes(w)) && (step === null || Number(e.dataset.step) === step)) return true;
+  }
+  return false;
+}"""
+ERRORS_SELECTOR = "[data-testid='stException'], [data-testid='stAlertContentError']"
+
+
+# ---- the server ---------------------------------------------------------------------------------------------
+def free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+def start_server(env: dict[str, str], log_path: Path) -> tuple[subprocess.Popen, str]:
+    port = free_port()
+    log_path.parent.mkdir(parents=True, exist_ok=True)
+    log = open(log_path, "w")
+    proc = subprocess.Popen(
+        [sys.executable, "-m", "streamlit", "run", str(ROOT / "dashboard" / "app.py"), "--server.headless", "true",
+         "--server.port", str(port), "--server.fileWatcherType", "none", "--browser.gatherUsageStats", "false"],
+        stdout=log, stderr=subprocess.STDOUT, cwd=ROOT, env={**os.environ, **env}, start_new_session=True)
+    url = f"http://localhost:{port}"
+    deadline = time.monotonic() + 90
+    while True:
+        try:
+            if urllib.request.urlopen(url + "/_stcore/health", timeout=2).read().strip() == b"ok":
+                return proc, url
+        except OSError:
+            pass
+        if time.monotonic() > deadline or proc.poll() is not None:
+            stop_server(proc)
+            raise RuntimeError(f"streamlit did not start; see {log_path}")
+        time.sleep(0.2)
+
+
+def stop_server(proc: subprocess.Popen) -> None:
+    try:
+        os.killpg(proc.pid, 15)
+        proc.wait(10)
+    except subprocess.TimeoutExpired:
+        os.killpg(proc.pid, 9)
+    except ProcessLookupError:
+        pass
+
+
+def rss_mb(pid: int) -> float | None:
+    try:
+        with open(f"/proc/{pid}/status") as f:
+            for line in f:
+                if line.startswith("VmRSS:"):
+                    return int(line.split()[1]) / 1024
+    except OSError:
+        return None
+    return None
+
+
+def thread_names(pid: int) -> list[str]:
+    out = []
+    for path in glob.glob(f"/proc/{pid}/task/*/comm"):
+        try:
+            with open(path) as f:
+                out.append(f.read().strip())
+        except OSError:
+            pass
+    return out
+
+
+def read_stats(path: str) -> dict[str, Any] | None:
+    try:
+        with open(path) as f:
+            return json.load(f)
+    except (OSError, ValueError):
+        return None
+
+
+def runner_cpu_seconds(pid: int) -> float:
+    """CPU seconds of the server's runner threads alive now (named ganae-run-* in the OS)."""
+    total = 0.0
+    for task in glob.glob(f"/proc/{pid}/task/*"):
+        try:
+            with open(task + "/comm") as f:
+                if not f.read().startswith(THREAD_PREFIX):
+                    continue
+            with open(task + "/stat") as f:
+                st = f.read()
+            fields = st[st.rindex(")") + 2:].split()
+            total += (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
+        except (OSError, ValueError, IndexError):
+            pass
+    return total
+
+
+def descendants(root: int) -> dict[int, str]:
+    """pid -> command name of every process below `root`."""
+    parent, comm = {}, {}
+    for path in glob.glob("/proc/[0-9]*/stat"):
+        try:
+            with open(path) as f:
+                st = f.read()
+            pid = int(path.split("/")[2])
+            comm[pid] = st[st.index("(") + 1:st.rindex(")")]
+            parent[pid] = int(st[st.rindex(")") + 2:].split()[1])
+        except (OSError, ValueError, IndexError):
+            pass
+    out: dict[int, str] = {}
+    frontier = [root]
+    while frontier:
+        p = frontier.pop()
+        for c, pp in parent.items():
+            if pp == p and c not in out:
+                out[c] = comm.get(c, "")
+                frontier.append(c)
+    return out
+
+
+def browser_pids(server_pid: int, driver: bool = True) -> list[int]:
+    """The Chromium (and Playwright driver: `node`) processes this script started: its descendants but the
+    server."""
+    server_side = {server_pid} | set(descendants(server_pid))
+    return [p for p, comm in descendants(os.getpid()).items()
+            if p not in server_side and (driver or comm != "node")]
+
+
+def browser_cpu_seconds(server_pid: int) -> float:
+    return sum(cpu_seconds(p) for p in browser_pids(server_pid))
+
+
+def renice(pids: list[int], nice: int) -> None:
+    """Lower the priority of every thread of `pids` (Linux: niceness is per thread)."""
+    for pid in pids:
+        for task in glob.glob(f"/proc/{pid}/task/*"):
+            try:
+                tid = int(task.rsplit("/", 1)[1])
+                if os.getpriority(os.PRIO_PROCESS, tid) < nice:
+                    os.setpriority(os.PRIO_PROCESS, tid, nice)
+            except (OSError, ValueError):
+                pass
+
+
+def cpu_seconds(pid: int) -> float:
+    try:
+        with open(f"/proc/{pid}/stat") as f:
+            s = f.read()
+        fields = s[s.rindex(")") + 2:].split()
+        return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
+    except (OSError, ValueError, IndexError):
+        return 0.0
+
+
+# ---- one student --------------------------------------------------------------------------------------------
+@dataclass
+class Student:
+    index: int
+    errors: list[str] = field(default_factory=list)
+    console_errors: list[str] = field(default_factory=list)
+    latencies: dict[str, list[float]] = field(default_factory=dict)   # interaction -> seconds
+    open_s: float | None = None            # page opened -> the Playground's Train button on screen
+    first_step_s: float | None = None      # first Train click -> the step counter above 0 (queue wait included)
+    steps_seen: list[int] = field(default_factory=list)
+    manual_steps: int = 0
+    trained_steps: int = 0                 # growth of the counter seen while the label said "training"
+    queued_seen: bool = False
+    max_wait_s: float = 0.0                # longest time from a Train click to the counter growing
+    waiting_since: float | None = None     # a Train click whose first step has not been seen yet
+    started_at: float | None = None        # when its first Train had rendered (seconds since the class began)
+    finished: bool = False
+
+    def note(self, kind: str, seconds: float) -> None:
+        self.latencies.setdefault(kind, []).append(seconds)
+
+
+async def _state(page) -> dict[str, Any] | None:
+    try:
+        return await page.evaluate(STATE_JS)
+    except Exception:
+        return None
+
+
+async def _button(page, key: str):
+    """The visible, enabled button of widget `key` (waits until it is)."""
+    loc = page.locator(f".st-key-{key} [data-testid^='stBaseButton']:visible").first
+    await loc.wait_for(state="visible", timeout=INTERACTION_TIMEOUT_S * 1000)
+    deadline = time.monotonic() + INTERACTION_TIMEOUT_S
+    while await loc.is_disabled():
+        if time.monotonic() > deadline:
+            raise TimeoutError(f"the button {key} stayed disabled")
+        await asyncio.sleep(0.05)
+    return loc
+
+
+async def _interact(st: Student, page, kind: str, key: str, words: list[str], step: int | None) -> bool:
+    """Click `key`, wait until the state line shows one of `words` (and `step`); record the time."""
+    try:
+        btn = await _button(page, key)
+    except Exception as e:
+        st.errors.append(f"{kind}: no usable button ({type(e).__name__}: {str(e)[:120]})")
+        return False
+    t0 = time.perf_counter()
+    try:
+        await btn.click(timeout=INTERACTION_TIMEOUT_S * 1000)
+        await page.wait_for_function(SHOWS_JS, arg=[words, step], polling="raf",
+                                     timeout=INTERACTION_TIMEOUT_S * 1000)
+    except Exception as e:
+        st.errors.append(f"{kind}: did not render within {INTERACTION_TIMEOUT_S:g} s ({type(e).__name__})")
+        return False
+    st.note(kind, time.perf_counter() - t0)
+    return True
+
+
+async def _check_boxes(st: Student, page, seen: set[str]) -> None:
+    try:
+        texts = await page.eval_on_selector_all(ERRORS_SELECTOR, "els => els.map(e => e.innerText.slice(0, 200))")
+    except Exception:
+        return
+    for t in texts:
+        if t not in seen:
+            seen.add(t)
+            st.errors.append(f"error box: {t}")
+
+
+def _waited(st: Student, done: bool) -> None:
+    """Account the wait since the last Train click (done: the counter grew, or the student paused)."""
+    if st.waiting_since is not None:
+        st.max_wait_s = max(st.max_wait_s, time.monotonic() - st.waiting_since)
+        if done:
+            st.waiting_since = None
+
+
+async def _watch(st: Student, page, seconds: float, seen: set[str], last: int | None = None) -> None:
+    """Look at the page for `seconds`, noting the step counter and error boxes about once a second."""
+    end = time.monotonic() + seconds
+    while time.monotonic() < end:
+        s = await _state(page)
+        if s is not None:
+            step = int(s["step"])
+            st.steps_seen.append(step)
+            if "queued" in s["text"]:
+                st.queued_seen = True
+            if last is not None and step > last and "training" in s["text"]:
+                st.trained_steps += step - last
+                _waited(st, done=True)
+            last = step
+        await _check_boxes(st, page, seen)
+        await asyncio.sleep(min(1.0, max(0.0, end - time.monotonic())))
+    _waited(st, done=False)
+
+
+async def student(st: Student, browser, url: str, start_delay: float, seconds: float, rng: random.Random,
+                  watch: tuple[float, float], t_class: float) -> None:
+    await asyncio.sleep(start_delay)
+    ctx = await browser.new_context(viewport={"width": 1280, "height": 1000})
+    page = await ctx.new_page()
+    page.on("pageerror", lambda e: st.errors.append(f"page error: {str(e)[:200]}"))
+    page.on("console", lambda m: st.console_errors.append(m.text[:200]) if m.type == "error" else None)
+    seen: set[str] = set()
+    try:
+        t0 = time.perf_counter()
+        await page.goto(url + "/playground", timeout=120_000)
+        await page.locator(".st-key-pg_play [data-testid^='stBaseButton']:visible").first.wait_for(timeout=120_000)
+        st.open_s = time.perf_counter() - t0
+        end = time.monotonic() + seconds
+        # the first Train builds the run (model, data, a first evaluation): the label says training or queued ...
+        st.waiting_since = clicked = time.monotonic()
+        if await _interact(st, page, "start", "pg_play", ["training", "queued", "finished"], None):
+            st.started_at = time.monotonic() - t_class
+            # ... and the counter grows once a slot is free
+            try:
+                await page.wait_for_function("() => { const e = document.querySelector('.ganae-step');"
+                                             " return e && Number(e.dataset.step) > 0; }",
+                                             polling=100, timeout=max(5.0, end - time.monotonic()) * 1000)
+                st.first_step_s = time.monotonic() - clicked
+                _waited(st, done=True)
+            except Exception:                  # still queued when its time was up
+                _waited(st, done=False)
+        while time.monotonic() < end:
+            s = await _state(page)
+            await _watch(st, page, min(rng.uniform(*watch), max(0.0, end - time.monotonic())), seen,
+                         int(s["step"]) if s else None)
+            if time.monotonic() >= end:
+                break
+            if not await _interact(st, page, "pause", "pg_pause", ["paused", "finished"], None):
+                continue
+            _waited(st, done=True)             # a student who pauses is not waiting any more
+            s = await _state(page)
+            if s is not None and "paused" in s["text"]:
+                if await _interact(st, page, "step D", "pg_step_d", ["paused"], int(s["step"]) + 1):
+                    st.manual_steps += 1
+            await asyncio.sleep(rng.uniform(0.5, 1.5))
+            st.waiting_since = time.monotonic()
+            await _interact(st, page, "train", "pg_play", ["training", "queued", "finished"], None)
+        await _check_boxes(st, page, seen)
+        st.finished = True
+    except Exception as e:
+        st.errors.append(f"session failed: {type(e).__name__}: {str(e)[:200]}")
+    finally:
+        try:
+            await ctx.close()
+        except Exception:
+            pass
+
+
+# ---- the class ----------------------------------------------------------------------------------------------
+def _pct(xs: list[float], q: float) -> float | None:
+    if not xs:
+        return None
+    xs = sorted(xs)
+    k = (len(xs) - 1) * q
+    lo, hi = int(k), min(int(k) + 1, len(xs) - 1)
+    return xs[lo] + (xs[hi] - xs[lo]) * (k - lo)
+
+
+async def _sample(pid: int, stats_path: str, series: list[dict[str, Any]], stop: asyncio.Event, t0: float,
+                  browser_nice: int = 0) -> None:
+    cpu0, bcpu0, w0 = cpu_seconds(pid), browser_cpu_seconds(pid), time.monotonic()
+    tcpu0 = runner_cpu_seconds(pid)
+    lcpu0 = None
+    while not stop.is_set():
+        s = read_stats(stats_path) or {}
+        lcpu = (s.get("thread_cpu") or {}).get("MainThread")     # the server's event loop (websockets)
+        cpu, bcpu, w = cpu_seconds(pid), browser_cpu_seconds(pid), time.monotonic()
+        tcpu = runner_cpu_seconds(pid)     # (a runner that ended meanwhile takes its CPU time along: clamp at 0)
+        if browser_nice:                   # new renderers appear with every student
+            renice(browser_pids(pid, driver=False), browser_nice)     # (the driver measures: full speed)
+        series.append({"t": round(w - t0, 2), "rss_mb": rss_mb(pid), "running": s.get("running"),
+                       "queued": s.get("queued"), "runs": s.get("runs"),
+                       "runner_threads": sum(n.startswith(THREAD_PREFIX) for n in thread_names(pid)),
+                       "threads": len(thread_names(pid)),
+                       "server_cpu": round((cpu - cpu0) / max(1e-6, w - w0), 2),
+                       "train_cpu": round(max(0.0, tcpu - tcpu0) / max(1e-6, w - w0), 2),
+                       "loop_cpu": round(max(0.0, lcpu - lcpu0) / max(1e-6, w - w0), 2)
+                       if lcpu is not None and lcpu0 is not None else None,
+                       "browser_cpu": round(max(0.0, bcpu - bcpu0) / max(1e-6, w - w0), 2),
+                       "load": os.getloadavg()[0]})
+        cpu0, bcpu0, tcpu0, w0 = cpu, bcpu, tcpu, w
+        lcpu0 = lcpu
+        try:
+            await asyncio.wait_for(stop.wait(), 1.0)
+        except asyncio.TimeoutError:
+            pass
+
+
+async def run_class(url: str, pid: int, stats_path: str, sessions: int, seconds: float, ramp: float,
+                    grace: float, seed: int = 0, watch: tuple[float, float] = (3.0, 7.0),
+                    browser_nice: int = 0) -> dict[str, Any]:
+    from playwright.async_api import async_playwright
+    rng = random.Random(seed)
+    series: list[dict[str, Any]] = []
+    stop = asyncio.Event()
+    t0 = time.monotonic()
+    students = [Student(i) for i in range(sessions)]
+    before = {"rss_mb": rss_mb(pid), "threads": len(thread_names(pid))}
+    sampler = asyncio.create_task(_sample(pid, stats_path, series, stop, t0, browser_nice))
+    async with async_playwright() as p:
+        browser = await p.chromium.launch(executable_path=CHROMIUM, args=CHROMIUM_ARGS)
+        try:
+            await asyncio.gather(*(student(s, browser, url, i * ramp, seconds, random.Random(rng.random()), watch,
+                                           t0) for i, s in enumerate(students)))
+        finally:
+            await browser.close()
+    closed_at = time.monotonic() - t0
+    # every tab is closed: the runs' grace period runs; wait until they are gone (or twice the grace and then some)
+    deadline = time.monotonic() + grace * 2 + 30
+    reaped_at = None
+    while time.monotonic() < deadline:
+        await asyncio.sleep(1.0)
+        s = read_stats(stats_path) or {}
+        threads = sum(n.startswith(THREAD_PREFIX) for n in thread_names(pid))
+        if s.get("runs") == 0 and threads == 0 and (s.get("time", 0) > time.time() - 5):
+            reaped_at = time.monotonic() - t0
+            break
+    await asyncio.sleep(1.5)       # one more sample after the reaping
+    stop.set()
+    await sampler
+    names = thread_names(pid)
+    after = {"rss_mb": rss_mb(pid), "threads": len(names), "thread_names": dict(collections.Counter(names)),
+             "runner_threads": sum(n.startswith(THREAD_PREFIX) for n in thread_names(pid)),
+             "stats": read_stats(stats_path)}
+    return summarise(students, series, before, after, closed_at, reaped_at, sessions, seconds, ramp, grace)
+
+
+def summarise(students: list[Student], series: list[dict[str, Any]], before: dict[str, Any], after: dict[str, Any],
+              closed_at: float, reaped_at: float | None, sessions: int, seconds: float, ramp: float,
+              grace: float) -> dict[str, Any]:
+    lat: dict[str, list[float]] = {}
+    for s in students:
+        for k, v in s.latencies.items():
+            lat.setdefault(k, []).extend(v)
+    every = [x for v in lat.values() for x in v]
+    errors = [f"session {s.index}: {e}" for s in students for e in s.errors]
+    # warm-up: every student has arrived and started a run, plus 5 s
+    starts = [s.started_at for s in students if s.started_at is not None]
+    warm_t = (max(starts) if starts else (sessions - 1) * ramp) + 5.0
+    steady = [x for x in series if warm_t <= x["t"] <= closed_at and x["rss_mb"]]
+    rss_warm = steady[0]["rss_mb"] if steady else None
+    tail = steady[-max(1, len(steady) // 10):] if steady else []
+    rss_end = max(x["rss_mb"] for x in tail) if tail else None
+    growth = (rss_end - rss_warm) / rss_warm if rss_warm and rss_end else None
+    active = [x for x in series if x["t"] <= closed_at and x["running"] is not None]
+    stats_after = after.get("stats") or {}
+    summary = {
+        "sessions": sessions, "seconds": seconds, "ramp_s": ramp, "grace_s": grace,
+        "errors": len(errors), "error_samples": errors[:20],
+        "console_errors": sum(len(s.console_errors) for s in students),
+        "interactions": len(every),
+        "p50_s": _pct(every, 0.5), "p95_s": _pct(every, 0.95), "max_s": max(every) if every else None,
+        "by_kind": {k: {"n": len(v), "p50_s": _pct(v, 0.5), "p95_s": _pct(v, 0.95)} for k, v in lat.items()},
+        "open_p50_s": _pct([s.open_s for s in students if s.open_s is not None], 0.5),
+        "open_p95_s": _pct([s.open_s for s in students if s.open_s is not None], 0.95),
+        "first_step_p50_s": _pct([s.first_step_s for s in students if s.first_step_s is not None], 0.5),
+        "first_step_max_s": max((s.first_step_s for s in students if s.first_step_s is not None), default=None),
+        "max_wait_s": max((s.max_wait_s for s in students), default=0.0),
+        "sessions_finished": sum(s.finished for s in students),
+        "sessions_trained": sum(s.trained_steps > 0 for s in students),
+        "sessions_step_grew": sum(s.first_step_s is not None or (bool(s.steps_seen) and max(s.steps_seen) >
+                                                                  s.manual_steps) for s in students),
+        "sessions_queued": sum(s.queued_seen for s in students),
+        "steps_trained_per_session_median": statistics.median([s.trained_steps for s in students]) if students
+        else None,
+        "rss_mb_before": before["rss_mb"], "rss_mb_warm": rss_warm, "rss_mb_end": rss_end,
+        "rss_mb_peak": max((x["rss_mb"] for x in series if x["rss_mb"]), default=None),
+        "rss_mb_after_reap": after["rss_mb"], "rss_growth_after_warmup": growth,
+        "warmup_end_s": warm_t, "closed_at_s": closed_at,
+        "running_max": max((x["running"] for x in active), default=None),
+        "running_mean": statistics.fmean(x["running"] for x in active) if active else None,
+        "queued_max": max((x["queued"] for x in active), default=None),
+        "queued_mean": statistics.fmean(x["queued"] for x in active) if active else None,
+        "runs_max": max((x["runs"] for x in active if x["runs"] is not None), default=None),
+        "server_cpu_mean": statistics.fmean(x["server_cpu"] for x in active) if active else None,
+        "browser_cpu_mean": statistics.fmean(x["browser_cpu"] for x in active) if active else None,
+        "train_cpu_mean": statistics.fmean(x["train_cpu"] for x in active) if active else None,
+        "loop_cpu_mean": statistics.fmean(x["loop_cpu"] for x in active if x["loop_cpu"] is not None)
+        if any(x["loop_cpu"] is not None for x in active) else None,
+        "load_mean": statistics.fmean(x["load"] for x in series) if series else None,
+        "reaped_after_close_s": (reaped_at - closed_at) if reaped_at is not None else None,
+        "runs_left": stats_after.get("runs"), "runner_threads_left": after["runner_threads"],
+        "runner_threads_left_stats": stats_after.get("runner_threads"),
+        "threads_before": before["threads"], "threads_after": after["threads"],
+        "thread_names_after": after["thread_names"],
+        "python_threads_after": sorted((stats_after.get("thread_cpu") or {})),
+    }
+    summary["targets_met"] = {
+        "errors": summary["errors"] == TARGETS["errors"],
+        "p95_interaction": summary["p95_s"] is not None and summary["p95_s"] <= TARGETS["p95_s"],
+        "rss_growth": growth is not None and growth < TARGETS["rss_growth"],
+        "runner_threads_left": summary["runner_threads_left"] == TARGETS["runner_threads_left"]
+        and summary["runs_left"] == 0,
+    }
+    return {"summary": summary, "series": series, "students": [asdict(s) for s in students]}
+
+
+def classroom(sessions: int = 20, seconds: float = 300.0, grace: float = 20.0, max_training: int = 0,
+              ramp: float = 0.5, seed: int = 0, log_path: Path | None = None, browser_nice: int = 0,
+              extra_env: dict[str, str] | None = None) -> dict[str, Any]:
+    """Start a server, run the class, stop the server; returns {"summary", "series", "students"}."""
+    if not Path(CHROMIUM).exists():
+        raise RuntimeError(f"Debian's chromium is not installed at {CHROMIUM}")
+    with tempfile.TemporaryDirectory(prefix="ganae-classroom-") as tmp:
+        stats_path = str(Path(tmp) / "stats.json")
+        env = {"GANAE_GRACE_S": str(grace), "GANAE_STATS_FILE": stats_path}
+        if max_training:
+            env["GANAE_MAX_TRAINING"] = str(max_training)
+        env.update(extra_env or {})
+        proc, url = start_server(env, log_path or ARTIFACTS / "classroom-server.log")
+        try:       # (the stats file appears with the registry, i.e. once the first student's page has run)
+            out = asyncio.run(run_class(url, proc.pid, stats_path, sessions, seconds, ramp, grace, seed,
+                                        browser_nice=browser_nice))
+        finally:
+            stop_server(proc)
+    out["summary"]["max_training"] = max_training or os.cpu_count()
+    out["summary"]["browser_nice"] = browser_nice
+    out["summary"]["server_env"] = {k: v for k, v in os.environ.items() if k.startswith("GANAE_")} | (extra_env or {})
+    out["summary"]["cpus"] = os.cpu_count()
+    return out
+
+
+def report(s: dict[str, Any]) -> str:
+    def f(x, fmt="{:.2f}"):
+        return "—" if x is None else fmt.format(x)
+
+    met = s["targets_met"]
+    pages = None if s["server_cpu_mean"] is None else \
+        s["server_cpu_mean"] - (s["train_cpu_mean"] or 0) - (s["loop_cpu_mean"] or 0)
+    split = f"{f(s['train_cpu_mean'])} / {f(s['loop_cpu_mean'])} / {f(pages)}"
+    yes = {True: "yes", False: "NO"}
+    lines = [f"classroom: {s['sessions']} sessions × {s['seconds']:g} s, students {s['ramp_s']:g} s apart, "
+             f"admission {s['max_training']} training at once, grace {s['grace_s']:g} s, {s['cpus']} CPU cores, "
+             f"mean load {f(s['load_mean'], '{:.1f}')}"
+             + (f", browsers at nice {s['browser_nice']}" if s.get("browser_nice") else ""),
+             f"{'':38}{'value':>12}{'target':>10}{'met':>6}",
+             f"{'errors':38}{s['errors']:>12}{'0':>10}{yes[met['errors']]:>6}",
+             f"{'interaction p50 (s)':38}{f(s['p50_s']):>12}",
+             f"{'interaction p95 (s)':38}{f(s['p95_s']):>12}{'≤ 1.00':>10}{yes[met['p95_interaction']]:>6}"]
+    for k, v in s["by_kind"].items():
+        lines.append(f"{'  ' + k + ' p50 / p95 (n)':38}{f(v['p50_s']) + ' / ' + f(v['p95_s']):>18} ({v['n']})")
+    lines += [
+        f"{'page open p50 / p95 (s)':38}{f(s['open_p50_s']) + ' / ' + f(s['open_p95_s']):>18}",
+        f"{'Train → first step p50 / max (s)':38}{f(s['first_step_p50_s']) + ' / ' + f(s['first_step_max_s']):>18}",
+        f"{'longest wait for a slot (s)':38}{f(s['max_wait_s']):>12}",
+        f"{'sessions: finished / trained / queued':38}"
+        f"{str(s['sessions_finished']) + ' / ' + str(s['sessions_trained']) + ' / ' + str(s['sessions_queued']):>12}",
+        f"{'steps trained per session (median)':38}{f(s['steps_trained_per_session_median'], '{:.0f}'):>12}",
+        f"{'runs training max / mean':38}{f(s['running_max'], '{:.0f}') + ' / ' + f(s['running_mean'], '{:.1f}'):>12}",
+        f"{'runs queued max / mean':38}{f(s['queued_max'], '{:.0f}') + ' / ' + f(s['queued_mean'], '{:.1f}'):>12}",
+        f"{'CPU cores: server / browsers':38}{f(s['server_cpu_mean']) + ' / ' + f(s['browser_cpu_mean']):>12}",
+        f"{'  server: training / loop / pages':38}{split:>18}",
+        f"{'RSS MB before / warm / end / peak':38}{f(s['rss_mb_before'], '{:.0f}')} / {f(s['rss_mb_warm'], '{:.0f}')}"
+        f" / {f(s['rss_mb_end'], '{:.0f}')} / {f(s['rss_mb_peak'], '{:.0f}')}",
+        f"{'RSS growth after warm-up':38}{f(s['rss_growth_after_warmup'], '{:+.1%}'):>12}{'< 10%':>10}"
+        f"{yes[met['rss_growth']]:>6}",
+        f"{'RSS MB after the runs were reaped':38}{f(s['rss_mb_after_reap'], '{:.0f}'):>12}",
+        f"{'runs freed after the last tab closed (s)':38}{f(s['reaped_after_close_s'], '{:.1f}'):>12}",
+        f"{'runs / runner threads left':38}{str(s['runs_left']) + ' / ' + str(s['runner_threads_left']):>12}"
+        f"{'0 / 0':>10}{yes[met['runner_threads_left']]:>6}",
+        f"{'server threads before / after':38}{str(s['threads_before']) + ' / ' + str(s['threads_after']):>12}",
+    ]
+    if s["error_samples"]:
+        lines.append("first errors:")
+        lines += [f"  {e}" for e in s["error_samples"][:10]]
+    return "\n".join(lines)
+
+
+def timeline(series: list[dict[str, Any]], rows: int = 12) -> str:
+    if not series:
+        return ""
+    step = max(1, len(series) // rows)
+    out = [f"{'t (s)':>7}{'RSS MB':>9}{'training':>10}{'queued':>8}{'runs':>6}{'runner thr':>12}{'server CPU':>12}"
+           f"{'browsers':>10}"]
+    for x in series[::step] + ([series[-1]] if (len(series) - 1) % step else []):
+        out.append(f"{x['t']:>7.0f}{(x['rss_mb'] or 0):>9.0f}{str(x['running']):>10}{str(x['queued']):>8}"
+                   f"{str(x['runs']):>6}{x['runner_threads']:>12}{x['server_cpu']:>12.2f}{x['browser_cpu']:>10.2f}")
+    return "\n".join(out)
+
+
+def main() -> None:
+    ap = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    ap.add_argument("--sessions", type=int, default=20, help="browser sessions (students)")
+    g = ap.add_mutually_exclusive_group()
+    g.add_argument("--minutes", type=float, help="how long each student trains and watches (default 5)")
+    g.add_argument("--seconds", type=float, help="the same in seconds")
+    ap.add_argument("--grace", type=float, default=20.0, help="GANAE_GRACE_S of the server (s)")
+    ap.add_argument("--max-training", type=int, default=0, help="GANAE_MAX_TRAINING (0: the number of cores)")
+    ap.add_argument("--ramp", type=float, default=0.5, help="seconds between two students' arrivals")
+    ap.add_argument("--seed", type=int, default=0)
+    ap.add_argument("--browser-nice", type=int, default=0,
+                    help="run the browsers at this niceness (e.g. 10): on a small machine that hosts both, the server "
+                         "then gets the CPU first, as it would with the students' browsers on their own machines")
+    ap.add_argument("--json", type=Path, help="write summary, time series and per-student records here")
+    a = ap.parse_args()
+    seconds = a.seconds if a.seconds is not None else 60.0 * (a.minutes if a.minutes is not None else 5.0)
+    out = classroom(a.sessions, seconds, a.grace, a.max_training, a.ramp, a.seed, browser_nice=a.browser_nice)
+    print(report(out["summary"]))
+    print()
+    print(timeline(out["series"]))
+    if a.json:
+        a.json.parent.mkdir(parents=True, exist_ok=True)
+        a.json.write_text(json.dumps(out, indent=1))
+        print(f"\nwrote {a.json}")
+
+
+if __name__ == "__main__":
+    main()
