@@ -208,3 +208,29 @@ def test_dirac_student_view_hides_the_method_parameters_and_keeps_them():
     at.select_slider(key="dg_h").set_value(0.2).run()
     assert at.session_state["dg_dsteps"] == 2 and at.session_state["dg_p:consensus:gamma"] == 0.3
     assert (at.table[0].value["here"].notna()).all()
+
+
+def test_arena_trains_on_your_own_points(tmp_path):
+    """Own data on the Arena: an uploaded CSV of points replaces the preset's data for the base and every variant."""
+    from dashboard import settings
+    rng = np.random.default_rng(0)
+    pts = np.concatenate([rng.normal((-1, 0), 0.05, (150, 2)), rng.normal((1, 0), 0.05, (150, 2))])
+    path = settings.save_upload("two.csv", "\n".join(f"{x},{y}" for x, y in pts).encode())
+    at = open_page("arena")
+    at.session_state["ar_own"] = {"data.name": "csv", "data.path": path}
+    at.select_slider(key="ar_steps").set_value(50).run()
+    assert any("your own points" in c.value for c in at.caption)
+    at.button(key="ar_start").click().run()
+    assert not at.exception and not at.error, [e.value for e in at.error]
+    assert run_until(at, lambda a: "finished" in status(a), timeout=120), status(at)
+    assert len(at.table[0].value) >= 2                           # the base and its variant(s), compared
+    link = next(c.value for c in at.code if "data.name=csv" in c.value)   # the link carries the own data
+    assert "data.path=" in link and "two" not in link               # (by its content's name on this server)
+
+
+def test_arena_own_data_of_the_wrong_kind_is_not_used():
+    at = open_page("arena")
+    at.session_state["ar_own"] = {"data.name": "folder", "data.path": "/nonexistent.zip"}
+    at.run()                                     # a ring-8 base: images do not apply to it
+    assert not any("your own" in c.value for c in at.caption)
+    assert not any("data.name=folder" in c.value for c in at.code)

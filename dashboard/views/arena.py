@@ -100,19 +100,70 @@ def _nearest_preset(base: RunConfig) -> tuple[str, dict[str, Any]]:
     return best if best is not None else ("ring8-vanilla", {})
 
 
+# ---- your own data: the base preset's model and recipe on an uploaded CSV of points or zip of images ----------
+OWN_KEY = "ar_own"                  # {"data.name": "csv" | "folder", "data.path": ...} or absent
+OWN_STANDIN = {"csv": "ring8", "folder": "digits"}     # the built-in data whose presets suit it
+
+
+def split_own(base: RunConfig) -> tuple[RunConfig, dict[str, Any]]:
+    """(base with its own data replaced by the stand-in dataset, the own-data updates) -- presets match the first."""
+    if base.data.name not in OWN_STANDIN:
+        return base, {}
+    own = {"data.name": base.data.name, "data.path": base.data.path}
+    return base.with_updates(**{"data.name": OWN_STANDIN[base.data.name], "data.path": ""}), own
+
+
+def _set_base(base: RunConfig) -> None:
+    ss = st.session_state
+    plain, own = split_own(base)
+    preset, tweaks = _nearest_preset(plain)
+    ss["ar_dataset"], ss["ar_preset"], ss["ar_tweaks"] = plain.data.name, preset, tweaks
+    if own:
+        ss[OWN_KEY] = own
+    else:
+        ss.pop(OWN_KEY, None)
+
+
 def base_config() -> RunConfig:
     ss = st.session_state
-    return presets.get(ss["ar_preset"]).with_updates(**ss.get("ar_tweaks", {}))
+    cfg = presets.get(ss["ar_preset"]).with_updates(**ss.get("ar_tweaks", {}))
+    own = ss.get(OWN_KEY) or {}
+    if own and (own.get("data.name") == "csv") == cfg.is_points:      # points for 2D presets, images for the rest
+        cfg = cfg.with_updates(**own).validate()
+    return cfg
+
+
+def own_data_widget() -> None:
+    """An upload that puts the user's own data under the chosen base (points for 2D presets, images for image
+    presets); removing the file goes back to the built-in data."""
+    ss = st.session_state
+    points = ss["ar_dataset"] in ("ring8", "grid25")
+    if points:
+        up = st.file_uploader("…or your own 2D points (CSV: x, y per row)", type=["csv", "txt"], key="ar_own_csv",
+                              help="The base configuration and the variants train on these points instead.")
+    else:
+        up = st.file_uploader("…or your own images (.zip, sub-folders = classes)", type=["zip"], key="ar_own_zip",
+                              help="The base configuration and the variants train on these images instead.")
+    if up is not None:
+        from dashboard import image_controls, settings
+        path = (settings.save_upload(up.name, up.getvalue()) if points
+                else image_controls.save_upload(up.getvalue(), ".zip"))
+        ss[OWN_KEY] = {"data.name": "csv" if points else "folder", "data.path": path}
+        ss["ar_known"] = ""
+    elif ss.get(OWN_KEY) and ss.get("_ar_own_had_upload"):
+        ss.pop(OWN_KEY, None)              # the user removed the file
+    ss["_ar_own_had_upload"] = up is not None
+    own = ss.get(OWN_KEY)
+    if own and (own["data.name"] == "csv") == points:
+        st.caption(f":material/upload_file: Training on your own {'points' if points else 'images'} "
+                   f"(`{own['data.path'].rsplit('/', 1)[-1]}`).")
 
 
 def load_comparison(name: str) -> None:
     """Base and variants of a named comparison into the setup."""
     what, base, variants = compare.comparisons()[name]
-    preset, tweaks = _nearest_preset(base)
     ss = st.session_state
-    ss["ar_dataset"] = base.data.name
-    ss["ar_preset"] = preset
-    ss["ar_tweaks"] = tweaks
+    _set_base(base)
     ss["ar_variants"] = [{"name": v.name, "updates": dict(v.updates)} for v in variants]
     ss["ar_known"] = name
 
@@ -128,8 +179,7 @@ def init_setup(arena: ArenaRunner | None) -> None:
         ss["ar_steps"] = DEFAULT_STEPS
         return
     base = arena.base
-    preset, tweaks = _nearest_preset(base)
-    ss["ar_dataset"], ss["ar_preset"], ss["ar_tweaks"] = base.data.name, preset, tweaks
+    _set_base(base)
     ss["ar_variants"] = [{"name": v.name, "updates": dict(v.updates)} for v in arena.cmp.variants if v.name != "base"]
     ss["ar_seeds"] = len(arena.cmp.seeds)
     steps = arena.view().target
@@ -203,8 +253,7 @@ def opened_setup() -> tuple[RunConfig, list[dict], int, int] | None:
 
 def apply_setup(base: RunConfig, variants: list[dict], k: int, steps: int) -> None:
     ss = st.session_state
-    preset, tweaks = _nearest_preset(base)
-    ss["ar_dataset"], ss["ar_preset"], ss["ar_tweaks"] = base.data.name, preset, tweaks
+    _set_base(base)
     ss["ar_variants"] = variants
     ss["ar_seeds"], ss["ar_steps"] = k, steps
     ss["ar_known"] = next((n for n, (_, b, vs) in compare.comparisons().items()
@@ -255,6 +304,7 @@ def setup_form(advanced: bool = True) -> tuple[RunConfig | None, list[Variant], 
         ss["ar_preset"] = names[0]
     st.selectbox("Base configuration", names, key="ar_preset", format_func=lambda n: gp[n].title,
                  on_change=_on_preset)
+    own_data_widget()
     try:
         base = base_config()
     except ConfigError as e:
