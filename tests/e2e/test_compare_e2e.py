@@ -39,21 +39,22 @@ def test_arena_two_variants_run_live_table_fills_and_csv_downloads(server, tab):
     slider = page.locator(".st-key-ar_steps input[type='range']")
     slider.focus()
     slider.press("Home")                 # 50 steps per run
-    slider.press("ArrowRight")           # 100: long enough to watch the steps grow
+    for _ in range(4):
+        slider.press("ArrowRight")       # 100, 250, 500, 1000: long enough to see the steps grow on a fast box
     page.wait_for_function("() => document.querySelector(\".st-key-ar_steps [data-testid='stSliderThumbValue']\")"
-                           "?.innerText.trim() === '100'", timeout=10_000)
+                           "?.innerText.trim() === '1000'", timeout=10_000)
     settle(page, strict=False)
     keyed_button(page, "ar_start").click()
     page.mouse.move(5, 5)                # no tooltip over the page in the screenshots
 
     assert wait_for(lambda: step_of(page) > 0, 60), "the comparison did not start"
     first = step_of(page)
-    assert first < 100, "finished before a first frame: nothing seen growing"
+    assert first < 1000, "finished before a first frame: nothing seen growing"
     page.screenshot(path=str(ARTIFACTS / "arena-live.png"))
     assert wait_for(lambda: step_of(page) > first, 30), "the steps did not grow"
     page.wait_for_selector("text=Oscillation reading", timeout=20_000)
     assert wait_for(lambda: page.locator("text=finished").count() > 0, 90), "the comparison did not finish"
-    assert step_of(page) == 100
+    assert step_of(page) == 1000
     settle(page, strict=False)
 
     table = page.locator("[data-testid='stTable']").first
@@ -69,7 +70,7 @@ def test_arena_two_variants_run_live_table_fills_and_csv_downloads(server, tab):
     assert float(rows[0]["ms_per_step"]) > 0
     hist = list(csv.DictReader(io.StringIO(download(page, "ar_dl_hist").decode())))
     assert {h["variant"] for h in hist} == {"base", "recommended"}
-    assert {h["metric"] for h in hist} >= {"loss_d", "loss_g"} and max(int(h["step"]) for h in hist) == 100
+    assert {h["metric"] for h in hist} >= {"loss_d", "loss_g"} and max(int(h["step"]) for h in hist) == 1000
     png = download(page, "ar_dl_losses")
     assert png[:8] == b"\x89PNG\r\n\x1a\n"
 
