@@ -419,3 +419,59 @@ def run_actions(prefix: str, runner) -> None:
             runtime.show_error(e)
     if st.session_state.get(prefix + "saved"):
         c2.caption(f"Saved `{st.session_state[prefix + 'saved']}`")
+
+
+def live_view(runner, pending: RunConfig | None, draw: Callable[[Any, Any, RunConfig | None], None]) -> None:
+    """The live part of an image page: redrawn by itself while the run trains (`draw(runner, status, pending)`);
+    a change of state (finished, diverged, reaped) reruns the whole page for its buttons and sidebar."""
+    status0 = runner.status() if runner is not None else None
+    run_id = runner.run_id if runner is not None else None
+
+    @st.fragment(run_every=runtime.run_every(status0))
+    def frame() -> None:
+        r = runtime.registry().get(run_id) if run_id else None
+        if run_id and r is None:
+            st.rerun()
+        status = r.status() if r is not None else None
+        if status0 is not None and status is not None and status.state != status0.state:
+            st.rerun()
+        draw(r, status, pending)
+
+    frame()
+
+
+# ---- the page itself -------------------------------------------------------------------------------------------
+def training_page(*, title: str, caption: str, key: str, prefix: str, form: Form, fits: Callable[[RunConfig], bool],
+                  draw_form: Callable[[bool], dict[str, Any]], live: Callable[[Any, RunConfig | None], None],
+                  picture: tuple[str, str, Callable[[Any], bytes]]) -> None:
+    """The layout both image pages share: the form on the left (its link, the student view), the controls, errors,
+    the live view, the run's actions and the downloads on the right. `picture` is the page's PNG export
+    (label, file stem, maker)."""
+    from dashboard import exports
+
+    advanced = links.advanced()
+    runner, lost = open_link(key, form, fits)
+    st.title(title)
+    st.caption(caption)
+    if lost:
+        st.info(f"The run `{lost}` is no longer on this server (it was left unwatched for a while, or the server "
+                f"restarted). Press Train to start a new one.")
+    left, right = st.columns([1, 2.9], gap="medium")
+    with left:
+        if not advanced:
+            links.student_caption()
+        upd = draw_form(advanced)
+    pending, error, notes = form.pending(upd)
+    with right:
+        links.follow(key, pending)
+        runner = act(key, pressed(prefix), runner, pending, error, form)
+        controls(prefix, runner, pending)
+        if error is not None:
+            runtime.show_error(error)
+        for n in notes:
+            st.warning(n)
+        if runner is not None and pending is not None and pending != runner.cfg:
+            st.info("You changed the settings: press **Reset** to restart the run with them.")
+        live(runner, pending)
+        run_actions(prefix, runner)
+        exports.downloads(prefix, runner, picture)

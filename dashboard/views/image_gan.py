@@ -10,7 +10,7 @@ from __future__ import annotations
 import numpy as np
 import streamlit as st
 
-from dashboard import exports, figures, links, runtime
+from dashboard import figures
 from dashboard import figures_images as fi
 from dashboard import image_controls as ic
 from ganae import config as C
@@ -324,20 +324,7 @@ def draw(r, status, pending: RunConfig | None) -> None:
 
 
 def live(runner, pending: RunConfig | None) -> None:
-    status0 = runner.status() if runner is not None else None
-    run_id = runner.run_id if runner is not None else None
-
-    @st.fragment(run_every=runtime.run_every(status0))
-    def frame() -> None:
-        r = runtime.registry().get(run_id) if run_id else None
-        if run_id and r is None:
-            st.rerun()
-        status = r.status() if r is not None else None
-        if status0 is not None and status is not None and status.state != status0.state:
-            st.rerun()
-        draw(r, status, pending)
-
-    frame()
+    ic.live_view(runner, pending, draw)
 
 
 def grid_image(r, snap, max_width: int | None = None) -> np.ndarray:
@@ -356,33 +343,11 @@ def samples_png(r) -> bytes:
 
 
 def run() -> None:
-    advanced = links.advanced()
-    runner, lost = ic.open_link(KEY, FORM, fits)
-    st.title("Image GAN")
-    st.caption("A generator learns to draw images from noise while a discriminator judges them. Press **Train** and "
-               "watch the same 64 noise vectors turn into digits.")
-    if lost:
-        st.info(f"The run `{lost}` is no longer on this server (it was left unwatched for a while, or the server "
-                f"restarted). Press Train to start a new one.")
-    left, right = st.columns([1, 2.9], gap="medium")
-    with left:
-        if not advanced:
-            links.student_caption()
-        upd = form(advanced)
-    pending, error, notes = FORM.pending(upd)
-    with right:
-        links.follow(KEY, pending)
-        runner = ic.act(KEY, ic.pressed(P), runner, pending, error, FORM)
-        ic.controls(P, runner, pending)
-        if error is not None:
-            runtime.show_error(error)
-        for n in notes:
-            st.warning(n)
-        if runner is not None and pending is not None and pending != runner.cfg:
-            st.info("You changed the settings: press **Reset** to restart the run with them.")
-        live(runner, pending)
-        ic.run_actions(P, runner)
-        exports.downloads(P, runner, ("Samples (PNG)", "samples", samples_png))
+    ic.training_page(title="Image GAN",
+                     caption="A generator learns to draw images from noise while a discriminator judges them. "
+                             "Press **Train** and watch the same 64 noise vectors turn into digits.",
+                     key=KEY, prefix=P, form=FORM, fits=fits, draw_form=form, live=live,
+                     picture=("Samples (PNG)", "samples", samples_png))
 
 
 run()
