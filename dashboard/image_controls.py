@@ -14,7 +14,6 @@ import hashlib
 import os
 import tempfile
 import threading
-import warnings
 from pathlib import Path
 from typing import Any, Callable, Iterable
 
@@ -137,10 +136,7 @@ class Form:
         """base + `updates` validated: (config, None, warnings) or (None, error, [])."""
         try:
             cfg = self.base().with_updates(**updates)
-            with warnings.catch_warnings(record=True) as caught:
-                warnings.simplefilter("always", C.ConfigWarning)
-                cfg.validate()
-            return cfg, None, [str(w.message) for w in caught if issubclass(w.category, C.ConfigWarning)]
+            return cfg, None, C.validation_notes(cfg)
         except (ConfigError, ValueError) as e:
             return None, e, []
 

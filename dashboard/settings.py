@@ -9,7 +9,6 @@ from __future__ import annotations
 
 import hashlib
 import tempfile
-import warnings
 from pathlib import Path
 from typing import Any
 
@@ -91,19 +90,8 @@ def apply_preset(name: str) -> None:
 
 def point_presets() -> dict[str, str]:
     """2D GAN presets: name -> title."""
-    try:
-        from ganae import presets
-    except ImportError:
-        return {}
-    out = {}
-    for p in presets.PRESETS.values():
-        try:
-            cfg = p.config()
-        except ConfigError:
-            continue
-        if cfg.is_points and cfg.model.family == "gan":
-            out[p.name] = p.title
-    return out
+    from ganae import presets
+    return {n: p.title for n, p in presets.matching(lambda c: c.is_points and c.model.family == "gan").items()}
 
 
 def pending_config() -> tuple[RunConfig | None, Exception | None, list[str]]:
@@ -124,10 +112,7 @@ def pending_config() -> tuple[RunConfig | None, Exception | None, list[str]]:
                                                f"cluster, or drag a lasso / box to fill a region")
             updates["data.name"], updates["data.path"] = "csv", save_points(pts)
         cfg = base.with_updates(**updates)
-        with warnings.catch_warnings(record=True) as caught:
-            warnings.simplefilter("always", C.ConfigWarning)
-            cfg.validate()
-        return cfg, None, [str(w.message) for w in caught if issubclass(w.category, C.ConfigWarning)]
+        return cfg, None, C.validation_notes(cfg)
     except (ConfigError, ValueError) as e:
         return None, e, []
 

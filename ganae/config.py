@@ -430,3 +430,12 @@ def section_fields(section: str) -> list[str]:
 
 __all__ = ["RunConfig", "DataConfig", "ModelConfig", "ObjectiveConfig", "TricksConfig", "OptimConfig",
            "TrainConfig", "ConfigError", "ConfigWarning", "replace", "section_fields"]
+
+
+def validation_notes(cfg: RunConfig) -> list[str]:
+    """Validate `cfg` (ConfigError when it cannot run) and return its ConfigWarnings as sentences (unusual but
+    allowed combinations), for a page to show beside the form."""
+    with warnings.catch_warnings(record=True) as caught:
+        warnings.simplefilter("always", ConfigWarning)
+        cfg.validate()
+    return [str(w.message) for w in caught if issubclass(w.category, ConfigWarning)]

@@ -7,7 +7,7 @@ what the literature found to stabilise training on that data.
 from __future__ import annotations
 
 from dataclasses import dataclass
-from typing import Any
+from typing import Any, Callable
 
 from .config import ConfigError, RunConfig
 
@@ -120,3 +120,16 @@ def get(name: str, **more: Any) -> RunConfig:
     if name not in PRESETS:
         raise ConfigError("preset", f"'{name}' is not a preset; choose one of: {', '.join(PRESETS)}")
     return PRESETS[name].config(**more)
+
+
+def matching(fits: Callable[[RunConfig], bool]) -> dict[str, Preset]:
+    """The presets whose config satisfies `fits` (a page's "what can I show"), in catalogue order."""
+    out = {}
+    for p in PRESETS.values():
+        try:
+            cfg = p.config()
+        except ConfigError:
+            continue
+        if fits(cfg):
+            out[p.name] = p
+    return out

@@ -66,18 +66,8 @@ def fits(cfg: RunConfig) -> bool:
 
 def ae_presets() -> dict[str, str]:
     """Autoencoder presets on images: name -> title."""
-    try:
-        from ganae import presets
-    except ImportError:
-        return {}
-    out = {}
-    for p in presets.PRESETS.values():
-        try:
-            if fits(p.config()):
-                out[p.name] = p.title
-        except ValueError:
-            continue
-    return out
+    from ganae import presets
+    return {n: p.title for n, p in presets.matching(fits).items()}
 
 
 def _apply_preset() -> None:

@@ -65,15 +65,7 @@ def store() -> ArenaStore:
 
 # ---- the setup: base + variants + seeds ------------------------------------------------------------------
 def _gan_presets() -> dict[str, presets.Preset]:
-    out = {}
-    for name, p in presets.PRESETS.items():
-        try:
-            cfg = p.config()
-        except ConfigError:
-            continue
-        if cfg.model.family == "gan":
-            out[name] = p
-    return out
+    return presets.matching(lambda c: c.model.family == "gan")
 
 
 def _datasets() -> list[str]:

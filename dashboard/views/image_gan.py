@@ -73,18 +73,8 @@ def fits(cfg: RunConfig) -> bool:
 
 
 def image_gan_presets() -> dict[str, str]:
-    try:
-        from ganae import presets
-    except ImportError:
-        return {}
-    out = {}
-    for p in presets.PRESETS.values():
-        try:
-            if fits(p.config()):
-                out[p.name] = p.title
-        except ValueError:     # ConfigError is a ValueError
-            continue
-    return out
+    from ganae import presets
+    return {n: p.title for n, p in presets.matching(fits).items()}
 
 
 def _apply_preset() -> None:
