@@ -283,8 +283,8 @@ def draw(r, status, pending: RunConfig | None) -> None:
         if snap is not None and snap.samples is not None:
             sample_panel(r, snap, cfg)
         else:
-            st.plotly_chart(fi.empty_figure("Press Train: the generator's images for 64 fixed noise vectors "
-                                            "appear here and evolve as it learns.", 360, "Samples of the fixed noise"),
+            st.plotly_chart(fi.empty_figure("Press Train: the generator's images for<br>64 fixed noise vectors "
+                                            "appear here<br>and evolve as it learns.", 360, "Samples of the fixed noise"),
                             key="ig_empty", config={"displayModeBar": False})
     with side:
         explanation(cfg)
