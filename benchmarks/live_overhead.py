@@ -35,6 +35,9 @@ CHROMIUM = "/usr/bin/chromium"
 CHROMIUM_ARGS = ["--no-sandbox", "--disable-gpu", "--disable-background-networking",
                  "--disable-component-update", "--disable-sync", "--no-first-run"]
 HZ = os.sysconf("SC_CLK_TCK")
+# both sides train the Playground's default config planned this long: a run that reaches its planned steps
+# (the Playground's default is 5,000: about ten seconds here) stops, and would read as a slow one
+LONG_RUN = 10_000_000
 
 # plotly keeps numpy data as {dtype, bdata} (base64) in the div's `data`: decode to count points
 LOSS_POINTS_JS = """() => {
@@ -108,7 +111,7 @@ def headless(seconds: float, warm: float = 2.0) -> dict[str, float]:
     from dashboard.settings import default_config
     from ganae.runner import Runner
 
-    r = Runner(default_config().with_updates(**{"train.steps": 10_000_000}))
+    r = Runner(default_config().with_updates(**{"train.steps": LONG_RUN}))
     try:
         r.play()
         time.sleep(warm)
@@ -165,7 +168,8 @@ def live(seconds: float, warm: float = 2.0, refresh: float | None = None, settle
         with sync_playwright() as p:
             browser = p.chromium.launch(executable_path=CHROMIUM, args=CHROMIUM_ARGS)
             page = browser.new_page(viewport={"width": 1440, "height": 1000})
-            page.goto(url + "/playground")
+            # the headless runner's config: the Playground's default, planned long enough not to finish in the window
+            page.goto(url + f"/playground?train.steps={LONG_RUN}")
             page.wait_for_selector("[data-testid='stApp'][data-test-script-state='notRunning']", timeout=60_000)
             deadline = time.time() + 60
             while page.evaluate(LOSS_POINTS_JS) < 0 and time.time() < deadline:   # the page has drawn

@@ -72,6 +72,10 @@ export default function(component) {
     div.style.width = '100%';
     parentElement.appendChild(div);
   }
+  // a rerun that sends the same figure (a click elsewhere on the page, a paused run) costs nothing here
+  const stamp = data.figure + '|' + JSON.stringify(data.config || {});
+  if (div.__ganaeStamp === stamp && div.data) return;
+  div.__ganaeStamp = stamp;
   const fig = decodeArrays(JSON.parse(data.figure));
   fig.layout = fig.layout || {};
   fig.layout.template = data.template;

@@ -9,6 +9,7 @@ session, the run id in the URL. No training logic lives here: pages call `Runner
 """
 from __future__ import annotations
 
+import gc
 import importlib
 import json
 import os
@@ -33,18 +34,19 @@ REAP_EVERY_S = min(10.0, max(0.5, GRACE_S / 4))                  # ... and are f
 STATS_FILE = os.environ.get("GANAE_STATS_FILE", "")
 STATS_EVERY_S = 1.0
 MAX_TRAINING = int(os.environ.get("GANAE_MAX_TRAINING", "0")) or (os.cpu_count() or 1)
-# Live redraw interval while a run trains. Each redraw costs the server ~50 ms of Python (which holds the GIL the
-# runner thread needs) and the browser more: on a 2-core machine that also trains, one redraw a second keeps
-# training near full speed (benchmarks/live_overhead.py); with more cores, two a second.
+# Live redraw interval while a run trains. Each Playground redraw costs the server ~30 ms of Python (which holds
+# the GIL the runner thread needs) and the browser ~0.2-0.4 s of CPU: on a 2-core machine that trains and runs the
+# browser too, one redraw a second keeps training at ~0.9 of its headless speed (benchmarks/live_overhead.py);
+# with more cores, two a second.
 REFRESH_S = float(os.environ.get("GANAE_REFRESH_S", "0") or 0) or (1.0 if (os.cpu_count() or 1) <= 2 else 0.5)
 # With a class on one server, every training (or queued) page redraws, and every redraw is Python holding the
-# one GIL of the server process for about FRAME_COST_S (the Playground's live part on a 2-core machine; see
-# README "Serving a class"): N pages at REFRESH_S would need N x FRAME_COST_S / REFRESH_S of a GIL that can give
+# one GIL of the server process for about FRAME_COST_S (the Playground's live part on a 2-core machine, ~0.03 s,
+# with headroom; see README "Serving a class"): N pages at REFRESH_S would need N x FRAME_COST_S / REFRESH_S of a GIL that can give
 # at most one core's worth -- past that, redraws queue up behind each other, clicks wait behind them, and the
 # runner threads starve. So redraws are spaced out to use at most REDRAW_SHARE of it; the rest trains and
 # answers clicks. Queued pages redraw every QUEUED_EVERY_S at most (nothing moves there).
 # GANAE_FRAME_COST_S=0 turns this off (fixed intervals: REFRESH_S while training, 1 s while queued).
-FRAME_COST_S = float(os.environ.get("GANAE_FRAME_COST_S", "0.15"))
+FRAME_COST_S = float(os.environ.get("GANAE_FRAME_COST_S", "0.05"))
 REDRAW_SHARE = 0.5
 QUEUED_EVERY_S = 2.0
 QUERY_KEY = "run"
@@ -98,6 +100,11 @@ def registry() -> Registry:
             importlib.import_module(name)
         except Exception:     # an optimisation against a race, never a reason not to serve
             pass
+    # The modules loaded by now (torch, numpy, streamlit, plotly: a few hundred thousand objects) live as long as
+    # the server; moved out of the collector's reach, Python's full collections stop walking them all
+    # (.streamlit/config.toml also turns off Streamlit's gc.collect after every script run, for the same reason).
+    # No run exists yet, so nothing that should be freed later is frozen.
+    gc.freeze()
     reg = Registry(limit=MAX_TRAINING, grace_s=GRACE_S, reap_every_s=REAP_EVERY_S)
     reg.start_reaper()
     threading.Thread(target=_warm_up, name="ganae-warmup", daemon=True).start()

@@ -197,6 +197,13 @@ class Runner:
         with self._lock:
             return self._snap
 
+    @property
+    def initial(self) -> Snapshot:
+        """The snapshot of the freshly built trainer (step 0 of the run, or of its latest reset): a page that
+        first draws after Train still has the starting point to show (e.g. the first grid of a scrubber)."""
+        with self._lock:
+            return self._initial
+
     def status(self) -> RunStatus:
         with self._lock:
             state, message, version = self._state, self._message, self._version
@@ -267,6 +274,13 @@ class Runner:
             with self._published:
                 self._published.wait(min(left, 0.05))
 
+    def wait_for_snapshot(self, past_step: int, timeout: float = 0.5) -> bool:
+        """Block until the published snapshot shows a step after `past_step` (what a page needs to draw a first
+        frame with data after play(): the live step counter moves before the chunk's snapshot is published), or
+        the run stops being active, or the timeout passes. True when such a snapshot is there."""
+        self.wait_for(lambda s: self.snapshot().step > past_step or not s.active, timeout)
+        return self.snapshot().step > past_step
+
     def stop(self, timeout: float = JOIN_TIMEOUT_S) -> bool:
         """Stop the thread and wait for it; True when it has exited."""
         self._stopping = True
@@ -305,6 +319,8 @@ class Runner:
         snap = self._take_snapshot()
         with self._lock:
             self._snap = snap if snap is not None else _empty_snapshot(trainer)
+            if evaluate:                     # a new trainer (not a restored state): where this run starts from
+                self._initial = self._snap
             self._version += 1
 
     def _real_sample(self, trainer: Trainer) -> np.ndarray | None:

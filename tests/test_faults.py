@@ -316,3 +316,21 @@ def test_live_redraws_space_out_when_many_pages_are_live(monkeypatch):
     assert runtime.run_every(status("queued")) == pytest.approx(6.0)
     monkeypatch.setattr(runtime, "FRAME_COST_S", 0.0)              # GANAE_FRAME_COST_S=0: fixed intervals
     assert runtime.run_every(status("running")) == 1.0 and runtime.run_every(status("queued")) == 1.0
+
+
+# ---- the server's Python stays free for training -------------------------------------------------------------------
+def test_no_full_garbage_collection_walks_the_server_after_every_script_run():
+    """Streamlit calls gc.collect(2) after every script run unless told not to; with torch, numpy, plotly and
+    streamlit loaded that walk (~230,000 objects, ~0.1-0.2 s here) held the GIL on each live redraw, and training
+    with the Playground open ran at 0.63 of its headless speed (0.90+ without it: README, live overhead)."""
+    import tomllib
+    conf = tomllib.loads((Path(__file__).resolve().parent.parent / ".streamlit" / "config.toml").read_text())
+    assert conf["runner"]["postScriptGC"] is False
+    st.cache_resource.clear()
+    gc.unfreeze()
+    try:
+        runtime.registry()                      # freezes what is loaded by then: the collector skips it for good
+        assert gc.get_freeze_count() > 100_000
+        assert len(gc.get_objects()) < gc.get_freeze_count() / 5
+    finally:
+        st.cache_resource.clear()

@@ -52,6 +52,25 @@ def test_play_grows_and_pause_stops(runners):
     assert r.snapshot().step == s0          # pausing publishes the latest state
 
 
+def test_first_snapshot_after_play_has_data(runners):
+    """What a page waits for after Train: a published snapshot past the step it started from, with history."""
+    r = Runner(FAST)
+    runners.append(r)
+    r.step(3)
+    assert r.snapshot().step == 3
+    r.play()
+    assert r.wait_for_snapshot(3, timeout=10)
+    snap = r.snapshot()
+    assert snap.step > 3 and snap.history["step"][-1] == snap.step
+    assert r.initial.step == 0 and r.initial.history["step"].size == 0     # where the run started stays at hand
+    r.pause()
+    t0 = time.monotonic()                      # not active: no waiting for a snapshot that will not come
+    assert r.wait_for_snapshot(r.snapshot().step, timeout=5) is False
+    assert time.monotonic() - t0 < 1.0
+    r.reset()
+    assert r.initial is r.snapshot() and r.initial.step == 0
+
+
 def test_step_d_changes_only_d(runners):
     r = Runner(FAST)
     runners.append(r)

@@ -243,6 +243,10 @@ def _quality_note(cfg: RunConfig | None, status) -> str:
 # ---- live ----------------------------------------------------------------------------------------------------
 def sample_panel(r, snap, cfg: RunConfig) -> None:
     store = frames_of(r.run_id)
+    first = r.initial
+    kept = store.list()
+    if (not kept or kept[-1] > snap.step) and first.samples is not None and first.step < snap.step:
+        store.add(first.step, first.samples)   # first drawn after Train (or a reset): keep where the run started
     if snap.samples is not None:
         store.add(snap.step, snap.samples)
     steps = store.list()

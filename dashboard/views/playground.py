@@ -112,7 +112,7 @@ def _on_press(action: str) -> None:
         if action == "play":
             step0 = runner.status().step
             runner.play()
-            runner.wait_for(lambda s: s.step > step0 or not s.active, timeout=0.4)   # a first frame with data
+            runner.wait_for_snapshot(step0, timeout=0.5)     # the first frame already has data
         elif action == "pause":
             runner.pause()
         elif action in ("step", "step_d", "step_g"):
