@@ -13,7 +13,9 @@ label says "paused" / the step counter is one higher / the label says "training"
 browser every animation frame. Then every context closes, and the script waits for the grace period to pass.
 
 Reported: errors (uncaught page errors, Streamlit exception or error boxes, interactions that never rendered),
-p50 / p95 of the interaction latency, the server's RSS over time (from /proc/<pid>/status), runs training vs
+p50 / p95 of the interaction latency, p50 / p95 of the server's part of it (click -> the websocket message that
+carries the new state line arrives in the browser, before the browser draws it: what a student whose browser runs
+on their own machine waits for the server), the server's RSS over time (from /proc/<pid>/status), runs training vs
 queued over time (the stats file), and after the grace period the runs left on the server and the runner threads
 left in it (counted in /proc/<pid>/task/*/comm: runner threads carry their name into the OS).
 
@@ -50,6 +52,9 @@ CHROMIUM_ARGS = ["--no-sandbox", "--disable-gpu", "--disable-background-networki
 THREAD_PREFIX = "ganae-run-"[:15]          # runner threads' OS names start so (ganae.runner.name_os_thread)
 TARGETS = {"errors": 0, "p95_s": 1.0, "rss_growth": 0.10, "runner_threads_left": 0}
 INTERACTION_TIMEOUT_S = 30.0
+# Students open the Playground from the lecturer's link with a long planned run, so every run trains for the whole
+# class (the Playground's default plan, 5,000 steps, ends after ~10 s here, and a finished run has no Pause)
+PLANNED_STEPS = 1_000_000
 
 # The run's state line as the page shows it now: its step and its text (fresh elements only; a re-rendering
 # element is marked stale while Streamlit redraws).
@@ -224,6 +229,8 @@ class Student:
     errors: list[str] = field(default_factory=list)
     console_errors: list[str] = field(default_factory=list)
     latencies: dict[str, list[float]] = field(default_factory=dict)   # interaction -> seconds
+    # interaction -> seconds from the click to the server's answer reaching the browser (before it is drawn)
+    replies: dict[str, list[float]] = field(default_factory=dict)
     open_s: float | None = None            # page opened -> the Playground's Train button on screen
     first_step_s: float | None = None      # first Train click -> the step counter above 0 (queue wait included)
     steps_seen: list[int] = field(default_factory=list)
@@ -237,6 +244,24 @@ class Student:
 
     def note(self, kind: str, seconds: float) -> None:
         self.latencies.setdefault(kind, []).append(seconds)
+
+    # ---- the server's part of an interaction: frames on the page's websocket ------------------------------
+    def expect(self, kind: str, words: list[str], step: int | None) -> None:
+        """An interaction is about to be clicked: look out for the server's message that answers it."""
+        marks = [f'data-step="{step}"'.encode()] if step is not None else []
+        self._pending = (kind, time.perf_counter(), [w.encode() for w in words], marks)
+
+    def on_frame(self, payload: bytes | str) -> None:
+        """A websocket frame from the server: the first one after a click carrying the state line with the
+        expected state (Streamlit sends the markdown's text as it is inside its protobuf) answers the click."""
+        pending = getattr(self, "_pending", None)
+        if pending is None:
+            return
+        kind, t0, words, marks = pending
+        data = payload.encode() if isinstance(payload, str) else payload
+        if b"ganae-step" in data and any(w in data for w in words) and all(m in data for m in marks):
+            self.replies.setdefault(kind, []).append(time.perf_counter() - t0)
+            self._pending = None
 
 
 async def _state(page) -> dict[str, Any] | None:
@@ -265,6 +290,7 @@ async def _interact(st: Student, page, kind: str, key: str, words: list[str], st
     except Exception as e:
         st.errors.append(f"{kind}: no usable button ({type(e).__name__}: {str(e)[:120]})")
         return False
+    st.expect(kind, words, step)
     t0 = time.perf_counter()
     try:
         await btn.click(timeout=INTERACTION_TIMEOUT_S * 1000)
@@ -315,17 +341,18 @@ async def _watch(st: Student, page, seconds: float, seen: set[str], last: int | 
     _waited(st, done=False)
 
 
-async def student(st: Student, browser, url: str, start_delay: float, seconds: float, rng: random.Random,
+async def student(st: Student, browser, page_url: str, start_delay: float, seconds: float, rng: random.Random,
                   watch: tuple[float, float], t_class: float) -> None:
     await asyncio.sleep(start_delay)
     ctx = await browser.new_context(viewport={"width": 1280, "height": 1000})
     page = await ctx.new_page()
     page.on("pageerror", lambda e: st.errors.append(f"page error: {str(e)[:200]}"))
+    page.on("websocket", lambda ws: ws.on("framereceived", st.on_frame))
     page.on("console", lambda m: st.console_errors.append(m.text[:200]) if m.type == "error" else None)
     seen: set[str] = set()
     try:
         t0 = time.perf_counter()
-        await page.goto(url + "/playground", timeout=120_000)
+        await page.goto(page_url, timeout=120_000)
         await page.locator(".st-key-pg_play [data-testid^='stBaseButton']:visible").first.wait_for(timeout=120_000)
         st.open_s = time.perf_counter() - t0
         end = time.monotonic() + seconds
@@ -411,7 +438,7 @@ async def _sample(pid: int, stats_path: str, series: list[dict[str, Any]], stop:
 
 async def run_class(url: str, pid: int, stats_path: str, sessions: int, seconds: float, ramp: float,
                     grace: float, seed: int = 0, watch: tuple[float, float] = (3.0, 7.0),
-                    browser_nice: int = 0) -> dict[str, Any]:
+                    browser_nice: int = 0, planned_steps: int = PLANNED_STEPS) -> dict[str, Any]:
     from playwright.async_api import async_playwright
     rng = random.Random(seed)
     series: list[dict[str, Any]] = []
@@ -423,8 +450,9 @@ async def run_class(url: str, pid: int, stats_path: str, sessions: int, seconds:
     async with async_playwright() as p:
         browser = await p.chromium.launch(executable_path=CHROMIUM, args=CHROMIUM_ARGS)
         try:
-            await asyncio.gather(*(student(s, browser, url, i * ramp, seconds, random.Random(rng.random()), watch,
-                                           t0) for i, s in enumerate(students)))
+            page_url = f"{url}/playground?train.steps={int(planned_steps)}"
+            await asyncio.gather(*(student(s, browser, page_url, i * ramp, seconds, random.Random(rng.random()),
+                                           watch, t0) for i, s in enumerate(students)))
         finally:
             await browser.close()
     closed_at = time.monotonic() - t0
@@ -456,6 +484,7 @@ def summarise(students: list[Student], series: list[dict[str, Any]], before: dic
         for k, v in s.latencies.items():
             lat.setdefault(k, []).extend(v)
     every = [x for v in lat.values() for x in v]
+    replies = [x for s in students for v in s.replies.values() for x in v]
     errors = [f"session {s.index}: {e}" for s in students for e in s.errors]
     # warm-up: every student has arrived and started a run, plus 5 s
     starts = [s.started_at for s in students if s.started_at is not None]
@@ -473,6 +502,7 @@ def summarise(students: list[Student], series: list[dict[str, Any]], before: dic
         "console_errors": sum(len(s.console_errors) for s in students),
         "interactions": len(every),
         "p50_s": _pct(every, 0.5), "p95_s": _pct(every, 0.95), "max_s": max(every) if every else None,
+        "reply_n": len(replies), "reply_p50_s": _pct(replies, 0.5), "reply_p95_s": _pct(replies, 0.95),
         "by_kind": {k: {"n": len(v), "p50_s": _pct(v, 0.5), "p95_s": _pct(v, 0.95)} for k, v in lat.items()},
         "open_p50_s": _pct([s.open_s for s in students if s.open_s is not None], 0.5),
         "open_p95_s": _pct([s.open_s for s in students if s.open_s is not None], 0.95),
@@ -520,7 +550,7 @@ def summarise(students: list[Student], series: list[dict[str, Any]], before: dic
 
 def classroom(sessions: int = 20, seconds: float = 300.0, grace: float = 20.0, max_training: int = 0,
               ramp: float = 0.5, seed: int = 0, log_path: Path | None = None, browser_nice: int = 0,
-              extra_env: dict[str, str] | None = None) -> dict[str, Any]:
+              extra_env: dict[str, str] | None = None, planned_steps: int = PLANNED_STEPS) -> dict[str, Any]:
     """Start a server, run the class, stop the server; returns {"summary", "series", "students"}."""
     if not Path(CHROMIUM).exists():
         raise RuntimeError(f"Debian's chromium is not installed at {CHROMIUM}")
@@ -533,11 +563,12 @@ def classroom(sessions: int = 20, seconds: float = 300.0, grace: float = 20.0, m
         proc, url = start_server(env, log_path or ARTIFACTS / "classroom-server.log")
         try:       # (the stats file appears with the registry, i.e. once the first student's page has run)
             out = asyncio.run(run_class(url, proc.pid, stats_path, sessions, seconds, ramp, grace, seed,
-                                        browser_nice=browser_nice))
+                                        browser_nice=browser_nice, planned_steps=planned_steps))
         finally:
             stop_server(proc)
     out["summary"]["max_training"] = max_training or os.cpu_count()
     out["summary"]["browser_nice"] = browser_nice
+    out["summary"]["planned_steps"] = planned_steps
     out["summary"]["server_env"] = {k: v for k, v in os.environ.items() if k.startswith("GANAE_")} | (extra_env or {})
     out["summary"]["cpus"] = os.cpu_count()
     return out
@@ -562,6 +593,9 @@ def report(s: dict[str, Any]) -> str:
              f"{'interaction p95 (s)':38}{f(s['p95_s']):>12}{'≤ 1.00':>10}{yes[met['p95_interaction']]:>6}"]
     for k, v in s["by_kind"].items():
         lines.append(f"{'  ' + k + ' p50 / p95 (n)':38}{f(v['p50_s']) + ' / ' + f(v['p95_s']):>18} ({v['n']})")
+    if s.get("reply_n"):
+        lines.append(f"{'server answer p50 / p95 (n)':38}{f(s['reply_p50_s']) + ' / ' + f(s['reply_p95_s']):>18}"
+                     f" ({s['reply_n']})")
     lines += [
         f"{'page open p50 / p95 (s)':38}{f(s['open_p50_s']) + ' / ' + f(s['open_p95_s']):>18}",
         f"{'Train → first step p50 / max (s)':38}{f(s['first_step_p50_s']) + ' / ' + f(s['first_step_max_s']):>18}",
@@ -614,10 +648,13 @@ def main() -> None:
     ap.add_argument("--browser-nice", type=int, default=0,
                     help="run the browsers at this niceness (e.g. 10): on a small machine that hosts both, the server "
                          "then gets the CPU first, as it would with the students' browsers on their own machines")
+    ap.add_argument("--planned-steps", type=int, default=PLANNED_STEPS,
+                    help="train.steps in the link the students open (a run that reaches it stops)")
     ap.add_argument("--json", type=Path, help="write summary, time series and per-student records here")
     a = ap.parse_args()
     seconds = a.seconds if a.seconds is not None else 60.0 * (a.minutes if a.minutes is not None else 5.0)
-    out = classroom(a.sessions, seconds, a.grace, a.max_training, a.ramp, a.seed, browser_nice=a.browser_nice)
+    out = classroom(a.sessions, seconds, a.grace, a.max_training, a.ramp, a.seed, browser_nice=a.browser_nice,
+                    planned_steps=a.planned_steps)
     print(report(out["summary"]))
     print()
     print(timeline(out["series"]))

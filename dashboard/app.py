@@ -48,4 +48,5 @@ with st.sidebar:
     if page.url_path not in ("playground",):   # the Playground draws its own live run status here
         runtime.sidebar_status(None)
 
-page.run()
+with runtime.interactive():            # training threads give way while this page is drawn
+    page.run()

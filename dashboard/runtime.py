@@ -9,6 +9,7 @@ session, the run id in the URL. No training logic lives here: pages call `Runner
 """
 from __future__ import annotations
 
+import contextlib
 import gc
 import importlib
 import json
@@ -24,7 +25,7 @@ import torch
 
 from ganae import device as device_mod
 from ganae.config import ConfigError, RunConfig
-from ganae.runner import Registry, Runner, RunStatus
+from ganae.runner import Gate, Registry, Runner, RunStatus
 
 GRACE_S = float(os.environ.get("GANAE_GRACE_S", "300"))          # unviewed runs live this long
 REAP_EVERY_S = min(10.0, max(0.5, GRACE_S / 4))                  # ... and are freed at most this much later
@@ -34,6 +35,20 @@ REAP_EVERY_S = min(10.0, max(0.5, GRACE_S / 4))                  # ... and are f
 STATS_FILE = os.environ.get("GANAE_STATS_FILE", "")
 STATS_EVERY_S = 1.0
 MAX_TRAINING = int(os.environ.get("GANAE_MAX_TRAINING", "0")) or (os.cpu_count() or 1)
+# Training threads run this much nicer than the server's other threads (Linux): when the CPU is short -- a class on
+# a small server, or the browser on the same laptop -- clicks and redraws get it first and training takes the rest
+# (benchmarks/classroom.py: pause p95 1.6 s -> 0.9 s with 3 students on 2 cores; README "Serving a class").
+TRAIN_NICE = int(os.environ.get("GANAE_TRAIN_NICE", "10"))
+# A page's full run (after a click, a page switch, a form change) holds this gate: training threads in the process
+# hold back between chunks until it is drawn (at most GATE_MAX_WAIT_S), so the click does not share Python's one
+# GIL with every training run. Live redraws (fragment reruns) do not hold it. GANAE_GATE_MAX_WAIT_S=0 turns it off.
+GATE_MAX_WAIT_S = float(os.environ.get("GANAE_GATE_MAX_WAIT_S", "0.5"))
+GATE = Gate(GATE_MAX_WAIT_S) if GATE_MAX_WAIT_S > 0 else None
+
+
+def interactive():
+    """Context manager around a page's full run: see GATE."""
+    return GATE.hold() if GATE is not None else contextlib.nullcontext()
 # Live redraw interval while a run trains. Each Playground redraw costs the server ~30 ms of Python (which holds
 # the GIL the runner thread needs) and the browser ~0.2-0.4 s of CPU: on a 2-core machine that trains and runs the
 # browser too, one redraw a second keeps training at ~0.9 of its headless speed (benchmarks/live_overhead.py);
@@ -105,7 +120,8 @@ def registry() -> Registry:
     # (.streamlit/config.toml also turns off Streamlit's gc.collect after every script run, for the same reason).
     # No run exists yet, so nothing that should be freed later is frozen.
     gc.freeze()
-    reg = Registry(limit=MAX_TRAINING, grace_s=GRACE_S, reap_every_s=REAP_EVERY_S)
+    reg = Registry(limit=MAX_TRAINING, grace_s=GRACE_S, reap_every_s=REAP_EVERY_S,
+                   runner_kwargs={"nice": TRAIN_NICE, "gate": GATE})
     reg.start_reaper()
     threading.Thread(target=_warm_up, name="ganae-warmup", daemon=True).start()
     if STATS_FILE:

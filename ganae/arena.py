@@ -37,6 +37,7 @@ import torch
 from . import metrics
 from .compare import Comparison, Variant, plot_pngs
 from .config import ConfigError, RunConfig
+from .runner import Gate, lower_thread_priority, name_os_thread
 from .trainer import DivergenceError
 
 log = logging.getLogger(__name__)
@@ -203,7 +204,8 @@ class ArenaRunner:
                  steps: int | None = None, *, admission: Any = None, arena_id: str | None = None,
                  threads: int = 1, max_runs: int = MAX_RUNS, device: str | None = None,
                  publish_every_s: float = PUBLISH_EVERY_S, eval_every_s: float = EVAL_EVERY_S,
-                 round_s: float = ROUND_S, grace_s: float | None = GRACE_S):
+                 round_s: float = ROUND_S, grace_s: float | None = GRACE_S, nice: int = 0,
+                 gate: Gate | None = None):
         variants = [v for v in variants if v.name != "base"]
         seeds = list(seeds)
         n = (1 + len(variants)) * len(seeds)
@@ -213,6 +215,8 @@ class ArenaRunner:
                                        f"variant or use fewer seeds.")
         self.arena_id = arena_id or secrets.token_hex(4)
         self._threads = int(threads)
+        self._nice = max(0, int(nice))          # the training thread's niceness (see ganae.runner.lower_thread_priority)
+        self._gate = gate                       # interactive work this thread gives way to between rounds
         if self._threads > 0 and torch.get_num_threads() != self._threads:
             torch.set_num_threads(self._threads)
         self.cmp = Comparison(base, variants, seeds, device=device)      # ConfigError / DataError raise here
@@ -419,6 +423,9 @@ class ArenaRunner:
 
     # ---- internals: the loop ------------------------------------------------------------------------
     def _loop(self) -> None:
+        name_os_thread(f"ganae-arena-{self.arena_id}")
+        if self._nice:
+            lower_thread_priority(self._nice)
         if self._threads > 0 and torch.get_num_threads() != self._threads:
             torch.set_num_threads(self._threads)
         try:
@@ -442,6 +449,8 @@ class ArenaRunner:
                         self._publish(force=True)
                 state = self._state
                 if state == "running":
+                    if self._gate is not None:
+                        self._gate.give_way(lambda: self._stopping or not self._commands.empty())
                     self._round()
                 elif state == "queued":
                     if self._holds():

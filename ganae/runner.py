@@ -21,6 +21,7 @@ first served, in state "queued" with their position.
 from __future__ import annotations
 
 import collections
+import contextlib
 import copy
 import logging
 import math
@@ -48,7 +49,7 @@ EVAL_EVERY_S = 1.0           # ... or after this much wall time, whichever comes
 GOOD_EVERY_STEPS = 200       # copy of the last good (finite) state every this many healthy steps
 OVERHEAD_SHARE = 0.05        # snapshots and evaluations may use at most ~5% of the wall time
 MAX_MANUAL_STEPS = 5_000     # a single step(n) request
-AUTO_CHUNK_S = 0.05          # speed 0 ("max"): chunks sized to take about this long
+AUTO_CHUNK_S = 0.02          # speed 0 ("max"): chunks sized to take about this long (commands wait at most one chunk)
 JOIN_TIMEOUT_S = 5.0
 THREAD_PREFIX = "ganae-run-"     # runner threads are named THREAD_PREFIX + run id (also in /proc: see name_os_thread)
 
@@ -135,6 +136,54 @@ class Admission:
             r._wake.set()
 
 
+# ---- interactive work first -------------------------------------------------------------------------------
+class Gate:
+    """Interactive work in progress in this process (a page drawn after a click): training threads hold back at
+    their next chunk until it is done -- at most `max_wait_s`, and never when a command for them is waiting -- so a
+    click gets Python's one GIL and the CPU first instead of a third of them next to two training threads.
+
+        with gate.hold():      # around a page's full run (dashboard/app.py)
+            page.run()
+    """
+
+    def __init__(self, max_wait_s: float = 0.5):
+        self.max_wait_s = float(max_wait_s)
+        self._n = 0
+        self._cond = threading.Condition()
+
+    @property
+    def busy(self) -> bool:
+        return self._n > 0
+
+    @contextlib.contextmanager
+    def hold(self):
+        with self._cond:
+            self._n += 1
+        try:
+            yield self
+        finally:
+            with self._cond:
+                self._n -= 1
+                if self._n == 0:
+                    self._cond.notify_all()
+
+    def wait_open(self, timeout: float) -> bool:
+        """Wait until nothing holds the gate (True) or `timeout` passes (False)."""
+        with self._cond:
+            return self._cond.wait_for(lambda: self._n == 0, timeout)
+
+    def give_way(self, has_work: Callable[[], bool]) -> None:
+        """A training thread's pause between chunks: while the gate is held, at most max_wait_s, and only until
+        `has_work()` (a command for that thread arrived: the click may be waiting for its answer)."""
+        if not self._n:
+            return
+        deadline = time.monotonic() + self.max_wait_s
+        while self._n and not has_work():
+            left = deadline - time.monotonic()
+            if left <= 0 or self.wait_open(min(left, 0.01)):
+                return
+
+
 # ---- runner --------------------------------------------------------------------------------------------
 class _Command:
     __slots__ = ("name", "args", "done", "result", "error")
@@ -153,7 +202,8 @@ class Runner:
                  run_id: str | None = None, admission: Admission | None = None, speed: int = 0,
                  threads: int = 1, publish_every_s: float = PUBLISH_EVERY_S,
                  eval_every_steps: int = EVAL_EVERY_STEPS, eval_every_s: float = EVAL_EVERY_S,
-                 good_every_steps: int = GOOD_EVERY_STEPS, n_real: int = 1000):
+                 good_every_steps: int = GOOD_EVERY_STEPS, n_real: int = 1000, nice: int = 0,
+                 gate: Gate | None = None):
         self.run_id = run_id or new_run_id()
         self._factory = trainer_factory
         self._admission = admission if admission is not None else Admission(None)
@@ -163,6 +213,8 @@ class Runner:
         self._eval_every_s = float(eval_every_s)
         self._good_every = int(good_every_steps)
         self._n_real = int(n_real)
+        self._nice = max(0, int(nice))     # the training thread's niceness (Linux): > 0 lets clicks and pages go first
+        self._gate = gate                  # interactive work this thread gives way to between chunks
         self._lock = threading.Lock()
         self._wake = threading.Event()
         self._published = threading.Condition(self._lock)
@@ -277,8 +329,8 @@ class Runner:
     def wait_for_snapshot(self, past_step: int, timeout: float = 0.5) -> bool:
         """Block until the published snapshot shows a step after `past_step` (what a page needs to draw a first
         frame with data after play(): the live step counter moves before the chunk's snapshot is published), or
-        the run stops being active, or the timeout passes. True when such a snapshot is there."""
-        self.wait_for(lambda s: self.snapshot().step > past_step or not s.active, timeout)
+        the run is not training (queued runs do not wait), or the timeout passes. True when such a snapshot is there."""
+        self.wait_for(lambda s: self.snapshot().step > past_step or s.state != "running", timeout)
         return self.snapshot().step > past_step
 
     def stop(self, timeout: float = JOIN_TIMEOUT_S) -> bool:
@@ -385,8 +437,8 @@ class Runner:
             self._set_state("running", msg)
         else:
             self._set_state("queued", "Waiting for a free training slot: other runs are using them all.")
-        self._mark_running_start()
         self._publish()
+        self._mark_running_start()            # after publishing the new state: the first chunk is published at once
 
     def _do_pause(self) -> None:
         if self._state in ("running", "queued"):
@@ -433,6 +485,8 @@ class Runner:
     # ---- internals: the loop ------------------------------------------------------------------------
     def _loop(self) -> None:
         name_os_thread(THREAD_PREFIX + self.run_id)
+        if self._nice:
+            lower_thread_priority(self._nice)
         if self._threads > 0:   # torch's intra-op threads for this run (on 2 cores, 1 trains fastest)
             torch.set_num_threads(self._threads)
         try:
@@ -442,12 +496,13 @@ class Runner:
                     break
                 state = self._state
                 if state == "running":
+                    self._give_way()
                     self._run_chunk()
                 elif state == "queued":
                     if self._admission.holds(self):
                         self._set_state("running", "")
-                        self._mark_running_start()
                         self._publish(snapshot=False)
+                        self._mark_running_start()
                     else:
                         self._idle_wait(0.5)
                 else:
@@ -467,6 +522,12 @@ class Runner:
                 cmd.done.set()
             with self._published:
                 self._published.notify_all()
+
+    def _give_way(self) -> None:
+        """Hold back while a page answers a click (see Gate). Not before the first chunk after play: the page
+        that pressed Train waits for that frame."""
+        if self._gate is not None and self._last_publish != 0.0:
+            self._gate.give_way(lambda: self._stopping or not self._commands.empty())
 
     def _idle_wait(self, timeout: float) -> None:
         self._wake.wait(timeout)
@@ -636,6 +697,18 @@ def name_os_thread(name: str) -> None:
         pass
 
 
+def lower_thread_priority(nice: int) -> bool:
+    """Make the calling thread `nice` steps nicer (Linux: a thread has its own niceness; raising it needs no
+    privileges). A busy server then gives a click or a page's redraw the CPU before a training step, and training
+    still gets every cycle nobody else wants. True when it took effect; nothing happens elsewhere."""
+    try:
+        tid = threading.get_native_id()
+        os.setpriority(os.PRIO_PROCESS, tid, min(19, os.getpriority(os.PRIO_PROCESS, tid) + int(nice)))
+        return True
+    except (OSError, AttributeError):
+        return False
+
+
 def runner_threads() -> list[str]:
     """Names of the runner threads alive in this process (a freed run leaves none)."""
     return [t.name for t in threading.enumerate() if t.name.startswith(THREAD_PREFIX) and t.is_alive()]
@@ -797,5 +870,5 @@ class Registry:
             self.remove(rid, timeout)
 
 
-__all__ = ["Runner", "RunStatus", "Registry", "Admission", "STATES", "new_run_id", "runner_threads",
-           "name_os_thread", "THREAD_PREFIX"]
+__all__ = ["Runner", "RunStatus", "Registry", "Admission", "Gate", "STATES", "new_run_id", "runner_threads",
+           "name_os_thread", "lower_thread_priority", "THREAD_PREFIX"]

@@ -214,3 +214,12 @@ def test_describe_updates_says_what_changed():
                             RunConfig().with_updates(**{"objective.loss": "minimax"}))
     assert text == "loss ns (was minimax) · G EMA 0.99 (was 0) · minibatch std on (was off)"
     assert describe_updates({}) == "the base configuration"
+
+
+def test_the_arena_thread_can_run_nicer_than_the_server(arenas):
+    import os
+    base = os.getpriority(os.PRIO_PROCESS, 0)
+    a = make(arenas, BASE, [R1], seeds=[0], steps=100_000, nice=4)
+    a.step(1)                                         # the thread is up and has set itself
+    assert os.getpriority(os.PRIO_PROCESS, a._thread.native_id) == min(19, base + 4)
+    assert os.getpriority(os.PRIO_PROCESS, 0) == base

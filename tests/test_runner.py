@@ -246,3 +246,24 @@ def test_stop_joins_and_refuses_more_commands():
     assert r.stop() and not r.alive
     with pytest.raises(RuntimeError):
         r.play()
+
+
+def test_training_threads_can_run_nicer_than_the_server(runners):
+    """A class server gives clicks and redraws the CPU before training steps: the training thread has its own
+    niceness (Linux), a plain runner keeps the process's."""
+    import os
+    base = os.getpriority(os.PRIO_PROCESS, 0)
+    plain, nice = Runner(FAST), Runner(FAST, nice=7)
+    runners.extend([plain, nice])
+    for r in (plain, nice):
+        r.step(1)                                   # the thread is up and has set itself
+    assert os.getpriority(os.PRIO_PROCESS, plain.thread.native_id) == base
+    assert os.getpriority(os.PRIO_PROCESS, nice.thread.native_id) == min(19, base + 7)
+    assert os.getpriority(os.PRIO_PROCESS, 0) == base          # the calling thread is untouched
+    reg = Registry(limit=2, runner_kwargs={"nice": 3})
+    try:
+        r = reg.create(FAST)
+        r.step(1)
+        assert os.getpriority(os.PRIO_PROCESS, r.thread.native_id) == min(19, base + 3)
+    finally:
+        reg.shutdown()

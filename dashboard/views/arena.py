@@ -416,7 +416,8 @@ def start(base: RunConfig, variants: list[Variant], seeds: list[int], steps: int
     try:
         with st.spinner("Building the runs…"):
             arena = store().create(base, variants, seeds, steps,
-                                   replaces=old, admission=runtime.registry().admission)
+                                   replaces=old, admission=runtime.registry().admission,
+                                   nice=runtime.TRAIN_NICE, gate=runtime.GATE)
         arena.play()
     except (ConfigError, DataError, RuntimeError, ValueError) as e:
         runtime.show_error(e)
