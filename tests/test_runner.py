@@ -267,3 +267,40 @@ def test_training_threads_can_run_nicer_than_the_server(runners):
         assert os.getpriority(os.PRIO_PROCESS, r.thread.native_id) == min(19, base + 3)
     finally:
         reg.shutdown()
+
+
+def test_the_gate_holds_training_back_while_a_page_is_drawn_but_not_its_commands(runners):
+    from ganae.runner import Gate
+    gate = Gate(max_wait_s=5.0)
+    r = Runner(FAST, gate=gate)
+    runners.append(r)
+    r.play()
+    assert wait_until(lambda: r.status().step >= 20)
+    with gate.hold():
+        assert gate.busy
+        time.sleep(0.2)                               # the chunk under way ends (~20 ms)
+        s0 = r.status().step
+        time.sleep(0.4)
+        assert r.status().step == s0                  # held back between chunks
+        t0 = time.monotonic()
+        r.pause()                                     # ... yet a click's command is answered at once
+        assert time.monotonic() - t0 < 1.0 and r.status().state == "paused"
+        step = r.snapshot().step
+        r.play()                                      # the first chunk after Train is not held back
+        assert r.wait_for_snapshot(step, timeout=2.0)
+    assert not gate.busy
+    s1 = r.status().step
+    assert wait_until(lambda: r.status().step > s1 + 20)       # the gate open: training goes on
+
+
+def test_the_gate_holds_back_no_longer_than_its_limit(runners):
+    from ganae.runner import Gate
+    gate = Gate(max_wait_s=0.1)
+    r = Runner(FAST, gate=gate)
+    runners.append(r)
+    r.play()
+    assert wait_until(lambda: r.status().step >= 20)
+    with gate.hold():                                 # a page that never finishes must not stop training
+        s0 = r.status().step
+        assert wait_until(lambda: r.status().step > s0 + 5, timeout=5.0)
+    gate.give_way(lambda: False)                      # not held: returns at once
