@@ -37,7 +37,7 @@ STATS_EVERY_S = 1.0
 MAX_TRAINING = int(os.environ.get("GANAE_MAX_TRAINING", "0")) or (os.cpu_count() or 1)
 # Training threads run this much nicer than the server's other threads (Linux): when the CPU is short -- a class on
 # a small server, or the browser on the same laptop -- clicks and redraws get it first and training takes the rest
-# (benchmarks/classroom.py: pause p95 1.6 s -> 0.9 s with 3 students on 2 cores; README "Serving a class").
+# (benchmarks/classroom.py, README "Serving a class").
 TRAIN_NICE = int(os.environ.get("GANAE_TRAIN_NICE", "10"))
 # A page's full run (after a click, a page switch, a form change) holds this gate: training threads in the process
 # hold back between chunks until it is drawn (at most GATE_MAX_WAIT_S), so the click does not share Python's one
