@@ -217,6 +217,7 @@ class ArenaRunner:
         self._threads = int(threads)
         self._nice = max(0, int(nice))          # the training thread's niceness (see ganae.runner.lower_thread_priority)
         self._gate = gate                       # interactive work this thread gives way to between rounds
+        self._first_round = True
         if self._threads > 0 and torch.get_num_threads() != self._threads:
             torch.set_num_threads(self._threads)
         self.cmp = Comparison(base, variants, seeds, device=device)      # ConfigError / DataError raise here
@@ -392,6 +393,7 @@ class ArenaRunner:
         else:
             self._set_state("queued", "Waiting for a free training slot: other runs are using them all.")
         self._rate_t0, self._rate_step0 = time.perf_counter(), self._min_step()
+        self._first_round = True        # not held back by the gate: the page that pressed play waits for it
         self._publish(force=True)
 
     def _do_pause(self) -> None:
@@ -449,9 +451,10 @@ class ArenaRunner:
                         self._publish(force=True)
                 state = self._state
                 if state == "running":
-                    if self._gate is not None:
+                    first, self._first_round = self._first_round, False
+                    if self._gate is not None and not first:
                         self._gate.give_way(lambda: self._stopping or not self._commands.empty())
-                    self._round()
+                    self._round(publish_now=first)
                 elif state == "queued":
                     if self._holds():
                         self._set_state("running", "")
@@ -522,7 +525,9 @@ class ArenaRunner:
             return ""
         return f"Diverged (stopped advancing, the others go on): {', '.join(bad)}."
 
-    def _round(self) -> None:
+    def _round(self, publish_now: bool = False) -> None:
+        """Every healthy run advances one chunk; the view is published (at once with `publish_now`: the first
+        round after play, which the page that pressed it waits for)."""
         healthy = self._healthy()
         if not healthy:
             self._finish()
@@ -545,7 +550,7 @@ class ArenaRunner:
         if note and note != self._message:
             self._set_state("running", note)
         self._evaluate()
-        self._publish()
+        self._publish(force=publish_now)
 
     def _finish(self) -> None:
         self._release()

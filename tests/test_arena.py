@@ -223,3 +223,22 @@ def test_the_arena_thread_can_run_nicer_than_the_server(arenas):
     a.step(1)                                         # the thread is up and has set itself
     assert os.getpriority(os.PRIO_PROCESS, a._thread.native_id) == min(19, base + 4)
     assert os.getpriority(os.PRIO_PROCESS, 0) == base
+
+
+def test_the_gate_holds_the_arena_back_except_for_its_first_round_and_commands(arenas):
+    from ganae.runner import Gate
+    gate = Gate(max_wait_s=5.0)
+    a = make(arenas, BASE, [R1], seeds=[0], steps=100_000, gate=gate)
+    with gate.hold():                                  # a page drawn after Resume waits for the first round
+        a.play()
+        assert a.wait_for(lambda v: min(r.step for r in v.runs) > 0, 2.0)     # the first round trained
+        time.sleep(0.3)                                # that round ends; the next ones wait for the page
+        before = [r.step for r in a.view().runs]
+        time.sleep(0.4)
+        assert [r.step for r in a.view().runs] == before
+        t0 = time.monotonic()
+        a.pause()                                      # a command is answered while held
+        assert time.monotonic() - t0 < 1.0 and a.view().state == "paused"
+    a.play()
+    steps = min(r.step for r in a.view().runs)
+    assert a.wait_for(lambda v: min(r.step for r in v.runs) > steps + 10, 10)
