@@ -1,12 +1,14 @@
 """What does watching cost? Training speed with the Playground open in Chromium vs a headless runner.
 
-    .venv/bin/python benchmarks/live_overhead.py [--seconds 10] [--repeats 3]
+    .venv/bin/python benchmarks/live_overhead.py [--seconds 10] [--repeats 3] [--height 1000]
 
 Each repeat measures, one after the other on the Playground's default config (ring of 8, torch: 1 thread):
 1. headless: a Runner in this process; steps/s over a window after a warm-up;
-2. live: `streamlit run dashboard/app.py` + headless system Chromium on the Playground; press Train; steps/s
-   from the page's step counter over the same window, and the time from the click on Train to the first point
-   plotted in the loss chart (read from the plotly div's data, polled every 10 ms).
+2. live: `streamlit run dashboard/app.py` + headless system Chromium on the Playground (a 1440 x `--height`
+   window; 1000 shows the controls and the plane, the charts below wait until scrolled to); press Train; steps/s
+   from the page's step counter over the same window, and the time from the click on Train to the first point of
+   the run plotted (generated points on the plane or loss points; read from the plotly divs' data, polled every
+   10 ms).
 Both also record CPU time from /proc: the training thread's CPU seconds per step, the server's other threads,
 and all Chromium processes. On a shared, busy machine the wall-clock ratio mostly measures the neighbours;
 the CPU columns say what watching itself costs: a browser and a server using less than the one core that
@@ -39,15 +41,21 @@ HZ = os.sysconf("SC_CLK_TCK")
 # (the Playground's default is 5,000: about ten seconds here) stops, and would read as a slow one
 LONG_RUN = 10_000_000
 
-# plotly keeps numpy data as {dtype, bdata} (base64) in the div's `data`: decode to count points
-LOSS_POINTS_JS = """() => {
+# plotly keeps numpy data as {dtype, bdata} (base64) in the div's `data`: decode to count points. The run's points
+# on the page: the generated points on the plane and the points of the loss curves (-1 before the page has drawn).
+RUN_POINTS_JS = """() => {
   const n = (x) => !x ? 0 : (x.length !== undefined ? x.length
       : x.bdata ? atob(x.bdata).length / ({f8: 8, f4: 4, i8: 8, i4: 4, u4: 4, i2: 2, u2: 2}[x.dtype] || 1) : 0);
-  for (const d of document.querySelectorAll('.js-plotly-plot')) {
+  const plots = document.querySelectorAll('.js-plotly-plot');
+  if (!plots.length) return -1;
+  let most = 0;
+  for (const d of plots) {
     const t = (d.layout && d.layout.title && d.layout.title.text) || '';
-    if (t.includes('Losses')) return Math.max(0, ...(d.data || []).map(tr => n(tr.x)));
+    for (const tr of (d.data || [])) {
+      if (tr.name === 'generated' || t.includes('Losses')) most = Math.max(most, n(tr.x));
+    }
   }
-  return -1;
+  return most;
 }"""
 STEP_JS = "() => { const e = document.querySelector('.ganae-step'); return e ? Number(e.dataset.step) : null; }"
 
@@ -160,19 +168,20 @@ def page_step(page, timeout: float = 3.0) -> int | None:
         time.sleep(0.02)
 
 
-def live(seconds: float, warm: float = 2.0, refresh: float | None = None, settle: float = 8.0) -> dict[str, float]:
+def live(seconds: float, warm: float = 2.0, refresh: float | None = None, settle: float = 8.0,
+         height: int = 1000) -> dict[str, float]:
     from playwright.sync_api import sync_playwright
 
     proc, url = start_server({"GANAE_REFRESH_S": str(refresh)} if refresh else None)
     try:
         with sync_playwright() as p:
             browser = p.chromium.launch(executable_path=CHROMIUM, args=CHROMIUM_ARGS)
-            page = browser.new_page(viewport={"width": 1440, "height": 1000})
+            page = browser.new_page(viewport={"width": 1440, "height": height})
             # the headless runner's config: the Playground's default, planned long enough not to finish in the window
             page.goto(url + f"/playground?train.steps={LONG_RUN}")
             page.wait_for_selector("[data-testid='stApp'][data-test-script-state='notRunning']", timeout=60_000)
             deadline = time.time() + 60
-            while page.evaluate(LOSS_POINTS_JS) < 0 and time.time() < deadline:   # the page has drawn
+            while page.evaluate(RUN_POINTS_JS) < 0 and time.time() < deadline:   # the page has drawn
                 time.sleep(0.1)
             # the server warms up in the background at its first page load: the first optimiser in a process
             # imports torch._dynamo (seconds on 2 cores); measure a server that is past that
@@ -182,7 +191,7 @@ def live(seconds: float, warm: float = 2.0, refresh: float | None = None, settle
             button.first.click()
             first = float("nan")
             while time.perf_counter() - t_click < 60:
-                if page.evaluate(LOSS_POINTS_JS) > 0:
+                if page.evaluate(RUN_POINTS_JS) > 0:
                     first = time.perf_counter() - t_click
                     break
                 time.sleep(0.01)
@@ -212,6 +221,9 @@ def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     ap.add_argument("--seconds", type=float, default=10.0, help="measuring window per run")
     ap.add_argument("--repeats", type=int, default=3)
+    ap.add_argument("--height", type=int, default=1000,
+                    help="browser window height: 1000 shows the plane (charts below it wait until scrolled to, as "
+                         "on a laptop); 2000 shows the whole Playground, every chart redrawn every frame")
     ap.add_argument("--refresh", type=float, default=None,
                     help="seconds between live redraws (GANAE_REFRESH_S; default: the dashboard's 0.5)")
     args = ap.parse_args()
@@ -219,7 +231,7 @@ def main() -> None:
     for i in range(args.repeats):
         load = loadavg()
         h = headless(args.seconds)
-        lv = live(args.seconds, refresh=args.refresh)
+        lv = live(args.seconds, refresh=args.refresh, height=args.height)
         rows.append((h, lv, load))
         print(f"run {i + 1}: load {load:4.1f} | headless {h['it_s']:6.1f} it/s {h['cpu_ms_step']:5.2f} ms CPU/step | "
               f"live {lv['it_s']:6.1f} it/s {lv['cpu_ms_step']:5.2f} ms CPU/step | browser {lv['browser_cores']:.2f} "

@@ -5,6 +5,10 @@ throws the chart away and builds a new one: the charts flicker, and on a two-cor
 more CPU than the training it shows. `live_chart(fig, key)` draws the same plotly figure through a tiny
 Streamlit component that keeps its <div> and calls `Plotly.react` on it, which redraws only what changed.
 
+A chart scrolled out of view is not redrawn while its figure keeps changing: the newest figure is drawn the moment
+the chart comes back into view (an IntersectionObserver), so a student watching the plane does not pay for the
+curves below it. Every chart is drawn at least once, and an unchanged figure is never drawn again.
+
 plotly.js itself is the copy shipped inside the plotly Python package, served by Streamlit's static file
 serving (`server.enableStaticServing = true` in .streamlit/config.toml) from dashboard/static/. When static
 serving is off, `live_chart` falls back to `st.plotly_chart`, so pages work either way.
@@ -63,6 +67,21 @@ function decodeArrays(obj) {
   return obj;
 }
 
+function watch(div) {
+  if (div.__ganaeWatched || typeof IntersectionObserver === 'undefined') return;
+  div.__ganaeWatched = true;
+  new IntersectionObserver((entries) => {
+    for (const e of entries) {
+      div.__ganaeHidden = !e.isIntersecting;
+      if (e.isIntersecting && div.__ganaePending && window.Plotly) {
+        const pending = div.__ganaePending;
+        div.__ganaePending = null;
+        pending();
+      }
+    }
+  }, {rootMargin: '200px'}).observe(div);
+}
+
 export default function(component) {
   const { parentElement, data } = component;
   let div = parentElement.querySelector('.ganae-live-chart');
@@ -76,13 +95,21 @@ export default function(component) {
   const stamp = data.figure + '|' + JSON.stringify(data.config || {});
   if (div.__ganaeStamp === stamp && div.data) return;
   div.__ganaeStamp = stamp;
-  const fig = decodeArrays(JSON.parse(data.figure));
-  fig.layout = fig.layout || {};
-  fig.layout.template = data.template;
-  fig.layout.autosize = true;
-  div.style.height = (fig.layout.height || 400) + 'px';
-  const config = Object.assign({responsive: true, displaylogo: false}, data.config || {});
-  const draw = () => window.Plotly.react(div, fig.data || [], fig.layout, config);
+  const build = () => {
+    const fig = decodeArrays(JSON.parse(data.figure));
+    fig.layout = fig.layout || {};
+    fig.layout.template = data.template;
+    fig.layout.autosize = true;
+    div.style.height = (fig.layout.height || 400) + 'px';
+    const config = Object.assign({responsive: true, displaylogo: false}, data.config || {});
+    return window.Plotly.react(div, fig.data || [], fig.layout, config);
+  };
+  // A chart scrolled out of view is not redrawn while a run trains: its newest figure waits and is drawn the
+  // moment it comes back into view (the first drawing always happens, so every chart exists with its data).
+  watch(div);
+  if (div.data && div.__ganaeHidden) { div.__ganaePending = build; return; }
+  div.__ganaePending = null;
+  const draw = build;
   if (window.Plotly) { draw(); return; }
   if (!window.__ganaePlotly) {
     window.__ganaePlotly = new Promise((resolve, reject) => {
