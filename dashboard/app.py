@@ -45,7 +45,7 @@ page = st.navigation(PAGES)
 
 with st.sidebar:
     st.caption(f"Device: **{runtime.device_text()}**")
-    if page.url_path not in ("playground",):   # the Playground draws its own live run status here
+    if page.url_path not in ("playground", "ae-lab", "image-gan"):   # training pages draw their live run here
         runtime.sidebar_status(None)
 
 with runtime.interactive():            # training threads give way while this page is drawn

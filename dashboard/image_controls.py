@@ -431,6 +431,8 @@ def live_view(runner, pending: RunConfig | None, draw: Callable[[Any, Any, RunCo
         status = r.status() if r is not None else None
         if status0 is not None and status is not None and status.state != status0.state:
             st.rerun()
+        with st.sidebar:                 # the run and the training slots, as fresh as the frame
+            runtime.sidebar_status(status)
         draw(r, status, pending)
 
     frame()

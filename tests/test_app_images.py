@@ -167,6 +167,8 @@ def test_image_gan_grid_evolves_and_the_scrubber_shows_earlier_grids():
                         and len(a.get("slider")) > 0 and any(s.key == "ig_scrub" for s in a.slider))
     live = images(at, "Samples of the fixed noise")
     assert frames_until(at, lambda a: images(a, "Samples of the fixed noise") != live)
+    side = " ".join(m.value for m in at.sidebar.markdown) + " ".join(c.value for c in at.sidebar.caption)
+    assert f"This run** `{rid}`" in side and "Training slots: 1 of" in side     # the sidebar follows the run
     at.button(key="ig:pause").click()
     ok(at.run())
     runner = runtime.registry().get(rid)
