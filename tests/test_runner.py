@@ -269,13 +269,19 @@ def test_training_threads_can_run_nicer_than_the_server(runners):
         reg.shutdown()
 
 
-def test_the_gate_holds_training_back_while_a_page_is_drawn_but_not_its_commands(runners):
+def training_behind_a_gate(runners, max_wait_s: float):
+    """A runner that trains (20 steps done) and gives way to a gate of its own."""
     from ganae.runner import Gate
-    gate = Gate(max_wait_s=5.0)
+    gate = Gate(max_wait_s=max_wait_s)
     r = Runner(FAST, gate=gate)
     runners.append(r)
     r.play()
     assert wait_until(lambda: r.status().step >= 20)
+    return r, gate
+
+
+def test_the_gate_holds_training_back_while_a_page_is_drawn_but_not_its_commands(runners):
+    r, gate = training_behind_a_gate(runners, max_wait_s=5.0)
     with gate.hold():
         assert gate.busy
         time.sleep(0.2)                               # the chunk under way ends (~20 ms)
@@ -294,12 +300,7 @@ def test_the_gate_holds_training_back_while_a_page_is_drawn_but_not_its_commands
 
 
 def test_the_gate_holds_back_no_longer_than_its_limit(runners):
-    from ganae.runner import Gate
-    gate = Gate(max_wait_s=0.1)
-    r = Runner(FAST, gate=gate)
-    runners.append(r)
-    r.play()
-    assert wait_until(lambda: r.status().step >= 20)
+    r, gate = training_behind_a_gate(runners, max_wait_s=0.1)
     with gate.hold():                                 # a page that never finishes must not stop training
         s0 = r.status().step
         assert wait_until(lambda: r.status().step > s0 + 5, timeout=5.0)
