@@ -41,11 +41,12 @@ for section, fname, title, icon, url in LATER:
         PAGES.setdefault(section, []).append(st.Page(str(HERE / "views" / fname), title=title, icon=icon,
                                                      url_path=url))
 
+LIVE_STATUS = ("playground", "ae-lab", "image-gan")   # url paths of pages that keep the sidebar status live
 page = st.navigation(PAGES)
 
 with st.sidebar:
     st.caption(f"Device: **{runtime.device_text()}**")
-    if page.url_path not in ("playground", "ae-lab", "image-gan"):   # training pages draw their live run here
+    if page.url_path not in LIVE_STATUS:      # training pages draw their run and the slots from their live frame
         runtime.sidebar_status(None)
 
 with runtime.interactive():            # training threads give way while this page is drawn

@@ -109,8 +109,7 @@ export default function(component) {
   watch(div);
   if (div.data && div.__ganaeHidden) { div.__ganaePending = build; return; }
   div.__ganaePending = null;
-  const draw = build;
-  if (window.Plotly) { draw(); return; }
+  if (window.Plotly) { build(); return; }
   if (!window.__ganaePlotly) {
     window.__ganaePlotly = new Promise((resolve, reject) => {
       const s = document.createElement('script');
@@ -120,7 +119,7 @@ export default function(component) {
       document.head.appendChild(s);
     });
   }
-  window.__ganaePlotly.then(draw).catch((e) => { div.textContent = String(e); });
+  window.__ganaePlotly.then(build).catch((e) => { div.textContent = String(e); });
 }
 """
 

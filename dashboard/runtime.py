@@ -45,10 +45,6 @@ TRAIN_NICE = int(os.environ.get("GANAE_TRAIN_NICE", "10"))
 GATE_MAX_WAIT_S = float(os.environ.get("GANAE_GATE_MAX_WAIT_S", "0.5"))
 GATE = Gate(GATE_MAX_WAIT_S) if GATE_MAX_WAIT_S > 0 else None
 
-
-def interactive():
-    """Context manager around a page's full run: see GATE."""
-    return GATE.hold() if GATE is not None else contextlib.nullcontext()
 # Live redraw interval while a run trains. Each Playground redraw costs the server ~30 ms of Python (which holds
 # the GIL the runner thread needs) and the browser ~0.2-0.4 s of CPU: on a 2-core machine that trains and runs the
 # browser too, one redraw a second keeps training at ~0.9 of its headless speed (benchmarks/live_overhead.py);
@@ -56,8 +52,8 @@ def interactive():
 REFRESH_S = float(os.environ.get("GANAE_REFRESH_S", "0") or 0) or (1.0 if (os.cpu_count() or 1) <= 2 else 0.5)
 # With a class on one server, every training (or queued) page redraws, and every redraw is Python holding the
 # one GIL of the server process for about FRAME_COST_S (the Playground's live part on a 2-core machine, ~0.03 s,
-# with headroom; see README "Serving a class"): N pages at REFRESH_S would need N x FRAME_COST_S / REFRESH_S of a GIL that can give
-# at most one core's worth -- past that, redraws queue up behind each other, clicks wait behind them, and the
+# with headroom; see README "Serving a class"): N pages at REFRESH_S would need N x FRAME_COST_S / REFRESH_S of a
+# GIL that can give at most one core's worth -- past that, redraws queue up behind each other, clicks wait behind them, and the
 # runner threads starve. So redraws are spaced out to use at most REDRAW_SHARE of it; the rest trains and
 # answers clicks. Queued pages redraw every QUEUED_EVERY_S at most (nothing moves there).
 # GANAE_FRAME_COST_S=0 turns this off (fixed intervals: REFRESH_S while training, 1 s while queued).
@@ -75,6 +71,11 @@ STATE_LABELS = {   # state: (icon, label) in Streamlit markdown
     "finished": (":green[:material/flag:]", "finished"),
     "error": (":red[:material/error:]", "error"),
 }
+
+
+def interactive():
+    """Context manager around a page's full run: see GATE."""
+    return GATE.hold() if GATE is not None else contextlib.nullcontext()
 
 
 def _warm_up() -> None:
