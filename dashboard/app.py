@@ -41,7 +41,7 @@ for section, fname, title, icon, url in LATER:
         PAGES.setdefault(section, []).append(st.Page(str(HERE / "views" / fname), title=title, icon=icon,
                                                      url_path=url))
 
-LIVE_STATUS = ("playground", "ae-lab", "image-gan")   # url paths of pages that keep the sidebar status live
+LIVE_STATUS = ("playground", "ae-lab", "image-gan", "arena")   # url paths of pages that keep the sidebar status live
 page = st.navigation(PAGES)
 
 with st.sidebar:

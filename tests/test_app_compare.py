@@ -73,6 +73,10 @@ def test_two_variant_comparison_runs_curves_grow_table_fills_csv_exports():
     at.select_slider(key="ar_steps").set_value(100).run()
     at.button(key="ar_start").click().run()
     assert not at.exception and not at.error, (at.exception, [e.value for e in at.error])
+    slots = [c.value for c in at.sidebar.caption if c.value.startswith("Training slots")]
+    assert len(slots) == 1                                            # drawn once, by the live frame
+    if "training" in status(at):
+        assert slots[0].startswith("Training slots: 1 of")            # ... after Start: the arena's slot is busy
     assert run_until(at, lambda a: "training" in status(a) or "finished" in status(a), 20)
 
     def panel_lengths(a) -> dict[str, int]:

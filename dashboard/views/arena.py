@@ -519,6 +519,8 @@ def live(arena: ArenaRunner | None) -> None:
         a = store().get(arena_id) if arena_id else None
         if arena_id and a is None:
             st.rerun()
+        with st.sidebar:                                # the training slots, as fresh as the frame
+            runtime.sidebar_status(None)
         if a is None:
             st.info("Set up a comparison on the left and press **Start**: every variant trains live, side by side.")
             return
