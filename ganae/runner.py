@@ -561,8 +561,8 @@ class Runner:
                 self._run_t0, self._run_step0 = now, self.trainer.step_count
         if self._target is not None and self.trainer.step_count >= self._target:
             self._admission.release(self)
-            self._set_state("finished", f"Finished the planned {self._target:,} steps. Press Train to go on.")
-            self._after_steps(force_publish=True)
+            self._after_steps(force_publish=True, state=(
+                "finished", f"Finished the planned {self._target:,} steps. Press Train to go on."))
             return
         if self._speed > 0:
             # a fixed number of steps per frame: wait for the frame time (commands interrupt the wait)
@@ -581,23 +581,21 @@ class Runner:
             return True
         except DivergenceError as e:
             self._admission.release(self)
-            self._set_state("diverged", str(e))
-            self._publish(snapshot=True)
+            self._publish(state=("diverged", str(e)))
         except Exception as e:
             log.exception("run %s failed", self.run_id)
             self._admission.release(self)
-            self._set_state("error", _sentence(e))
-            self._publish(snapshot=True)
+            self._publish(state=("error", _sentence(e)))
         return False
 
-    def _after_steps(self, force_publish: bool = False) -> None:
+    def _after_steps(self, force_publish: bool = False, state: tuple[str, str] | None = None) -> None:
         step = self.trainer.step_count
         if self._good_every and (self._good_step is None or step - self._good_step >= self._good_every):
             self._save_good()
         self._evaluate()
         now = time.perf_counter()
-        if force_publish or now - self._last_publish >= self._publish_interval():
-            self._publish()
+        if force_publish or state is not None or now - self._last_publish >= self._publish_interval():
+            self._publish(state=state)
 
     def _publish_interval(self) -> float:
         return max(self._publish_every, getattr(self, "_snap_cost", 0.0) / OVERHEAD_SHARE)
@@ -649,9 +647,13 @@ class Runner:
         self._snap_cost = time.thread_time() - c0
         return snap
 
-    def _publish(self, snapshot: bool = True) -> None:
+    def _publish(self, snapshot: bool = True, state: tuple[str, str] | None = None) -> None:
+        """A new snapshot (and, with `state`, a new (state, message)) for the readers, in one step: whoever sees
+        the new state also sees the snapshot that goes with it (a 'diverged' run with its NaN loss)."""
         snap = self._take_snapshot() if snapshot else None
         with self._published:
+            if state is not None:
+                self._state, self._message = state
             if snap is not None:
                 self._snap = snap
             self._version += 1
