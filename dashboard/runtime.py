@@ -95,13 +95,26 @@ def _warm_up() -> None:
 
 
 SWITCH_INTERVAL_S = float(os.environ.get("GANAE_SWITCH_INTERVAL_S", "0.0005"))
-# Modules whose first import calls ast.parse many times (torch._dynamo: inspect.signature on builtins, imported by
-# the first torch optimiser; numpy.ma). Python 3.11's ast keeps its recursion counter per interpreter, not per
-# thread (CPython gh-106905): a parse on another thread at the same moment -- Streamlit parses every page script
-# once for its "magic" -- can fail with "SystemError: AST constructor recursion depth mismatch" (seen here on
-# 3.11.7, as an exception on a page). So they are imported on the script thread, before the warm-up or a runner
-# thread would import them in the background.
-PRELOAD = ("torch._dynamo", "numpy.ma")
+# Packages the pages and the runner threads would otherwise import on first use, from whichever thread gets there
+# first. They are imported on the script thread when the registry is made, before any run or second page exists:
+# - importing while another thread reads the half-made module: Streamlit's component serialisation imports pandas
+#   on the first live chart, and plotly checks `sys.modules` for pandas without importing it -- two students
+#   arriving together on a fresh server gave one of them "partially initialized module 'pandas' has no attribute
+#   'Series'" (benchmarks/classroom.py --clients wire, 2 students);
+# - Python 3.11's ast keeps its recursion counter per interpreter, not per thread (CPython gh-106905): a parse on
+#   another thread at the same moment -- Streamlit parses every page script once for its "magic" -- can fail with
+#   "SystemError: AST constructor recursion depth mismatch" (torch._dynamo, imported by the first optimiser, and
+#   numpy.ma call ast.parse many times; seen on 3.11.7 as an exception on a page).
+# tests/test_faults.py checks that serving the training pages imports no third-party package after this.
+PRELOAD = ("torch._dynamo", "numpy.ma", "pandas", "pyarrow", "PIL.Image", "sklearn.datasets", "torchvision")
+
+
+def preload() -> None:
+    for name in PRELOAD:
+        try:
+            importlib.import_module(name)
+        except Exception:     # an optimisation against a race, never a reason not to serve
+            pass
 
 
 @st.cache_resource(show_spinner=False, on_release=lambda reg: reg.shutdown())
@@ -111,11 +124,7 @@ def registry() -> Registry:
     # thread would then keep it for Python's default 5 ms switch interval each time, and training crawls.
     # A short interval hands the GIL back to the runner ten times sooner.
     sys.setswitchinterval(SWITCH_INTERVAL_S)
-    for name in PRELOAD:
-        try:
-            importlib.import_module(name)
-        except Exception:     # an optimisation against a race, never a reason not to serve
-            pass
+    preload()
     # The modules loaded by now (torch, numpy, streamlit, plotly: a few hundred thousand objects) live as long as
     # the server; moved out of the collector's reach, Python's full collections stop walking them all
     # (.streamlit/config.toml also turns off Streamlit's gc.collect after every script run, for the same reason).

@@ -334,3 +334,51 @@ def test_no_full_garbage_collection_walks_the_server_after_every_script_run():
         assert len(gc.get_objects()) < gc.get_freeze_count() / 5
     finally:
         st.cache_resource.clear()
+
+
+# ---- a fresh server with two students arriving together ----------------------------------------------------------
+FIRST_USE_PROBE = r"""
+import json, sys, time
+sys.path.insert(0, sys.argv[1])
+import torch
+torch.set_num_threads(1)
+from streamlit.testing.v1 import AppTest
+from dashboard import runtime
+runtime.registry()                     # the first page of the first student makes it
+time.sleep(2)                          # (its warm-up thread trains a few steps in the background)
+before = {m.split(".")[0] for m in sys.modules}
+app, views = sys.argv[1] + "/dashboard/app.py", sys.argv[1] + "/dashboard/views/"
+at = AppTest.from_file(app, default_timeout=60)
+at.run()
+at.switch_page("views/playground.py").run()
+at.button(key="pg_play").click().run()
+time.sleep(1.0)
+at.run()                               # a live redraw: the plane and the charts go through the chart component
+errors = [str(e.value) for e in at.exception]
+for page, key in (("ae_lab", "ae:step"), ("image_gan", "ig:step")):
+    at = AppTest.from_file(views + page + ".py", default_timeout=60).run()
+    at.button(key=key).click().run()
+    errors += [str(e.value) for e in at.exception]
+late = {m.split(".")[0] for m in sys.modules} - before
+print(json.dumps({"late": sorted(m for m in late if not m.startswith("_") and m not in sys.stdlib_module_names),
+                  "errors": errors}))
+"""
+
+
+def test_serving_the_training_pages_imports_no_package_on_first_use():
+    """Two students on a fresh server: whichever page thread first touched pandas imported it while the other
+    read the half-made module (Streamlit's chart component imports it; plotly peeks at sys.modules), and one
+    student got "partially initialized module 'pandas' has no attribute 'Series'" instead of the plane
+    (benchmarks/classroom.py --clients wire). The registry now imports such packages up front, on the script
+    thread, before any run exists: drawing and training the Playground, AE Lab and Image GAN must import no
+    third-party package after that."""
+    import json
+    import subprocess
+    import sys
+    root = Path(__file__).resolve().parent.parent
+    proc = subprocess.run([sys.executable, "-c", FIRST_USE_PROBE, str(root)], capture_output=True, text=True,
+                          timeout=240, cwd=root)
+    assert proc.returncode in (0, -6, 134) and proc.stdout.strip(), proc.stderr[-3000:]   # (torch may abort at exit)
+    out = json.loads(proc.stdout.strip().splitlines()[-1])
+    assert out["errors"] == []
+    assert out["late"] == [], f"imported while serving, not preloaded: {out['late']}"
