@@ -648,7 +648,7 @@ class ArenaRunner:
         try:
             prob = r.trainer.cfg.objective.loss in PROB_LOSSES
             return metrics.reading(h["loss_d"], h["loss_g"], h.get("d_real") if prob else None,
-                                   h.get("d_fake") if prob else None, steps=h["step"])
+                                   h.get("d_fake") if prob else None, steps=h["step"], diverged=False)
         except Exception:   # a reading is a nicety
             return ""
 

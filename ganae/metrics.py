@@ -495,13 +495,18 @@ def _fmt_period(p: float) -> str:
 MIN_OSC_AMPLITUDE = 0.02   # reading: an oscillation must swing by at least 2 % of the loss level
 
 
-def reading(loss_d, loss_g, d_real=None, d_fake=None, steps=None, window: int = 50) -> str:
+def reading(loss_d, loss_g, d_real=None, d_fake=None, steps=None, window: int = 50,
+            diverged: bool | None = None) -> str:
     """One plain-language sentence about GAN training, from the logged losses (and D's outputs).
 
     d_real / d_fake are D's mean probabilities on real and generated batches (a series or a number;
-    leave them None for a Wasserstein critic, whose outputs are not probabilities). In order:
+    leave them None for a Wasserstein critic, whose outputs are not probabilities).
+    diverged: whether the run diverged, when the caller knows (a Runner's state). The history writes NaN both for
+    a loss that blew up and for one a step did not compute (Step D leaves G's loss out), so without it a recent
+    NaN reads as divergence; with diverged=False, NaN values are steps that did not log that loss and are left
+    out. In order:
+    - diverged, or (diverged=None) a recent loss is NaN / inf: "diverged"
     - fewer than 20 logged values: "not enough steps yet"
-    - a recent loss is NaN / inf: "diverged"
     - D(x) ≥ 0.8 and D(G(z)) ≤ 0.2: "D is winning: D(x)≈0.98, D(G(z))≈0.03"; D(G(z)) ≥ max(0.6,
       D(x) + 0.1): "G is fooling D"; both within 0.5 ± 0.1: "D is at chance"; else both values
     - a clear period in either loss: "oscillating with period ~40 steps (amplitude 0.12)", ", shrinking"
@@ -509,12 +514,22 @@ def reading(loss_d, loss_g, d_real=None, d_fake=None, steps=None, window: int = 
     """
     d = _np(loss_d, 1, "loss_d")
     g = _np(loss_g, 1, "loss_g")
+    if diverged is None:
+        n = min(len(d), len(g))
+        if n < MIN_POINTS:
+            return f"Not enough steps yet ({n} logged values; the reading starts at {MIN_POINTS})."
+        diverged = not np.all(np.isfinite(np.concatenate([d[-5:], g[-5:]])))
+    if diverged:
+        return "Diverged: a loss is NaN or infinite; lower the learning rate or add a penalty."
+    sd = _steps_for(steps, len(d))
+    sg = _steps_for(steps, len(g))
+    keep_d, keep_g = ~np.isnan(d), ~np.isnan(g)        # the steps that logged each loss
+    d, g = d[keep_d], g[keep_g]
+    sd = sd[keep_d] if sd is not None else None
+    sg = sg[keep_g] if sg is not None else None
     n = min(len(d), len(g))
     if n < MIN_POINTS:
         return f"Not enough steps yet ({n} logged values; the reading starts at {MIN_POINTS})."
-    tail = np.concatenate([d[-5:], g[-5:]])
-    if not np.all(np.isfinite(tail)):
-        return "Diverged: a loss is NaN or infinite; lower the learning rate or add a penalty."
     parts = []
     dr, df = _recent_mean(d_real, window), _recent_mean(d_fake, window)
     if dr is not None and df is not None:
@@ -527,8 +542,6 @@ def reading(loss_d, loss_g, d_real=None, d_fake=None, steps=None, window: int = 
             parts.append(f"D is at chance: {vals}")
         else:
             parts.append(vals)
-    sd = _steps_for(steps, len(d))
-    sg = _steps_for(steps, len(g))
     od = oscillation(d, sd, window)
     og = oscillation(g, sg, window)
     # a period counts only when the swing is visible against the loss level: tiny ripples of a converged

@@ -248,6 +248,27 @@ def test_reading_sentences():
     assert M.reading(np.r_[flat_d[:-1], np.nan], flat_g).startswith("Diverged")
 
 
+def test_reading_after_a_one_sided_step_is_not_divergence():
+    """Step D logs no G loss (the history writes NaN there), Step G no D loss. Told the run did not diverge, the
+    reading leaves those gaps out and reads the game; told it did, it says so; not told, a NaN still reads as
+    divergence (a history alone cannot tell the two NaNs apart)."""
+    rng = np.random.default_rng(3)
+    t = np.arange(600)
+    d = 1.2 + 0.2 * np.sin(2 * np.pi * t / 40) + 0.01 * rng.normal(size=600)
+    g = 0.9 - 0.2 * np.sin(2 * np.pi * t / 40) + 0.01 * rng.normal(size=600)
+    g_step_d = np.r_[g[:-3], np.nan, np.nan, np.nan]         # three Step D presses
+    d_step_g = np.r_[d[:-1], np.nan]                         # then a Step G
+    whole = M.reading(d, g, steps=t, diverged=False)
+    assert whole.startswith("Oscillating with period ~40 steps")
+    gaps = M.reading(d_step_g, g_step_d, steps=t, diverged=False)
+    assert gaps.startswith("Oscillating with period ~40 steps")
+    assert M.reading(d_step_g, g_step_d, steps=t, diverged=True).startswith("Diverged")
+    assert M.reading(d_step_g, g_step_d, steps=t).startswith("Diverged")
+    # the gaps count as missing values: 21 logged D losses, 19 G losses is not enough yet
+    short_g = np.r_[g[:19], np.nan, np.nan]
+    assert M.reading(d[:21], short_g, steps=t[:21], diverged=False).startswith("Not enough steps yet (19")
+
+
 def test_reading_ignores_tiny_ripples_of_a_converged_run():
     steps = np.arange(400)
     calm = 1.386 + 0.003 * np.sin(2 * np.pi * steps / 4)

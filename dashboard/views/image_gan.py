@@ -215,14 +215,14 @@ def explanation(cfg: RunConfig | None) -> None:
                    "strided convolutions with leaky ReLU in D, Adam with lr 2e-4 and β1 = 0.5.")
 
 
-def _reading(hist, loss: str) -> str | None:
+def _reading(hist, loss: str, diverged: bool) -> str | None:
     if "loss_d" not in hist or "loss_g" not in hist:
         return None
     try:
         from ganae.metrics import reading
         prob = loss in PROB_LOSSES
         return reading(hist["loss_d"], hist["loss_g"], hist.get("d_real") if prob else None,
-                       hist.get("d_fake") if prob else None, steps=hist["step"])
+                       hist.get("d_fake") if prob else None, steps=hist["step"], diverged=diverged)
     except Exception:
         return None
 
@@ -294,7 +294,7 @@ def draw(r, status, pending: RunConfig | None) -> None:
         explanation(cfg)
     hist = snap.history if snap is not None else {"step": np.zeros(0)}
     evals = snap.evals if snap is not None else {"step": np.zeros(0)}
-    text = _reading(hist, loss) if snap is not None else None
+    text = _reading(hist, loss, status is not None and status.state == "diverged") if snap is not None else None
     if text:
         st.markdown(f":material/insights: **Reading of the losses:** {text}")
     c1, c2 = st.columns(2, gap="medium")
