@@ -270,6 +270,18 @@ def state_line(status: RunStatus) -> str:
     return " · ".join(parts)
 
 
+def state_box():
+    """The container a live frame puts its state line and message in (`with runtime.state_box(): ...`).
+
+    A live frame's parts are addressed by position, and the browser applies an update to the part at that
+    position. With the message drawn straight into the frame, position 1 was a message in one state (queued,
+    restored, continuing) and the plane's columns in another; an update for the columns that met the message
+    still there broke the page ("'setIn' cannot be called on an ElementNode", Streamlit's frontend; seen with a
+    class on one server, benchmarks/classroom.py). In one container, whatever the state, the parts after it keep
+    their positions and kinds."""
+    return st.container()
+
+
 def sidebar_status(status: RunStatus | None) -> None:
     """The run's state and the admission queue, for the sidebar (call inside `with st.sidebar:`)."""
     counts = registry().counts()

@@ -14,6 +14,7 @@ import torch
 from streamlit.testing.v1 import AppTest
 
 from dashboard import runtime
+from ganae.config import RunConfig
 
 torch.set_num_threads(1)
 
@@ -97,6 +98,67 @@ def test_step_d_changes_only_d():
     changed = {k for k in after if not torch.equal(after[k], again[k])}
     assert changed and all(k.startswith("g.") for k in changed)
     assert r.status().step == 3
+
+
+def test_the_reading_after_step_d_reads_the_game_not_a_divergence():
+    """Pause, then Step D: that step logs no G loss (NaN in the history). The reading under the losses said
+    "Diverged: a loss is NaN or infinite" for a healthy paused run (seen in benchmarks/classroom.py's browser
+    students' pages); the page now tells the reading whether the run diverged."""
+    at = playground()
+    at.button(key="pg_play").click().run()
+    r = run_of(at)
+    assert r.wait_for(lambda s: s.step >= 60, timeout=30)
+    at.button(key="pg_pause").click().run()
+    at.button(key="pg_step_d").click().run()
+    assert r.status().state == "paused"
+    assert np.isnan(r.snapshot().history["loss_g"][-1]) and np.isfinite(r.snapshot().history["loss_d"][-1])
+    readings = [c.value for c in at.caption if c.value.startswith("**Reading:**")]
+    assert readings, [c.value for c in at.caption]
+    assert "Diverged" not in readings[0] and "NaN" not in readings[0], readings[0]
+
+
+def _layout(at: AppTest) -> dict[tuple[int, ...], str]:
+    """Every position in the page's main area -> "block" or "element" (what the browser addresses updates to)."""
+    from streamlit.testing.v1.element_tree import Block
+    out: dict[tuple[int, ...], str] = {}
+
+    def walk(node, path: tuple[int, ...]) -> None:
+        for i, child in sorted(getattr(node, "children", {}).items()):
+            out[path + (i,)] = "block" if isinstance(child, Block) else "element"
+            walk(child, path + (i,))
+
+    walk(at.main, ())
+    return out
+
+
+def test_the_live_frame_keeps_its_layout_whatever_the_state():
+    """A queued run shows a message under its state line, a training one does not. Every position the two pages
+    share must hold the same kind of thing: the browser applies a redraw's update to the part at its position, and
+    an update for a block that met a message there broke the page with a class on the server ("'setIn' cannot be
+    called on an ElementNode", benchmarks/classroom.py)."""
+    reg = runtime.registry()
+    others = [reg.create(RunConfig().with_updates(**{"train.steps": 100_000}), session=f"other-{i}")
+              for i in range(reg.admission.limit)]
+    try:
+        for o in others:
+            o.play()
+        at = playground()
+        at.button(key="pg_play").click().run()
+        r = run_of(at)
+        assert r.status().state == "queued"
+        assert any(i.value.startswith("Waiting for a free training slot") for i in at.info)
+        queued = _layout(at)
+        for o in others:
+            o.pause()
+        assert r.wait_for(lambda s: s.state == "running" and s.step > 0, timeout=20)
+        at.run()
+        assert not at.info or not any(i.value.startswith("Waiting") for i in at.info)
+        running = _layout(at)
+        differ = {p: (queued[p], running[p]) for p in queued.keys() & running.keys() if queued[p] != running[p]}
+        assert not differ, differ
+    finally:
+        for o in others:
+            reg.remove(o.run_id)
 
 
 def test_reset_clears_history_and_applies_settings():

@@ -534,15 +534,16 @@ def live(arena: ArenaRunner | None) -> None:
 
 
 def draw(v: ArenaView) -> None:
-    st.markdown(status_line(v), unsafe_allow_html=True)
-    if v.state in ("error",):
-        st.error(v.message)
-    elif v.message and "Diverged" in v.message:
-        st.warning(v.message)
-    elif v.state == "finished":
-        st.success(v.message)
-    elif v.message:
-        st.info(v.message)
+    with runtime.state_box():
+        st.markdown(status_line(v), unsafe_allow_html=True)
+        if v.state in ("error",):
+            st.error(v.message)
+        elif v.message and "Diverged" in v.message:
+            st.warning(v.message)
+        elif v.state == "finished":
+            st.success(v.message)
+        elif v.message:
+            st.info(v.message)
     colors = fc.variant_colors(v.variants)
 
     st.subheader("Losses", divider="gray")

@@ -45,8 +45,9 @@ def _preview(data_json: str) -> np.ndarray:
     return x
 
 
-def _reading(snap, loss: str) -> str | None:
-    """The oscillation reading of ganae.metrics (None until that module exists)."""
+def _reading(snap, loss: str, diverged: bool) -> str | None:
+    """The oscillation reading of ganae.metrics (diverged: the run's state says so; a NaN in the history is
+    otherwise a loss that a step did not compute, as Step D leaves G's out)."""
     h = snap.history
     if "loss_d" not in h or "loss_g" not in h:
         return None
@@ -54,7 +55,7 @@ def _reading(snap, loss: str) -> str | None:
         from ganae.metrics import reading
         prob = loss in PROB_LOSSES
         return reading(h["loss_d"], h["loss_g"], h.get("d_real") if prob else None,
-                       h.get("d_fake") if prob else None, steps=h["step"])
+                       h.get("d_fake") if prob else None, steps=h["step"], diverged=diverged)
     except Exception:
         return None
 
@@ -218,19 +219,20 @@ def draw(r, status, pending: RunConfig | None) -> None:
     layers = set(st.session_state.get("pg_layers") or [])
     charts = set(st.session_state.get("pg_charts") or [])
 
-    if status is not None:
-        st.markdown(runtime.state_line(status), unsafe_allow_html=True)
-        if status.state == "diverged":
-            st.error(status.message)
-            if status.last_good_step is not None:
-                st.button(f"Restore the last good state (step {status.last_good_step:,})", key="pg_restore",
-                          icon=":material/history:", on_click=_on_press, args=("restore",))
-        elif status.state == "error":
-            st.error(status.message)
-        elif status.state == "finished":
-            st.success(status.message)
-        elif status.message:
-            st.info(status.message)
+    with runtime.state_box():
+        if status is not None:
+            st.markdown(runtime.state_line(status), unsafe_allow_html=True)
+            if status.state == "diverged":
+                st.error(status.message)
+                if status.last_good_step is not None:
+                    st.button(f"Restore the last good state (step {status.last_good_step:,})", key="pg_restore",
+                              icon=":material/history:", on_click=_on_press, args=("restore",))
+            elif status.state == "error":
+                st.error(status.message)
+            elif status.state == "finished":
+                st.success(status.message)
+            elif status.message:
+                st.info(status.message)
 
     snap = r.snapshot() if r is not None else None
     plane, side = st.columns([1.3, 1], gap="medium")
@@ -271,7 +273,8 @@ def draw(r, status, pending: RunConfig | None) -> None:
             with col:
                 if name == "losses":
                     fig = figures.loss_figure(hist)
-                    reading = _reading(snap, loss) if snap is not None else None
+                    reading = _reading(snap, loss, status is not None and status.state == "diverged") \
+                        if snap is not None else None
                 elif name == "D outputs":
                     fig = figures.d_output_figure(hist, probability=prob)
                 elif name == "gradient norms":
