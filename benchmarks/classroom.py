@@ -1,28 +1,38 @@
-"""A class on one server: N browser sessions train and watch the GAN Playground at the same time.
+"""A class on one server: N students train and watch the GAN Playground at the same time.
 
     .venv/bin/python benchmarks/classroom.py [--sessions 20] [--minutes 5 | --seconds 300] [--grace 20]
+                                             [--clients browser|wire] [--browsers K]
                                              [--max-training 0] [--ramp 0.5] [--json out.json]
 
 It starts its own `streamlit run dashboard/app.py` on a free port (GANAE_GRACE_S = --grace, GANAE_MAX_TRAINING =
---max-training, GANAE_STATS_FILE = a temporary file the server rewrites every second with its run counts), then
-one headless Chromium (Debian's /usr/bin/chromium) with one browser context per student -- each its own Streamlit
-session, as separate tabs of separate people would be. Students arrive `--ramp` seconds apart. Each one opens
-the Playground, presses Train and, until its time is up, watches a few seconds, then Pause, Step D, Train again.
-For each of those interactions it measures the time from the click to the change being on the screen (the state
-label says "paused" / the step counter is one higher / the label says "training" or "queued"), read in the
-browser every animation frame. Then every context closes, and the script waits for the grace period to pass.
+--max-training, GANAE_STATS_FILE = a temporary file the server rewrites every second with its run counts), then the
+students, each its own Streamlit session, arriving `--ramp` seconds apart. Each one opens the Playground, presses
+Train and, until its time is up, watches a few seconds, then Pause, Step D, Train again. Then every student leaves
+(tab closed / connection dropped), and the script waits for the grace period to pass.
 
-Reported: errors (uncaught page errors, Streamlit exception or error boxes, interactions that never rendered),
-p50 / p95 of the interaction latency, p50 / p95 of the server's part of it (click -> the websocket message that
-carries the new state line arrives in the browser, before the browser draws it: what a student whose browser runs
-on their own machine waits for the server), the server's RSS over time (from /proc/<pid>/status), runs training vs
-queued over time (the stats file), and after the grace period the runs left on the server and the runner threads
-left in it (counted in /proc/<pid>/task/*/comm: runner threads carry their name into the OS).
+Students come in two kinds:
+- `--clients browser` (default): one headless Chromium (Debian's /usr/bin/chromium) with one browser context per
+  student. An interaction is timed from the click to its effect on the screen (the state label says "paused" / the
+  step counter is one higher / the label says "training" or "queued"), read in the browser every animation frame.
+  The browsers run on this machine: on a small machine they take most of its CPU (~0.2-0.4 core each), so the
+  numbers describe server + browsers together, a pessimistic bound for the server.
+- `--clients wire`: a student speaks Streamlit's websocket protocol as its frontend does (WirePage) and draws
+  nothing; an interaction counts when the server's answer arrives. ~1 % of a core per student: the class's load on
+  the server without its laptops on this machine. `--browsers K` makes K of them Chromium students (spread over the
+  arrivals): what a student sees on screen while the rest of the class loads the server.
 
-Targets: 0 errors, p95 interaction <= 1 s, RSS growth < 10 % after warm-up (all students training), 0 runner
-threads left after the grace period. The browsers run on the same machine as the server: on a small machine the
-numbers describe server + browsers together, i.e. a pessimistic bound for the server alone.
-Never run inside the unit tests; tests/e2e/test_classroom_e2e.py runs a 3-session version and checks the JSON.
+Reported: errors (uncaught page errors, Streamlit exception or error boxes, interactions that never rendered or
+were never answered), p50 / p95 of the interaction latency (per kind of student when mixed), p50 / p95 of the
+server's part of it (click -> the websocket message that carries the new state line arrives, before it is drawn:
+what a student whose browser runs on their own machine waits for the server), the server's RSS over time (from
+/proc/<pid>/status), runs training vs queued over time (the stats file), the CPU of the server (training, event
+loop, pages) and of the clients, and after the grace period the runs left on the server and the runner threads left
+in it (counted in /proc/<pid>/task/*/comm: runner threads carry their name into the OS).
+
+Targets: 0 errors, p95 interaction <= 1 s (judged on the Chromium students when there are any), RSS growth < 10 %
+after warm-up (all students training), 0 runner threads left after the grace period.
+Never run inside the unit tests; tests/e2e/test_classroom_e2e.py runs a 3-student browser class and a 4-student
+wire class and checks the JSON.
 """
 from __future__ import annotations
 
@@ -196,8 +206,11 @@ def browser_pids(server_pid: int, driver: bool = True) -> list[int]:
             if p not in server_side and (driver or comm != "node")]
 
 
-def browser_cpu_seconds(server_pid: int) -> float:
-    return sum(cpu_seconds(p) for p in browser_pids(server_pid))
+def client_cpu_seconds(server_pid: int) -> float:
+    """CPU seconds of the students' side: the browsers this script started and this script itself (the Playwright
+    client, or the wire clients)."""
+    own = os.times()
+    return sum(cpu_seconds(p) for p in browser_pids(server_pid)) + own.user + own.system
 
 
 def renice(pids: list[int], nice: int) -> None:
@@ -226,6 +239,7 @@ def cpu_seconds(pid: int) -> float:
 @dataclass
 class Student:
     index: int
+    client: str = "browser"                # "browser": a Chromium context; "wire": Streamlit's protocol, no drawing
     errors: list[str] = field(default_factory=list)
     console_errors: list[str] = field(default_factory=list)
     latencies: dict[str, list[float]] = field(default_factory=dict)   # interaction -> seconds
@@ -264,54 +278,248 @@ class Student:
             self._pending = None
 
 
-async def _state(page) -> dict[str, Any] | None:
-    try:
-        return await page.evaluate(STATE_JS)
-    except Exception:
-        return None
+class BrowserPage:
+    """A student's Playground in a Chromium tab (one Playwright context: its own Streamlit session)."""
+
+    def __init__(self, st: Student, browser):
+        self.st, self.browser, self.ctx, self.page = st, browser, None, None
+        self._seen: set[str] = set()
+
+    async def open(self, url: str) -> None:
+        self.ctx = await self.browser.new_context(viewport={"width": 1280, "height": 1000})
+        self.page = page = await self.ctx.new_page()
+        st = self.st
+        page.on("pageerror", lambda e: st.errors.append(f"page error: {str(e)[:200]}"))
+        page.on("websocket", lambda ws: ws.on("framereceived", st.on_frame))
+        page.on("console", lambda m: st.console_errors.append(m.text[:200]) if m.type == "error" else None)
+        await page.goto(url, timeout=120_000)
+        await page.locator(".st-key-pg_play [data-testid^='stBaseButton']:visible").first.wait_for(timeout=120_000)
+
+    async def state(self) -> dict[str, Any] | None:
+        try:
+            return await self.page.evaluate(STATE_JS)
+        except Exception:
+            return None
+
+    async def _button(self, key: str):
+        """The visible, enabled button of widget `key` (waits until it is)."""
+        loc = self.page.locator(f".st-key-{key} [data-testid^='stBaseButton']:visible").first
+        await loc.wait_for(state="visible", timeout=INTERACTION_TIMEOUT_S * 1000)
+        deadline = time.monotonic() + INTERACTION_TIMEOUT_S
+        while await loc.is_disabled():
+            if time.monotonic() > deadline:
+                raise TimeoutError(f"the button {key} stayed disabled")
+            await asyncio.sleep(0.05)
+        return loc
+
+    async def interact(self, kind: str, key: str, words: list[str], step: int | None) -> bool:
+        """Click `key`, wait until the state line shows one of `words` (and `step`); record the time."""
+        st = self.st
+        try:
+            btn = await self._button(key)
+        except Exception as e:
+            st.errors.append(f"{kind}: no usable button ({type(e).__name__}: {str(e)[:120]})")
+            return False
+        st.expect(kind, words, step)
+        t0 = time.perf_counter()
+        try:
+            await btn.click(timeout=INTERACTION_TIMEOUT_S * 1000)
+            await self.page.wait_for_function(SHOWS_JS, arg=[words, step], polling="raf",
+                                              timeout=INTERACTION_TIMEOUT_S * 1000)
+        except Exception as e:
+            st.errors.append(f"{kind}: did not render within {INTERACTION_TIMEOUT_S:g} s ({type(e).__name__})")
+            return False
+        st.note(kind, time.perf_counter() - t0)
+        return True
+
+    async def wait_trained(self, timeout: float) -> bool:
+        try:
+            await self.page.wait_for_function("() => { const e = document.querySelector('.ganae-step');"
+                                              " return e && Number(e.dataset.step) > 0; }",
+                                              polling=100, timeout=timeout * 1000)
+            return True
+        except Exception:
+            return False
+
+    async def check(self) -> None:
+        try:
+            texts = await self.page.eval_on_selector_all(ERRORS_SELECTOR,
+                                                         "els => els.map(e => e.innerText.slice(0, 200))")
+        except Exception:
+            return
+        for t in texts:
+            if t not in self._seen:
+                self._seen.add(t)
+                self.st.errors.append(f"error box: {t}")
+
+    async def close(self) -> None:
+        if self.ctx is not None:
+            await self.ctx.close()
 
 
-async def _button(page, key: str):
-    """The visible, enabled button of widget `key` (waits until it is)."""
-    loc = page.locator(f".st-key-{key} [data-testid^='stBaseButton']:visible").first
-    await loc.wait_for(state="visible", timeout=INTERACTION_TIMEOUT_S * 1000)
-    deadline = time.monotonic() + INTERACTION_TIMEOUT_S
-    while await loc.is_disabled():
-        if time.monotonic() > deadline:
-            raise TimeoutError(f"the button {key} stayed disabled")
-        await asyncio.sleep(0.05)
-    return loc
+class WirePage:
+    """A student without a browser: Streamlit's own websocket protocol, spoken the way its frontend speaks it.
 
+    It connects to /_stcore/stream, asks for the Playground (with the link's query string) and then keeps what the
+    frontend would keep: the buttons by key (their widget ids, fragment and disabled flag), the state line, the
+    query string the page writes (the run id) and the live fragment's timer (AutoRerun: it asks for the fragment's
+    rerun every `interval` seconds, as the frontend does; a full run clears the timers) and the page's script
+    hash (sent with every rerun, as the frontend does: st.rerun() on the server reruns the page the request named,
+    and one that names none gets the Home page). A click is a rerun request
+    with the button's trigger. Nothing is drawn: an interaction counts as done when the server's answer arrives,
+    so its time is the server's part alone, and a client costs ~1 % of a core instead of a browser's 0.2-0.4."""
 
-async def _interact(st: Student, page, kind: str, key: str, words: list[str], step: int | None) -> bool:
-    """Click `key`, wait until the state line shows one of `words` (and `step`); record the time."""
-    try:
-        btn = await _button(page, key)
-    except Exception as e:
-        st.errors.append(f"{kind}: no usable button ({type(e).__name__}: {str(e)[:120]})")
-        return False
-    st.expect(kind, words, step)
-    t0 = time.perf_counter()
-    try:
-        await btn.click(timeout=INTERACTION_TIMEOUT_S * 1000)
-        await page.wait_for_function(SHOWS_JS, arg=[words, step], polling="raf",
-                                     timeout=INTERACTION_TIMEOUT_S * 1000)
-    except Exception as e:
-        st.errors.append(f"{kind}: did not render within {INTERACTION_TIMEOUT_S:g} s ({type(e).__name__})")
-        return False
-    st.note(kind, time.perf_counter() - t0)
-    return True
+    def __init__(self, st: Student, url: str):
+        self.st = st
+        self.ws_url = url.replace("http://", "ws://", 1).split("?")[0].rsplit("/", 1)[0] + "/_stcore/stream"
+        self.page_name = url.split("?")[0].rsplit("/", 1)[1]
+        self.query = url.split("?", 1)[1] if "?" in url else ""
+        self.page_hash = ""                                      # the page's script hash, once the server named it
+        self.ws = None
+        self.buttons: dict[str, tuple[str, str, bool]] = {}     # key -> (widget id, fragment id, disabled)
+        self.line: dict[str, Any] | None = None                  # the latest state line: {"step", "text"}
+        self.timers: dict[str, asyncio.Task] = {}                # fragment id -> its auto-rerun task
+        self.finished = asyncio.Event()                          # the last script run has finished
+        self.changed = asyncio.Event()                           # a new state line arrived
+        self.reader: asyncio.Task | None = None
+        self._seen: set[str] = set()
 
+    async def open(self, url: str) -> None:
+        from websockets.asyncio.client import connect
+        self.ws = await connect(self.ws_url, subprotocols=["streamlit"], max_size=None, open_timeout=120)
+        self.reader = asyncio.create_task(self._read())
+        await self._rerun()
+        deadline = time.monotonic() + 120
+        while "pg_play" not in self.buttons or not self.finished.is_set():
+            if time.monotonic() > deadline or self.reader.done():
+                raise TimeoutError("the Playground did not arrive")
+            await asyncio.sleep(0.02)
 
-async def _check_boxes(st: Student, page, seen: set[str]) -> None:
-    try:
-        texts = await page.eval_on_selector_all(ERRORS_SELECTOR, "els => els.map(e => e.innerText.slice(0, 200))")
-    except Exception:
-        return
-    for t in texts:
-        if t not in seen:
-            seen.add(t)
-            st.errors.append(f"error box: {t}")
+    async def _rerun(self, trigger: str | None = None, fragment_id: str = "", auto: bool = False) -> None:
+        from streamlit.proto.BackMsg_pb2 import BackMsg
+        msg = BackMsg()
+        cs = msg.rerun_script
+        cs.query_string = self.query
+        if self.page_hash:          # (what the frontend sends: a rerun that names no page runs the default page)
+            cs.page_script_hash = self.page_hash
+        else:
+            cs.page_name = self.page_name
+        cs.fragment_id = fragment_id
+        cs.is_auto_rerun = auto
+        if trigger is not None:
+            w = cs.widget_states.widgets.add()
+            w.id = trigger
+            w.trigger_value = True
+        if not fragment_id:
+            self.finished.clear()
+        await self.ws.send(msg.SerializeToString())
+
+    async def _auto(self, fragment_id: str, every: float) -> None:
+        while True:
+            await asyncio.sleep(every)
+            try:
+                await self._rerun(fragment_id=fragment_id, auto=True)
+            except Exception:            # the connection closed: the reader notes it, the timer just ends
+                return
+
+    def _stop_timers(self, ids=None) -> None:
+        for fid in list(self.timers) if ids is None else ids:
+            task = self.timers.pop(fid, None)
+            if task is not None:
+                task.cancel()
+
+    async def _read(self) -> None:
+        from streamlit.proto.ForwardMsg_pb2 import ForwardMsg
+        try:
+            async for data in self.ws:
+                self.st.on_frame(data)
+                msg = ForwardMsg.FromString(data)
+                kind = msg.WhichOneof("type")
+                if kind == "new_session" and not msg.metadata.run.fragment_ids:
+                    self._stop_timers()                  # a full run: its fragments announce their timers anew
+                elif kind == "navigation":               # (st.navigation names the page it runs)
+                    self.page_hash = msg.navigation.page_script_hash
+                elif kind == "auto_rerun":
+                    self._stop_timers([msg.auto_rerun.fragment_id])
+                    self.timers[msg.auto_rerun.fragment_id] = asyncio.create_task(
+                        self._auto(msg.auto_rerun.fragment_id, msg.auto_rerun.interval))
+                elif kind == "stop_auto_rerun":
+                    self._stop_timers(list(msg.stop_auto_rerun.fragment_ids))
+                elif kind == "page_info_changed":
+                    self.query = msg.page_info_changed.query_string
+                elif kind == "script_finished":
+                    if not msg.metadata.run.fragment_ids:
+                        self.finished.set()
+                elif kind == "delta" and msg.delta.WhichOneof("type") == "new_element":
+                    self._element(msg.delta.new_element, msg.delta.fragment_id)
+        except Exception as e:                           # a closed connection ends the reader
+            if not getattr(self, "_closing", False):
+                self.st.errors.append(f"connection: {type(e).__name__}: {str(e)[:160]}")
+        finally:
+            self._stop_timers()
+
+    def _element(self, el, fragment_id: str) -> None:
+        which = el.WhichOneof("type")
+        if which == "button" and el.button.id:
+            key = el.button.id.rsplit("-", 1)[-1]
+            self.buttons[key] = (el.button.id, fragment_id, el.button.disabled)
+        elif which == "markdown" and "ganae-step" in el.markdown.body:
+            body = el.markdown.body
+            i = body.index('data-step="') + len('data-step="')
+            self.line = {"step": int(body[i:body.index('"', i)]), "text": body}
+            self.changed.set()
+        elif which == "exception" or (which == "alert" and el.alert.format == 1):     # Alert.ERROR
+            text = (el.exception.message if which == "exception" else el.alert.body)[:200]
+            if text not in self._seen:
+                self._seen.add(text)
+                self.st.errors.append(f"error box: {text}")
+
+    async def state(self) -> dict[str, Any] | None:
+        return self.line
+
+    async def interact(self, kind: str, key: str, words: list[str], step: int | None) -> bool:
+        st = self.st
+        deadline = time.monotonic() + INTERACTION_TIMEOUT_S
+        while key not in self.buttons or self.buttons[key][2]:          # not there yet, or disabled
+            if time.monotonic() > deadline:
+                st.errors.append(f"{kind}: no usable button {key}")
+                return False
+            await asyncio.sleep(0.05)
+        wid, fragment_id, _ = self.buttons[key]
+        st.expect(kind, words, step)
+        t0 = time.perf_counter()
+        await self._rerun(trigger=wid, fragment_id=fragment_id)
+        while getattr(st, "_pending", None) is not None:
+            if time.monotonic() > deadline:
+                st._pending = None
+                st.errors.append(f"{kind}: no answer within {INTERACTION_TIMEOUT_S:g} s")
+                return False
+            await asyncio.sleep(0.005)
+        st.note(kind, time.perf_counter() - t0)
+        return True
+
+    async def wait_trained(self, timeout: float) -> bool:
+        deadline = time.monotonic() + timeout
+        while not (self.line and self.line["step"] > 0):
+            if time.monotonic() > deadline:
+                return False
+            self.changed.clear()
+            try:
+                await asyncio.wait_for(self.changed.wait(), max(0.01, deadline - time.monotonic()))
+            except asyncio.TimeoutError:
+                pass
+        return True
+
+    async def check(self) -> None:
+        pass                                  # error boxes are noted as they arrive
+
+    async def close(self) -> None:
+        self._closing = True
+        self._stop_timers()
+        if self.ws is not None:
+            await self.ws.close()
+        if self.reader is not None:
+            await asyncio.gather(self.reader, return_exceptions=True)
 
 
 def _waited(st: Student, done: bool) -> None:
@@ -322,11 +530,11 @@ def _waited(st: Student, done: bool) -> None:
             st.waiting_since = None
 
 
-async def _watch(st: Student, page, seconds: float, seen: set[str], last: int | None = None) -> None:
+async def _watch(st: Student, page, seconds: float, last: int | None = None) -> None:
     """Look at the page for `seconds`, noting the step counter and error boxes about once a second."""
     end = time.monotonic() + seconds
     while time.monotonic() < end:
-        s = await _state(page)
+        s = await page.state()
         if s is not None:
             step = int(s["step"])
             st.steps_seen.append(step)
@@ -336,62 +544,54 @@ async def _watch(st: Student, page, seconds: float, seen: set[str], last: int | 
                 st.trained_steps += step - last
                 _waited(st, done=True)
             last = step
-        await _check_boxes(st, page, seen)
+        await page.check()
         await asyncio.sleep(min(1.0, max(0.0, end - time.monotonic())))
     _waited(st, done=False)
 
 
-async def student(st: Student, browser, page_url: str, start_delay: float, seconds: float, rng: random.Random,
+async def student(st: Student, page, page_url: str, start_delay: float, seconds: float, rng: random.Random,
                   watch: tuple[float, float], t_class: float) -> None:
+    """One student on `page` (a BrowserPage or a WirePage): open the Playground, Train, then watch / Pause /
+    Step D / Train until `seconds` are up."""
     await asyncio.sleep(start_delay)
-    ctx = await browser.new_context(viewport={"width": 1280, "height": 1000})
-    page = await ctx.new_page()
-    page.on("pageerror", lambda e: st.errors.append(f"page error: {str(e)[:200]}"))
-    page.on("websocket", lambda ws: ws.on("framereceived", st.on_frame))
-    page.on("console", lambda m: st.console_errors.append(m.text[:200]) if m.type == "error" else None)
-    seen: set[str] = set()
     try:
         t0 = time.perf_counter()
-        await page.goto(page_url, timeout=120_000)
-        await page.locator(".st-key-pg_play [data-testid^='stBaseButton']:visible").first.wait_for(timeout=120_000)
+        await page.open(page_url)
         st.open_s = time.perf_counter() - t0
         end = time.monotonic() + seconds
         # the first Train builds the run (model, data, a first evaluation): the label says training or queued ...
         st.waiting_since = clicked = time.monotonic()
-        if await _interact(st, page, "start", "pg_play", ["training", "queued", "finished"], None):
+        if await page.interact("start", "pg_play", ["training", "queued", "finished"], None):
             st.started_at = time.monotonic() - t_class
             # ... and the counter grows once a slot is free
-            try:
-                await page.wait_for_function("() => { const e = document.querySelector('.ganae-step');"
-                                             " return e && Number(e.dataset.step) > 0; }",
-                                             polling=100, timeout=max(5.0, end - time.monotonic()) * 1000)
+            if await page.wait_trained(max(5.0, end - time.monotonic())):
                 st.first_step_s = time.monotonic() - clicked
                 _waited(st, done=True)
-            except Exception:                  # still queued when its time was up
+            else:                              # still queued when its time was up
                 _waited(st, done=False)
         while time.monotonic() < end:
-            s = await _state(page)
-            await _watch(st, page, min(rng.uniform(*watch), max(0.0, end - time.monotonic())), seen,
+            s = await page.state()
+            await _watch(st, page, min(rng.uniform(*watch), max(0.0, end - time.monotonic())),
                          int(s["step"]) if s else None)
             if time.monotonic() >= end:
                 break
-            if not await _interact(st, page, "pause", "pg_pause", ["paused", "finished"], None):
+            if not await page.interact("pause", "pg_pause", ["paused", "finished"], None):
                 continue
             _waited(st, done=True)             # a student who pauses is not waiting any more
-            s = await _state(page)
+            s = await page.state()
             if s is not None and "paused" in s["text"]:
-                if await _interact(st, page, "step D", "pg_step_d", ["paused"], int(s["step"]) + 1):
+                if await page.interact("step D", "pg_step_d", ["paused"], int(s["step"]) + 1):
                     st.manual_steps += 1
             await asyncio.sleep(rng.uniform(0.5, 1.5))
             st.waiting_since = time.monotonic()
-            await _interact(st, page, "train", "pg_play", ["training", "queued", "finished"], None)
-        await _check_boxes(st, page, seen)
+            await page.interact("train", "pg_play", ["training", "queued", "finished"], None)
+        await page.check()
         st.finished = True
     except Exception as e:
         st.errors.append(f"session failed: {type(e).__name__}: {str(e)[:200]}")
     finally:
         try:
-            await ctx.close()
+            await page.close()
         except Exception:
             pass
 
@@ -408,13 +608,13 @@ def _pct(xs: list[float], q: float) -> float | None:
 
 async def _sample(pid: int, stats_path: str, series: list[dict[str, Any]], stop: asyncio.Event, t0: float,
                   browser_nice: int = 0) -> None:
-    cpu0, bcpu0, w0 = cpu_seconds(pid), browser_cpu_seconds(pid), time.monotonic()
+    cpu0, bcpu0, w0 = cpu_seconds(pid), client_cpu_seconds(pid), time.monotonic()
     tcpu0 = runner_cpu_seconds(pid)
     lcpu0 = None
     while not stop.is_set():
         s = read_stats(stats_path) or {}
         lcpu = (s.get("thread_cpu") or {}).get("MainThread")     # the server's event loop (websockets)
-        cpu, bcpu, w = cpu_seconds(pid), browser_cpu_seconds(pid), time.monotonic()
+        cpu, bcpu, w = cpu_seconds(pid), client_cpu_seconds(pid), time.monotonic()
         tcpu = runner_cpu_seconds(pid)     # (a runner that ended meanwhile takes its CPU time along: clamp at 0)
         if browser_nice:                   # new renderers appear with every student
             renice(browser_pids(pid, driver=False), browser_nice)     # (the driver measures: full speed)
@@ -426,7 +626,7 @@ async def _sample(pid: int, stats_path: str, series: list[dict[str, Any]], stop:
                        "train_cpu": round(max(0.0, tcpu - tcpu0) / max(1e-6, w - w0), 2),
                        "loop_cpu": round(max(0.0, lcpu - lcpu0) / max(1e-6, w - w0), 2)
                        if lcpu is not None and lcpu0 is not None else None,
-                       "browser_cpu": round(max(0.0, bcpu - bcpu0) / max(1e-6, w - w0), 2),
+                       "client_cpu": round(max(0.0, bcpu - bcpu0) / max(1e-6, w - w0), 2),
                        "load": os.getloadavg()[0]})
         cpu0, bcpu0, tcpu0, w0 = cpu, bcpu, tcpu, w
         lcpu0 = lcpu
@@ -438,8 +638,8 @@ async def _sample(pid: int, stats_path: str, series: list[dict[str, Any]], stop:
 
 async def run_class(url: str, pid: int, stats_path: str, sessions: int, seconds: float, ramp: float,
                     grace: float, seed: int = 0, watch: tuple[float, float] = (3.0, 7.0),
-                    browser_nice: int = 0, planned_steps: int = PLANNED_STEPS) -> dict[str, Any]:
-    from playwright.async_api import async_playwright
+                    browser_nice: int = 0, planned_steps: int = PLANNED_STEPS, clients: str = "browser",
+                    browsers: int = 0) -> dict[str, Any]:
     rng = random.Random(seed)
     series: list[dict[str, Any]] = []
     stop = asyncio.Event()
@@ -447,14 +647,29 @@ async def run_class(url: str, pid: int, stats_path: str, sessions: int, seconds:
     students = [Student(i) for i in range(sessions)]
     before = {"rss_mb": rss_mb(pid), "threads": len(thread_names(pid))}
     sampler = asyncio.create_task(_sample(pid, stats_path, series, stop, t0, browser_nice))
-    async with async_playwright() as p:
-        browser = await p.chromium.launch(executable_path=CHROMIUM, args=CHROMIUM_ARGS)
-        try:
-            page_url = f"{url}/playground?train.steps={int(planned_steps)}"
-            await asyncio.gather(*(student(s, browser, page_url, i * ramp, seconds, random.Random(rng.random()),
-                                           watch, t0) for i, s in enumerate(students)))
-        finally:
-            await browser.close()
+    page_url = f"{url}/playground?train.steps={int(planned_steps)}"
+    rngs = [random.Random(rng.random()) for _ in students]
+    # which students use Chromium: all of a browser class; `browsers` of a wire class, spread over its arrivals
+    n_browsers = sessions if clients == "browser" else min(max(0, browsers), sessions)
+    in_browser = {round(k * sessions / n_browsers) for k in range(n_browsers)} if n_browsers else set()
+    for s in students:
+        s.client = "browser" if s.index in in_browser else "wire"
+
+    async def go(browser) -> None:
+        await asyncio.gather(*(student(s, BrowserPage(s, browser) if s.client == "browser" else WirePage(s, page_url),
+                                       page_url, i * ramp, seconds, rngs[i], watch, t0)
+                               for i, s in enumerate(students)))
+
+    if not in_browser:
+        await go(None)
+    else:
+        from playwright.async_api import async_playwright
+        async with async_playwright() as p:
+            browser = await p.chromium.launch(executable_path=CHROMIUM, args=CHROMIUM_ARGS)
+            try:
+                await go(browser)
+            finally:
+                await browser.close()
     closed_at = time.monotonic() - t0
     # every tab is closed: the runs' grace period runs; wait until they are gone (or twice the grace and then some)
     deadline = time.monotonic() + grace * 2 + 30
@@ -484,6 +699,13 @@ def summarise(students: list[Student], series: list[dict[str, Any]], before: dic
         for k, v in s.latencies.items():
             lat.setdefault(k, []).extend(v)
     every = [x for v in lat.values() for x in v]
+    by_client = {}
+    for c in sorted({s.client for s in students}):
+        xs = [x for s in students if s.client == c for v in s.latencies.values() for x in v]
+        by_client[c] = {"students": sum(s.client == c for s in students), "n": len(xs), "p50_s": _pct(xs, 0.5),
+                        "p95_s": _pct(xs, 0.95)}
+    # the target is on the time to render: the browsers' when the class has any, else the wire clients' answers
+    judged = by_client.get("browser") or by_client.get("wire") or {"p95_s": None}
     replies = [x for s in students for v in s.replies.values() for x in v]
     errors = [f"session {s.index}: {e}" for s in students for e in s.errors]
     # warm-up: every student has arrived and started a run, plus 5 s
@@ -503,6 +725,7 @@ def summarise(students: list[Student], series: list[dict[str, Any]], before: dic
         "interactions": len(every),
         "p50_s": _pct(every, 0.5), "p95_s": _pct(every, 0.95), "max_s": max(every) if every else None,
         "reply_n": len(replies), "reply_p50_s": _pct(replies, 0.5), "reply_p95_s": _pct(replies, 0.95),
+        "by_client": by_client, "judged_p95_s": judged["p95_s"],
         "by_kind": {k: {"n": len(v), "p50_s": _pct(v, 0.5), "p95_s": _pct(v, 0.95)} for k, v in lat.items()},
         "open_p50_s": _pct([s.open_s for s in students if s.open_s is not None], 0.5),
         "open_p95_s": _pct([s.open_s for s in students if s.open_s is not None], 0.95),
@@ -526,7 +749,7 @@ def summarise(students: list[Student], series: list[dict[str, Any]], before: dic
         "queued_mean": statistics.fmean(x["queued"] for x in active) if active else None,
         "runs_max": max((x["runs"] for x in active if x["runs"] is not None), default=None),
         "server_cpu_mean": statistics.fmean(x["server_cpu"] for x in active) if active else None,
-        "browser_cpu_mean": statistics.fmean(x["browser_cpu"] for x in active) if active else None,
+        "client_cpu_mean": statistics.fmean(x["client_cpu"] for x in active) if active else None,
         "train_cpu_mean": statistics.fmean(x["train_cpu"] for x in active) if active else None,
         "loop_cpu_mean": statistics.fmean(x["loop_cpu"] for x in active if x["loop_cpu"] is not None)
         if any(x["loop_cpu"] is not None for x in active) else None,
@@ -540,7 +763,7 @@ def summarise(students: list[Student], series: list[dict[str, Any]], before: dic
     }
     summary["targets_met"] = {
         "errors": summary["errors"] == TARGETS["errors"],
-        "p95_interaction": summary["p95_s"] is not None and summary["p95_s"] <= TARGETS["p95_s"],
+        "p95_interaction": judged["p95_s"] is not None and judged["p95_s"] <= TARGETS["p95_s"],
         "rss_growth": growth is not None and growth < TARGETS["rss_growth"],
         "runner_threads_left": summary["runner_threads_left"] == TARGETS["runner_threads_left"]
         and summary["runs_left"] == 0,
@@ -550,9 +773,10 @@ def summarise(students: list[Student], series: list[dict[str, Any]], before: dic
 
 def classroom(sessions: int = 20, seconds: float = 300.0, grace: float = 20.0, max_training: int = 0,
               ramp: float = 0.5, seed: int = 0, log_path: Path | None = None, browser_nice: int = 0,
-              extra_env: dict[str, str] | None = None, planned_steps: int = PLANNED_STEPS) -> dict[str, Any]:
+              extra_env: dict[str, str] | None = None, planned_steps: int = PLANNED_STEPS,
+              clients: str = "browser", browsers: int = 0) -> dict[str, Any]:
     """Start a server, run the class, stop the server; returns {"summary", "series", "students"}."""
-    if not Path(CHROMIUM).exists():
+    if (clients == "browser" or browsers) and not Path(CHROMIUM).exists():
         raise RuntimeError(f"Debian's chromium is not installed at {CHROMIUM}")
     with tempfile.TemporaryDirectory(prefix="ganae-classroom-") as tmp:
         stats_path = str(Path(tmp) / "stats.json")
@@ -563,15 +787,30 @@ def classroom(sessions: int = 20, seconds: float = 300.0, grace: float = 20.0, m
         proc, url = start_server(env, log_path or ARTIFACTS / "classroom-server.log")
         try:       # (the stats file appears with the registry, i.e. once the first student's page has run)
             out = asyncio.run(run_class(url, proc.pid, stats_path, sessions, seconds, ramp, grace, seed,
-                                        browser_nice=browser_nice, planned_steps=planned_steps))
+                                        browser_nice=browser_nice, planned_steps=planned_steps,
+                                        clients=clients, browsers=browsers))
         finally:
             stop_server(proc)
     out["summary"]["max_training"] = max_training or os.cpu_count()
     out["summary"]["browser_nice"] = browser_nice
+    out["summary"]["clients"] = clients
+    out["summary"]["browsers"] = sessions if clients == "browser" else min(browsers, sessions)
     out["summary"]["planned_steps"] = planned_steps
     out["summary"]["server_env"] = {k: v for k, v in os.environ.items() if k.startswith("GANAE_")} | (extra_env or {})
     out["summary"]["cpus"] = os.cpu_count()
     return out
+
+
+def clients_text(s: dict[str, Any]) -> str:
+    n, b = s["sessions"], s.get("browsers", s["sessions"])
+    if b == n:
+        return (f"{n} in Chromium on this machine (an interaction counts when the page shows its effect; the "
+                f"browsers share the CPU with the server)")
+    wire = (f"over Streamlit's websocket protocol, drawing nothing (an interaction counts when the server's answer "
+            f"arrives)")
+    if b == 0:
+        return f"{n} {wire}"
+    return (f"{b} in Chromium (counted when drawn; the p95 target is judged on them), {n - b} {wire}")
 
 
 def report(s: dict[str, Any]) -> str:
@@ -587,10 +826,16 @@ def report(s: dict[str, Any]) -> str:
              f"admission {s['max_training']} training at once, grace {s['grace_s']:g} s, {s['cpus']} CPU cores, "
              f"mean load {f(s['load_mean'], '{:.1f}')}"
              + (f", browsers at nice {s['browser_nice']}" if s.get("browser_nice") else ""),
+             f"students: {clients_text(s)}",
              f"{'':38}{'value':>12}{'target':>10}{'met':>6}",
              f"{'errors':38}{s['errors']:>12}{'0':>10}{yes[met['errors']]:>6}",
              f"{'interaction p50 (s)':38}{f(s['p50_s']):>12}",
-             f"{'interaction p95 (s)':38}{f(s['p95_s']):>12}{'≤ 1.00':>10}{yes[met['p95_interaction']]:>6}"]
+             f"{'interaction p95 (s)':38}{f(s['judged_p95_s']):>12}{'≤ 1.00':>10}{yes[met['p95_interaction']]:>6}"]
+    by_client = s.get("by_client") or {}
+    if len(by_client) > 1:
+        for c, label in (("browser", "  in Chromium (drawn)"), ("wire", "  over the wire (answer)")):
+            v = by_client[c]
+            lines.append(f"{label + ' p50 / p95 (n)':38}{f(v['p50_s']) + ' / ' + f(v['p95_s']):>18} ({v['n']})")
     for k, v in s["by_kind"].items():
         lines.append(f"{'  ' + k + ' p50 / p95 (n)':38}{f(v['p50_s']) + ' / ' + f(v['p95_s']):>18} ({v['n']})")
     if s.get("reply_n"):
@@ -605,7 +850,7 @@ def report(s: dict[str, Any]) -> str:
         f"{'steps trained per session (median)':38}{f(s['steps_trained_per_session_median'], '{:.0f}'):>12}",
         f"{'runs training max / mean':38}{f(s['running_max'], '{:.0f}') + ' / ' + f(s['running_mean'], '{:.1f}'):>12}",
         f"{'runs queued max / mean':38}{f(s['queued_max'], '{:.0f}') + ' / ' + f(s['queued_mean'], '{:.1f}'):>12}",
-        f"{'CPU cores: server / browsers':38}{f(s['server_cpu_mean']) + ' / ' + f(s['browser_cpu_mean']):>12}",
+        f"{'CPU cores: server / clients':38}{f(s['server_cpu_mean']) + ' / ' + f(s['client_cpu_mean']):>12}",
         f"{'  server: training / loop / pages':38}{split:>18}",
         f"{'RSS MB before / warm / end / peak':38}{f(s['rss_mb_before'], '{:.0f}')} / {f(s['rss_mb_warm'], '{:.0f}')}"
         f" / {f(s['rss_mb_end'], '{:.0f}')} / {f(s['rss_mb_peak'], '{:.0f}')}",
@@ -628,10 +873,10 @@ def timeline(series: list[dict[str, Any]], rows: int = 12) -> str:
         return ""
     step = max(1, len(series) // rows)
     out = [f"{'t (s)':>7}{'RSS MB':>9}{'training':>10}{'queued':>8}{'runs':>6}{'runner thr':>12}{'server CPU':>12}"
-           f"{'browsers':>10}"]
+           f"{'clients':>10}"]
     for x in series[::step] + ([series[-1]] if (len(series) - 1) % step else []):
         out.append(f"{x['t']:>7.0f}{(x['rss_mb'] or 0):>9.0f}{str(x['running']):>10}{str(x['queued']):>8}"
-                   f"{str(x['runs']):>6}{x['runner_threads']:>12}{x['server_cpu']:>12.2f}{x['browser_cpu']:>10.2f}")
+                   f"{str(x['runs']):>6}{x['runner_threads']:>12}{x['server_cpu']:>12.2f}{x['client_cpu']:>10.2f}")
     return "\n".join(out)
 
 
@@ -650,11 +895,19 @@ def main() -> None:
                          "then gets the CPU first, as it would with the students' browsers on their own machines")
     ap.add_argument("--planned-steps", type=int, default=PLANNED_STEPS,
                     help="train.steps in the link the students open (a run that reaches it stops)")
+    ap.add_argument("--clients", choices=("browser", "wire"), default="browser",
+                    help="browser: one Chromium context per student (the page drawn, as a student sees it); wire: "
+                         "students speak Streamlit's websocket protocol without drawing (the server's part alone, "
+                         "at ~1 %% of a core per student: a class's load without its laptops on this machine)")
+    ap.add_argument("--browsers", type=int, default=0,
+                    help="with --clients wire: this many of the students use Chromium (spread over the arrivals): "
+                         "what a student sees on their screen while the rest of the class loads the server")
     ap.add_argument("--json", type=Path, help="write summary, time series and per-student records here")
     a = ap.parse_args()
     seconds = a.seconds if a.seconds is not None else 60.0 * (a.minutes if a.minutes is not None else 5.0)
     out = classroom(a.sessions, seconds, a.grace, a.max_training, a.ramp, a.seed, browser_nice=a.browser_nice,
-                    planned_steps=a.planned_steps)
+                    planned_steps=a.planned_steps, clients=a.clients,
+                    browsers=a.browsers)
     print(report(out["summary"]))
     print()
     print(timeline(out["series"]))
