@@ -96,14 +96,17 @@ def free_port() -> int:
         return s.getsockname()[1]
 
 
-def start_server(env: dict[str, str], log_path: Path) -> tuple[subprocess.Popen, str]:
+def start_server(env: dict[str, str], log_path: Path, cpus: set[int] | None = None) -> tuple[subprocess.Popen, str]:
+    """`streamlit run dashboard/app.py` on a free port (on `cpus` only, when given: every thread it starts
+    inherits that CPU affinity)."""
     port = free_port()
     log_path.parent.mkdir(parents=True, exist_ok=True)
     log = open(log_path, "w")
     proc = subprocess.Popen(
         [sys.executable, "-m", "streamlit", "run", str(ROOT / "dashboard" / "app.py"), "--server.headless", "true",
          "--server.port", str(port), "--server.fileWatcherType", "none", "--browser.gatherUsageStats", "false"],
-        stdout=log, stderr=subprocess.STDOUT, cwd=ROOT, env={**os.environ, **env}, start_new_session=True)
+        stdout=log, stderr=subprocess.STDOUT, cwd=ROOT, env={**os.environ, **env}, start_new_session=True,
+        preexec_fn=(lambda: os.sched_setaffinity(0, cpus)) if cpus else None)
     url = f"http://localhost:{port}"
     deadline = time.monotonic() + 90
     while True:
@@ -774,7 +777,8 @@ def summarise(students: list[Student], series: list[dict[str, Any]], before: dic
 def classroom(sessions: int = 20, seconds: float = 300.0, grace: float = 20.0, max_training: int = 0,
               ramp: float = 0.5, seed: int = 0, log_path: Path | None = None, browser_nice: int = 0,
               extra_env: dict[str, str] | None = None, planned_steps: int = PLANNED_STEPS,
-              clients: str = "browser", browsers: int = 0) -> dict[str, Any]:
+              clients: str = "browser", browsers: int = 0, server_cpus: set[int] | None = None,
+              client_cpus: set[int] | None = None) -> dict[str, Any]:
     """Start a server, run the class, stop the server; returns {"summary", "series", "students"}."""
     if (clients == "browser" or browsers) and not Path(CHROMIUM).exists():
         raise RuntimeError(f"Debian's chromium is not installed at {CHROMIUM}")
@@ -784,7 +788,9 @@ def classroom(sessions: int = 20, seconds: float = 300.0, grace: float = 20.0, m
         if max_training:
             env["GANAE_MAX_TRAINING"] = str(max_training)
         env.update(extra_env or {})
-        proc, url = start_server(env, log_path or ARTIFACTS / "classroom-server.log")
+        proc, url = start_server(env, log_path or ARTIFACTS / "classroom-server.log", server_cpus)
+        if client_cpus:        # this script, its wire clients and the browsers it starts
+            os.sched_setaffinity(0, client_cpus)
         try:       # (the stats file appears with the registry, i.e. once the first student's page has run)
             out = asyncio.run(run_class(url, proc.pid, stats_path, sessions, seconds, ramp, grace, seed,
                                         browser_nice=browser_nice, planned_steps=planned_steps,
@@ -793,6 +799,8 @@ def classroom(sessions: int = 20, seconds: float = 300.0, grace: float = 20.0, m
             stop_server(proc)
     out["summary"]["max_training"] = max_training or os.cpu_count()
     out["summary"]["browser_nice"] = browser_nice
+    out["summary"]["server_cpus"] = sorted(server_cpus) if server_cpus else None
+    out["summary"]["client_cpus"] = sorted(client_cpus) if client_cpus else None
     out["summary"]["clients"] = clients
     out["summary"]["browsers"] = sessions if clients == "browser" else min(browsers, sessions)
     out["summary"]["planned_steps"] = planned_steps
@@ -825,7 +833,9 @@ def report(s: dict[str, Any]) -> str:
     lines = [f"classroom: {s['sessions']} sessions × {s['seconds']:g} s, students {s['ramp_s']:g} s apart, "
              f"admission {s['max_training']} training at once, grace {s['grace_s']:g} s, {s['cpus']} CPU cores, "
              f"mean load {f(s['load_mean'], '{:.1f}')}"
-             + (f", browsers at nice {s['browser_nice']}" if s.get("browser_nice") else ""),
+             + (f", browsers at nice {s['browser_nice']}" if s.get("browser_nice") else "")
+             + (f", server on CPU {s['server_cpus']}" if s.get("server_cpus") else "")
+             + (f", students on CPU {s['client_cpus']}" if s.get("client_cpus") else ""),
              f"students: {clients_text(s)}",
              f"{'':38}{'value':>12}{'target':>10}{'met':>6}",
              f"{'errors':38}{s['errors']:>12}{'0':>10}{yes[met['errors']]:>6}",
@@ -880,6 +890,15 @@ def timeline(series: list[dict[str, Any]], rows: int = 12) -> str:
     return "\n".join(out)
 
 
+def _cpus(text: str) -> set[int]:
+    """'0' / '0,1' / '0-3' -> a set of CPU numbers."""
+    out: set[int] = set()
+    for part in text.split(","):
+        lo, _, hi = part.partition("-")
+        out.update(range(int(lo), int(hi or lo) + 1))
+    return out
+
+
 def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     ap.add_argument("--sessions", type=int, default=20, help="browser sessions (students)")
@@ -902,12 +921,16 @@ def main() -> None:
     ap.add_argument("--browsers", type=int, default=0,
                     help="with --clients wire: this many of the students use Chromium (spread over the arrivals): "
                          "what a student sees on their screen while the rest of the class loads the server")
+    ap.add_argument("--server-cpus", type=_cpus, help="run the server on these CPUs only (e.g. 0): how many "
+                    "students one core serves")
+    ap.add_argument("--client-cpus", type=_cpus, help="run the students (this script, its browsers) on these "
+                    "CPUs only (e.g. 1): their laptops, kept off the server's cores")
     ap.add_argument("--json", type=Path, help="write summary, time series and per-student records here")
     a = ap.parse_args()
     seconds = a.seconds if a.seconds is not None else 60.0 * (a.minutes if a.minutes is not None else 5.0)
     out = classroom(a.sessions, seconds, a.grace, a.max_training, a.ramp, a.seed, browser_nice=a.browser_nice,
                     planned_steps=a.planned_steps, clients=a.clients,
-                    browsers=a.browsers)
+                    browsers=a.browsers, server_cpus=a.server_cpus, client_cpus=a.client_cpus)
     print(report(out["summary"]))
     print()
     print(timeline(out["series"]))

@@ -359,27 +359,16 @@ def act(key: str, action: str | None, runner, pending: RunConfig | None, error: 
 
 
 def status_block(runner, status) -> None:
-    """The run's state line and its message (diverged / error / finished), with the restore button, in the
-    live frame's fixed state box (runtime.state_box)."""
-    with runtime.state_box():
-        if status is None:
-            return
-        st.markdown(runtime.state_line(status), unsafe_allow_html=True)
-        if status.state == "diverged":
-            st.error(status.message)
-            if status.last_good_step is not None and st.button(
-                    f"⟲ Restore the last good state (step {status.last_good_step:,})", key=f"restore_{runner.run_id}"):
-                try:
-                    runner.restore_last_good()
-                except (RuntimeError, TimeoutError) as e:
-                    runtime.show_error(e)
-                st.rerun()
-        elif status.state == "error":
-            st.error(status.message)
-        elif status.state == "finished":
-            st.success(status.message)
-        elif status.message:
-            st.info(status.message)
+    """The run's state line and its message, with the restore button (runtime.status_block)."""
+    def restore(step: int) -> None:
+        if st.button(f"⟲ Restore the last good state (step {step:,})", key=f"restore_{runner.run_id}"):
+            try:
+                runner.restore_last_good()
+            except (RuntimeError, TimeoutError) as e:
+                runtime.show_error(e)
+            st.rerun()
+
+    runtime.status_block(status, restore)
 
 
 def checkpoint_dir() -> Path:

@@ -282,6 +282,25 @@ def state_box():
     return st.container()
 
 
+def status_block(status: RunStatus | None, restore=None) -> None:
+    """A live frame's head, in its state box: the run's state line and its message (diverged / error / finished /
+    queued ...). `restore(last_good_step)` draws the page's button back to the last good state of a diverged run."""
+    with state_box():
+        if status is None:
+            return
+        st.markdown(state_line(status), unsafe_allow_html=True)
+        if status.state == "diverged":
+            st.error(status.message)
+            if status.last_good_step is not None and restore is not None:
+                restore(status.last_good_step)
+        elif status.state == "error":
+            st.error(status.message)
+        elif status.state == "finished":
+            st.success(status.message)
+        elif status.message:
+            st.info(status.message)
+
+
 def sidebar_status(status: RunStatus | None) -> None:
     """The run's state and the admission queue, for the sidebar (call inside `with st.sidebar:`)."""
     counts = registry().counts()

@@ -219,20 +219,9 @@ def draw(r, status, pending: RunConfig | None) -> None:
     layers = set(st.session_state.get("pg_layers") or [])
     charts = set(st.session_state.get("pg_charts") or [])
 
-    with runtime.state_box():
-        if status is not None:
-            st.markdown(runtime.state_line(status), unsafe_allow_html=True)
-            if status.state == "diverged":
-                st.error(status.message)
-                if status.last_good_step is not None:
-                    st.button(f"Restore the last good state (step {status.last_good_step:,})", key="pg_restore",
-                              icon=":material/history:", on_click=_on_press, args=("restore",))
-            elif status.state == "error":
-                st.error(status.message)
-            elif status.state == "finished":
-                st.success(status.message)
-            elif status.message:
-                st.info(status.message)
+    runtime.status_block(status, lambda step: st.button(
+        f"Restore the last good state (step {step:,})", key="pg_restore", icon=":material/history:",
+        on_click=_on_press, args=("restore",)))
 
     snap = r.snapshot() if r is not None else None
     plane, side = st.columns([1.3, 1], gap="medium")
