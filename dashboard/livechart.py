@@ -9,15 +9,23 @@ A chart scrolled out of view is not redrawn while its figure keeps changing: the
 the chart comes back into view (an IntersectionObserver), so a student watching the plane does not pay for the
 curves below it. Every chart is drawn at least once, and an unchanged figure is never drawn again.
 
+With a class on one server most live pages show a snapshot they have already drawn (a queued or paused run
+redraws every few seconds until something happens). `live_chart(build, key, memo=(snapshot, *options))` keeps the
+figure's JSON of that snapshot: the same snapshot object with the same options is not built again (`memo()`, a
+small process-wide cache that holds no snapshot alive).
+
 plotly.js itself is the copy shipped inside the plotly Python package, served by Streamlit's static file
 serving (`server.enableStaticServing = true` in .streamlit/config.toml) from dashboard/static/. When static
 serving is off, `live_chart` falls back to `st.plotly_chart`, so pages work either way.
 """
 from __future__ import annotations
 
+import collections
 import shutil
+import threading
+import weakref
 from pathlib import Path
-from typing import Any
+from typing import Any, Callable
 
 import plotly
 import plotly.graph_objects as go
@@ -149,11 +157,56 @@ def _static_ready() -> bool:
         return False
 
 
-def live_chart(fig: go.Figure, key: str, config: dict[str, Any] | None = None) -> None:
-    """Draw `fig`; redrawing with the same key updates the chart in place instead of rebuilding it."""
+# ---- what a snapshot has already produced -------------------------------------------------------------------
+MEMO_MAX_BYTES = 64 * 2**20          # JSON and text kept for the snapshots being shown (the oldest go first)
+_memo: collections.OrderedDict[tuple, tuple[weakref.ref, Any, int]] = collections.OrderedDict()
+_memo_bytes = 0
+_memo_lock = threading.Lock()
+
+
+def memo(tag: str, snapshot: Any, options: tuple, build: Callable[[], Any], size: Callable[[Any], int] = len) -> Any:
+    """`build()`, or what it returned before for this very `snapshot` object with the same `tag` and `options`.
+
+    Snapshots are immutable (a Runner publishes a new object for every change), so the object itself names its
+    content; the cache keeps only a weak reference to it, and an entry whose snapshot is gone is never used."""
+    global _memo_bytes
+    k = (tag, id(snapshot), options)
+    with _memo_lock:
+        hit = _memo.get(k)
+        if hit is not None and hit[0]() is snapshot:
+            _memo.move_to_end(k)
+            return hit[1]
+    value = build()
+    n = size(value)
+    with _memo_lock:
+        old = _memo.pop(k, None)
+        if old is not None:
+            _memo_bytes -= old[2]
+        _memo[k] = (weakref.ref(snapshot), value, n)
+        _memo_bytes += n
+        while _memo_bytes > MEMO_MAX_BYTES and len(_memo) > 1:
+            _, (_, _, m) = _memo.popitem(last=False)
+            _memo_bytes -= m
+    return value
+
+
+def live_chart(fig: go.Figure | Callable[[], go.Figure], key: str, config: dict[str, Any] | None = None,
+               memo_on: tuple | None = None) -> None:
+    """Draw `fig` (a figure, or a function that builds it); redrawing with the same key updates the chart in place
+    instead of rebuilding it. `memo_on=(snapshot, *options)`: the figure depends on nothing else, so its JSON is
+    built once for that snapshot and those options (see `memo`)."""
+    def build() -> go.Figure:
+        return fig() if callable(fig) else fig
+
     if not _static_ready():
-        st.plotly_chart(fig, key=key, config=config or {"displaylogo": False})
+        st.plotly_chart(build(), key=key, config=config or {"displaylogo": False})
         return
-    fig.layout.template = None             # the component supplies a light template; no need to send plotly's
-    _component()(data={"figure": pio.to_json(fig, validate=False), "template": TEMPLATE, "config": config or {},
+
+    def to_json() -> str:
+        f = build()
+        f.layout.template = None           # the component supplies a light template; no need to send plotly's
+        return pio.to_json(f, validate=False)
+
+    text = memo(f"chart:{key}", memo_on[0], tuple(memo_on[1:]), to_json) if memo_on is not None else to_json()
+    _component()(data={"figure": text, "template": TEMPLATE, "config": config or {},
                        "src": f"./app/static/{PLOTLY_JS}"}, key=key)

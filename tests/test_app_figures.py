@@ -131,3 +131,55 @@ def test_live_chart_falls_back_to_plotly_chart_without_static_serving(monkeypatc
     at = AppTest.from_function(_one_live_chart).run(timeout=30)
     assert not at.exception
     assert len(at.get("plotly_chart")) == 1
+
+
+# ---- what a snapshot has already produced ------------------------------------------------------------------------
+class _Snap:                  # stands in for ganae.runner.Snapshot: an immutable object per published state
+    pass
+
+
+def test_memo_reuses_a_snapshots_value_and_nothing_else(monkeypatch):
+    import gc
+    from dashboard import livechart
+    monkeypatch.setattr(livechart, "_memo", type(livechart._memo)())
+    monkeypatch.setattr(livechart, "_memo_bytes", 0)
+    built = []
+
+    def build(tag):
+        def f():
+            built.append(tag)
+            return f"json of {tag}"
+        return f
+
+    a, b = _Snap(), _Snap()
+    assert livechart.memo("chart:x", a, ("real",), build("a")) == "json of a"
+    assert livechart.memo("chart:x", a, ("real",), build("a again")) == "json of a"       # same snapshot: reused
+    assert livechart.memo("chart:x", a, ("real", "generated"), build("a, 2 layers")) == "json of a, 2 layers"
+    assert livechart.memo("chart:y", a, ("real",), build("other chart")) == "json of other chart"
+    assert livechart.memo("chart:x", b, ("real",), build("b")) == "json of b"             # another snapshot
+    assert built == ["a", "a, 2 layers", "other chart", "b"]
+    # a snapshot that is gone is never mistaken for a new object that happens to get its id
+    old_id = id(a)
+    del a
+    gc.collect()
+    for _ in range(200):
+        c = _Snap()
+        if id(c) == old_id:
+            break
+    assert livechart.memo("chart:x", c, ("real",), build("c")) == "json of c"
+    assert built[-1] == "c"
+
+
+def test_memo_is_bounded_in_bytes(monkeypatch):
+    from dashboard import livechart
+    monkeypatch.setattr(livechart, "_memo", type(livechart._memo)())
+    monkeypatch.setattr(livechart, "_memo_bytes", 0)
+    monkeypatch.setattr(livechart, "MEMO_MAX_BYTES", 1000)
+    snaps = [_Snap() for _ in range(5)]
+    for i, s in enumerate(snaps):
+        livechart.memo("chart:x", s, (), lambda: "x" * 300)
+    assert livechart._memo_bytes <= 1000 and len(livechart._memo) == 3       # the two oldest went
+    rebuilt = []
+    livechart.memo("chart:x", snaps[0], (), lambda: rebuilt.append(1) or "x" * 300)
+    livechart.memo("chart:x", snaps[4], (), lambda: rebuilt.append(4) or "x" * 300)
+    assert rebuilt == [1]

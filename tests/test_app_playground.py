@@ -282,3 +282,28 @@ def test_drawn_points_train():
     assert not at.exception and not at.error
     r = run_of(at)
     assert r is not None and r.cfg.data.name == "csv" and len(r.real) == 96   # 80% of 120 for training
+
+
+def test_a_page_redrawn_on_the_same_snapshot_builds_no_figure(monkeypatch):
+    """With a class on one server most live pages are queued or paused: their redraws show a snapshot already
+    drawn. Rebuilding its plotly figures was most of the server's page work (py-spy, 30 students on one core);
+    a redraw of the same snapshot now reuses them, and a new snapshot builds them again."""
+    from dashboard import figures
+    calls = []
+    for name in ("points_figure", "loss_figure", "d_output_figure", "grad_norm_figure", "quality_figure",
+                 "model_diagram"):
+        real = getattr(figures, name)
+        monkeypatch.setattr(figures, name, lambda *a, _real=real, _name=name, **k: calls.append(_name) or _real(*a, **k))
+    at = playground()
+    calls.clear()
+    at.button(key="pg_step_d").click().run()          # a run, paused at step 1
+    r = run_of(at)
+    assert r is not None and r.status().state == "paused"
+    first = sorted(calls)
+    assert {"points_figure", "loss_figure", "model_diagram"} <= set(first)
+    calls.clear()
+    at.run()
+    at.run()                                          # two redraws of the same snapshot
+    assert calls == [] and not at.exception
+    at.button(key="pg_step_d").click().run()          # a new snapshot: drawn anew
+    assert sorted(calls) == first

@@ -11,7 +11,7 @@ import numpy as np
 import streamlit as st
 
 from dashboard import exports, figures, links, runtime, settings
-from dashboard.livechart import live_chart
+from dashboard.livechart import live_chart, memo
 from ganae import export
 from ganae.config import RunConfig
 from ganae.data import DataError
@@ -224,18 +224,25 @@ def draw(r, status, pending: RunConfig | None) -> None:
         on_click=_on_press, args=("restore",)))
 
     snap = r.snapshot() if r is not None else None
+    # With a run, every figure below depends only on its snapshot (the run's data and settings come with it) and
+    # on the options named in `memo_on`: a page redrawn with the same snapshot (queued, paused) reuses them.
+    shown_layers = tuple(sorted(layers))
     plane, side = st.columns([1.3, 1], gap="medium")
     with plane:
+        memo_on = None
         if snap is not None and snap.kind == "points":
             v = snap.visuals
-            fig = figures.points_figure(
-                r.real[:REAL_SHOWN] if "real" in layers and r.real is not None else None,
-                snap.samples[:FAKE_SHOWN] if "generated" in layers and snap.samples is not None else None,
-                heat_x=v.get("heat_x"), heat_y=v.get("heat_y"),
-                heatmap=v.get("heatmap") if "D heatmap" in layers else None,
-                manifold=v.get("manifold") if "G manifold" in layers else None,
-                arrows=v["arrows"][:ARROWS_SHOWN] if "gradient arrows" in layers and "arrows" in v else None,
-                probability=prob, title=f"Step {snap.step:,}")
+            memo_on = (snap, shown_layers, prob)
+
+            def fig():
+                return figures.points_figure(
+                    r.real[:REAL_SHOWN] if "real" in layers and r.real is not None else None,
+                    snap.samples[:FAKE_SHOWN] if "generated" in layers and snap.samples is not None else None,
+                    heat_x=v.get("heat_x"), heat_y=v.get("heat_y"),
+                    heatmap=v.get("heatmap") if "D heatmap" in layers else None,
+                    manifold=v.get("manifold") if "G manifold" in layers else None,
+                    arrows=v["arrows"][:ARROWS_SHOWN] if "gradient arrows" in layers and "arrows" in v else None,
+                    probability=prob, title=f"Step {snap.step:,}")
         else:
             real = None
             if cfg is not None:
@@ -245,14 +252,15 @@ def draw(r, status, pending: RunConfig | None) -> None:
                     runtime.show_error(e)
             fig = figures.points_figure(real[:REAL_SHOWN] if "real" in layers and real is not None else None,
                                         title="The real data — press Train to add a generator")
-        live_chart(fig, key="pg_plane", config=_chart_config(status))
+        live_chart(fig, key="pg_plane", config=_chart_config(status), memo_on=memo_on)
     with side:
         _explanation(loss)
     if "model" in charts and cfg is not None:
         d = settings.describe(cfg)
-        live_chart(figures.model_diagram(d["noise"], d["g"], d["d"], d["data"], snap.last if snap else None,
-                                              snap.step if snap else 0, probability=prob),
-                   key="pg_model", config={**_chart_config(status), "displayModeBar": False})
+        live_chart(lambda: figures.model_diagram(d["noise"], d["g"], d["d"], d["data"], snap.last if snap else None,
+                                                 snap.step if snap else 0, probability=prob),
+                   key="pg_model", config={**_chart_config(status), "displayModeBar": False},
+                   memo_on=(snap, prob) if snap is not None and r is not None else None)
     hist = snap.history if snap is not None else {"step": np.zeros(0)}
     evals = snap.evals if snap is not None else {"step": np.zeros(0)}
     shown = [c for c in ("losses", "D outputs", "gradient norms", "quality") if c in charts]
@@ -260,18 +268,26 @@ def draw(r, status, pending: RunConfig | None) -> None:
         cols = st.columns(2, gap="medium")
         for col, name in zip(cols, shown[i:i + 2]):
             with col:
+                note = status.eval_note if status else ""
                 if name == "losses":
-                    fig = figures.loss_figure(hist)
-                    reading = _reading(snap, loss, status is not None and status.state == "diverged") \
-                        if snap is not None else None
+                    def fig():
+                        return figures.loss_figure(hist)
+                    diverged = status is not None and status.state == "diverged"
+                    reading = memo("reading", snap, (loss, diverged), lambda: _reading(snap, loss, diverged),
+                                   size=lambda t: len(t or "")) if snap is not None else None
                 elif name == "D outputs":
-                    fig = figures.d_output_figure(hist, probability=prob)
+                    def fig():
+                        return figures.d_output_figure(hist, probability=prob)
                 elif name == "gradient norms":
-                    fig = figures.grad_norm_figure(hist)
+                    def fig():
+                        return figures.grad_norm_figure(hist)
                 else:
                     n_modes = {"ring8": 8, "grid25": 25}.get(cfg.data.name) if cfg is not None else None
-                    fig = figures.quality_figure(evals, n_modes, note=status.eval_note if status else "")
-                live_chart(fig, key=f"pg_chart_{name}", config=_chart_config(status))
+
+                    def fig():
+                        return figures.quality_figure(evals, n_modes, note=note)
+                live_chart(fig, key=f"pg_chart_{name}", config=_chart_config(status),
+                           memo_on=(snap, prob, note) if snap is not None and r is not None else None)
                 if name == "losses" and reading:
                     st.caption(f"**Reading:** {reading}")
 
