@@ -158,17 +158,29 @@ def _static_ready() -> bool:
 
 
 # ---- what a snapshot has already produced -------------------------------------------------------------------
-MEMO_MAX_BYTES = 64 * 2**20          # JSON and text kept for the snapshots being shown (the oldest go first)
+MEMO_MAX_BYTES = 32 * 2**20          # a safety net: entries leave with their snapshot (see memo)
 _memo: collections.OrderedDict[tuple, tuple[weakref.ref, Any, int]] = collections.OrderedDict()
 _memo_bytes = 0
-_memo_lock = threading.Lock()
+_memo_lock = threading.RLock()       # (a snapshot may be freed, and its entry dropped, while this thread holds it)
+
+
+def _forget(k: tuple, ref: weakref.ref) -> None:
+    """A snapshot was freed: drop what it produced (its key's id may be reused by a new object)."""
+    global _memo_bytes
+    with _memo_lock:
+        hit = _memo.get(k)
+        if hit is not None and hit[0] is ref:
+            del _memo[k]
+            _memo_bytes -= hit[2]
 
 
 def memo(tag: str, snapshot: Any, options: tuple, build: Callable[[], Any], size: Callable[[Any], int] = len) -> Any:
     """`build()`, or what it returned before for this very `snapshot` object with the same `tag` and `options`.
 
     Snapshots are immutable (a Runner publishes a new object for every change), so the object itself names its
-    content; the cache keeps only a weak reference to it, and an entry whose snapshot is gone is never used."""
+    content. The cache holds only a weak reference to it: when the snapshot is freed (its run published a newer
+    one and no page holds it), its entries go with it, so the cache holds about one snapshot's figures per live
+    page; MEMO_MAX_BYTES bounds it in any case (the least recently used go first)."""
     global _memo_bytes
     k = (tag, id(snapshot), options)
     with _memo_lock:
@@ -182,7 +194,7 @@ def memo(tag: str, snapshot: Any, options: tuple, build: Callable[[], Any], size
         old = _memo.pop(k, None)
         if old is not None:
             _memo_bytes -= old[2]
-        _memo[k] = (weakref.ref(snapshot), value, n)
+        _memo[k] = (weakref.ref(snapshot, lambda ref, k=k: _forget(k, ref)), value, n)
         _memo_bytes += n
         while _memo_bytes > MEMO_MAX_BYTES and len(_memo) > 1:
             _, (_, _, m) = _memo.popitem(last=False)

@@ -160,8 +160,10 @@ def test_memo_reuses_a_snapshots_value_and_nothing_else(monkeypatch):
     assert built == ["a", "a, 2 layers", "other chart", "b"]
     # a snapshot that is gone is never mistaken for a new object that happens to get its id
     old_id = id(a)
+    assert len(livechart._memo) == 4
     del a
     gc.collect()
+    assert len(livechart._memo) == 1 and livechart._memo_bytes == len("json of b")   # a's entries left with it
     for _ in range(200):
         c = _Snap()
         if id(c) == old_id:
