@@ -291,15 +291,17 @@ def quality_figure(evals: Mapping[str, np.ndarray], n_modes: int | None = None, 
     lay = _layout(title, height, legend=False)
     lay["margin"]["r"] = 34
     lay["margin"]["t"] = 58
-    lay["xaxis"] = {"domain": [0.0, 0.4], "anchor": "y", "title": {"text": "step"}, "nticks": 4}
-    lay["xaxis2"] = {"domain": [0.64, 1.0], "anchor": "y2", "title": {"text": "step"}, "nticks": 4}
+    lay["xaxis"] = {"domain": [0.0, 0.4], "anchor": "y", "title": {"text": "step"}, "nticks": 3, "tickangle": 0}
+    lay["xaxis2"] = {"domain": [0.64, 1.0], "anchor": "y2", "title": {"text": "step"}, "nticks": 3, "tickangle": 0}
     lay["yaxis"] = {"anchor": "x", "tickfont": {"color": FAKE}}
     lay["yaxis2"] = {"anchor": "x2"}
     lay["yaxis3"] = {"anchor": "x", "overlaying": "y", "side": "right", "range": [0, 101], "showgrid": False,
                      "tickvals": [0, 50, 100], "tickfont": {"color": REAL}}
-    heads = [(0.2, coloured(("modes covered", FAKE), ("HQ %", REAL))), (0.82, coloured(("KL", D_COLOR), ("JS", G_COLOR)))]
-    notes = [{"text": t, "x": x, "y": 1.0, "xref": "paper", "yref": "paper", "yanchor": "bottom", "showarrow": False,
-              "font": {"size": 11}} for x, t in heads]
+    # each panel's head starts at its panel's outer edge, so the two never run into each other in a narrow column
+    heads = [(0.0, "left", coloured(("modes", FAKE), ("HQ %", REAL))),
+             (1.0, "right", coloured(("KL", D_COLOR), ("JS", G_COLOR)))]
+    notes = [{"text": t, "x": x, "xanchor": anchor, "y": 1.0, "xref": "paper", "yref": "paper", "yanchor": "bottom",
+              "showarrow": False, "font": {"size": 11}} for x, anchor, t in heads]
     if n_modes:
         lay["yaxis"]["range"] = [0, n_modes + 0.5]
     if "modes" not in evals:
