@@ -161,10 +161,13 @@ def points_figure(real: np.ndarray | None, fake: np.ndarray | None = None, *,
             data.append({"type": "scatter", "x": seg[:, 0], "y": seg[:, 1], "mode": "lines", "name": "G gradient",
                          "hoverinfo": "skip", "line": {"color": ARROW, "width": 1}})
     layout = _layout(title, height,
+                     margin={"l": 48, "r": 10, "t": 40 if title else 10, "b": 72, "autoexpand": False},
                      xaxis={"range": [bounds[0], bounds[1]], "showgrid": False, "zeroline": False,
                             "constrain": "domain"},
                      yaxis={"range": [bounds[2], bounds[3]], "showgrid": False, "zeroline": False,
                             "scaleanchor": "x", "scaleratio": 1, "constrain": "domain"})
+    # the legend (up to five entries) goes under the plane: above it, in a narrow column, it ran into the title
+    layout["legend"] = {**layout["legend"], "yanchor": "top", "y": -0.07, "xanchor": "center", "x": 0.5}
     return _figure(data, layout)
 
 
