@@ -372,11 +372,9 @@ class WirePage:
     with the button's trigger. Nothing is drawn: an interaction counts as done when the server's answer arrives,
     so its time is the server's part alone, and a client costs ~1 % of a core instead of a browser's 0.2-0.4."""
 
-    def __init__(self, st: Student, url: str):
+    def __init__(self, st: Student):
         self.st = st
-        self.ws_url = url.replace("http://", "ws://", 1).split("?")[0].rsplit("/", 1)[0] + "/_stcore/stream"
-        self.page_name = url.split("?")[0].rsplit("/", 1)[1]
-        self.query = url.split("?", 1)[1] if "?" in url else ""
+        self.page_name = self.query = ""
         self.page_hash = ""                                      # the page's script hash, once the server named it
         self.ws = None
         self.buttons: dict[str, tuple[str, str, bool]] = {}     # key -> (widget id, fragment id, disabled)
@@ -389,7 +387,10 @@ class WirePage:
 
     async def open(self, url: str) -> None:
         from websockets.asyncio.client import connect
-        self.ws = await connect(self.ws_url, subprotocols=["streamlit"], max_size=None, open_timeout=120)
+        page, _, self.query = url.partition("?")
+        base, _, self.page_name = page.rpartition("/")
+        ws_url = base.replace("http://", "ws://", 1) + "/_stcore/stream"
+        self.ws = await connect(ws_url, subprotocols=["streamlit"], max_size=None, open_timeout=120)
         self.reader = asyncio.create_task(self._read())
         await self._rerun()
         deadline = time.monotonic() + 120
@@ -659,7 +660,7 @@ async def run_class(url: str, pid: int, stats_path: str, sessions: int, seconds:
         s.client = "browser" if s.index in in_browser else "wire"
 
     async def go(browser) -> None:
-        await asyncio.gather(*(student(s, BrowserPage(s, browser) if s.client == "browser" else WirePage(s, page_url),
+        await asyncio.gather(*(student(s, BrowserPage(s, browser) if s.client == "browser" else WirePage(s),
                                        page_url, i * ramp, seconds, rngs[i], watch, t0)
                                for i, s in enumerate(students)))
 

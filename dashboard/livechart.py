@@ -10,7 +10,7 @@ the chart comes back into view (an IntersectionObserver), so a student watching 
 curves below it. Every chart is drawn at least once, and an unchanged figure is never drawn again.
 
 With a class on one server most live pages show a snapshot they have already drawn (a queued or paused run
-redraws every few seconds until something happens). `live_chart(build, key, memo=(snapshot, *options))` keeps the
+redraws every few seconds until something happens). `live_chart(build, key, memo_on=(snapshot, *options))` keeps the
 figure's JSON of that snapshot: the same snapshot object with the same options is not built again (`memo()`, a
 small process-wide cache that holds no snapshot alive).
 

@@ -514,11 +514,8 @@ def reading(loss_d, loss_g, d_real=None, d_fake=None, steps=None, window: int = 
     """
     d = _np(loss_d, 1, "loss_d")
     g = _np(loss_g, 1, "loss_g")
-    if diverged is None:
-        n = min(len(d), len(g))
-        if n < MIN_POINTS:
-            return f"Not enough steps yet ({n} logged values; the reading starts at {MIN_POINTS})."
-        diverged = not np.all(np.isfinite(np.concatenate([d[-5:], g[-5:]])))
+    if diverged is None:          # the history alone: a recent NaN / inf reads as divergence
+        diverged = min(len(d), len(g)) >= MIN_POINTS and not np.all(np.isfinite(np.concatenate([d[-5:], g[-5:]])))
     if diverged:
         return "Diverged: a loss is NaN or infinite; lower the learning rate or add a penalty."
     sd = _steps_for(steps, len(d))
