@@ -11,6 +11,7 @@ import dataclasses
 import functools
 import json
 import math
+import textwrap
 import typing
 import warnings
 from dataclasses import dataclass, field, fields, replace
@@ -343,21 +344,38 @@ class RunConfig:
 # ---- helpers ---------------------------------------------------------------------------------
 def _choice(name: str, value: Any, allowed: tuple[str, ...]) -> None:
     if value not in allowed:
-        raise ConfigError(name, f"'{value}' is not one of: {', '.join(allowed)}")
+        raise ConfigError(name, f"{shown(value)} is not one of: {', '.join(allowed)}")
+
+
+def shorten(text: str, width: int) -> str:
+    """`text` cut to at most `width` characters at a word boundary, with "…" when something was cut."""
+    if len(text) <= width:
+        return text
+    cut = text[: width - 1]
+    head = cut.rsplit(" ", 1)[0] if " " in cut.strip() else cut
+    return head.rstrip(" ,;:") + "…"
+
+
+def shown(value: Any, width: int = 60) -> str:
+    """`value` as an error message quotes it: its repr, shortened; a huge whole number by its size (a 5,000-digit
+    int has no repr in Python 3.11, and a sentence should not print a pasted page back)."""
+    if isinstance(value, int) and not isinstance(value, bool) and value.bit_length() > 64:
+        return f"a number of about {int(value.bit_length() * math.log10(2)) + 1} digits"
+    return shorten(repr(value), width)
 
 
 def _int_range(name: str, value: Any, lo: int, hi: int) -> None:
     if isinstance(value, bool) or not isinstance(value, int):
-        raise ConfigError(name, f"{value!r} is not a whole number (allowed {lo} to {hi})")
+        raise ConfigError(name, f"{shown(value)} is not a whole number (allowed {lo} to {hi})")
     if not lo <= value <= hi:
-        raise ConfigError(name, f"{value} is out of range (allowed {lo} to {hi})")
+        raise ConfigError(name, f"{shown(value)} is out of range (allowed {lo} to {hi})")
 
 
 def _float_range(name: str, value: Any, lo: float, hi: float) -> None:
     if isinstance(value, bool) or not isinstance(value, (int, float)):
-        raise ConfigError(name, f"{value!r} is not a number (allowed {lo:g} to {hi:g})")
-    if not math.isfinite(value) or not lo <= value <= hi:
-        raise ConfigError(name, f"{value} is out of range (allowed {lo:g} to {hi:g})")
+        raise ConfigError(name, f"{shown(value)} is not a number (allowed {lo:g} to {hi:g})")
+    if (isinstance(value, float) and not math.isfinite(value)) or not lo <= value <= hi:   # (an int: no float())
+        raise ConfigError(name, f"{shown(value)} is out of range (allowed {lo:g} to {hi:g})")
 
 
 def _coerce(name: str, value: Any, typ: Any) -> Any:
@@ -369,10 +387,10 @@ def _coerce(name: str, value: Any, typ: Any) -> Any:
             return value.lower() in ("true", "1", "yes", "on")
         if isinstance(value, int) and value in (0, 1):
             return bool(value)
-        raise ConfigError(name, f"{value!r} is not true/false")
+        raise ConfigError(name, f"{shown(value)} is not true/false")
     if typ is int:
         if isinstance(value, bool):
-            raise ConfigError(name, f"{value!r} is not a whole number")
+            raise ConfigError(name, f"{shown(value)} is not a whole number")
         if isinstance(value, int):
             return value
         if isinstance(value, float) and value.is_integer():
@@ -382,22 +400,25 @@ def _coerce(name: str, value: Any, typ: Any) -> Any:
                 return int(value.strip())
             except ValueError:
                 pass
-        raise ConfigError(name, f"{value!r} is not a whole number")
+        raise ConfigError(name, f"{shown(value)} is not a whole number")
     if typ is float:
         if isinstance(value, bool):
-            raise ConfigError(name, f"{value!r} is not a number")
+            raise ConfigError(name, f"{shown(value)} is not a number")
         if isinstance(value, (int, float)):
-            return float(value)
+            try:
+                return float(value)
+            except OverflowError:           # an int beyond float range, e.g. 10**400 from JSON
+                raise ConfigError(name, f"{shown(value)} is too large to be a number (at most about 1.8e308)") from None
         if isinstance(value, str):
             try:
                 return float(value.strip())
             except ValueError:
                 pass
-        raise ConfigError(name, f"{value!r} is not a number")
+        raise ConfigError(name, f"{shown(value)} is not a number")
     if typ is str:
         if isinstance(value, str):
             return value
-        raise ConfigError(name, f"{value!r} is not text")
+        raise ConfigError(name, f"{shown(value)} is not text")
     return value
 
 

@@ -6,7 +6,7 @@ import warnings
 
 import pytest
 
-from ganae.config import ConfigError, ConfigWarning, RunConfig, section_fields
+from ganae.config import ConfigError, ConfigWarning, OptimConfig, RunConfig, section_fields, shorten
 from ganae import presets
 
 
@@ -34,6 +34,11 @@ def test_partial_dict_keeps_defaults_and_coerces_json_types():
     ("tricks.ema", 0.2, "tricks.ema", "0.9 to 0.9999"),
     ("data.name", "imagenet", "data.name", "ring8"),
     ("train.device", "tpu", "train.device", "cuda:N"),
+    pytest.param("optim.g_lr", 10**400, "optim.g_lr", "about 401 digits is too large to be a number",
+                 id="10**400-into-a-float"),                                       # OverflowError before
+    pytest.param("train.steps", 10**5000, "train.steps", "about 5001 digits is out of range (allowed 1 to 10000000)",
+                 id="10**5000-into-an-int"),                                       # no str() of it in Python 3.11
+    pytest.param("model.family", "y" * 3000, "model.family", "'yyyy", id="3000-characters"),
 ])
 def test_bad_values_name_the_field_and_the_allowed_values(dotted, value, field, words):
     with pytest.raises(ConfigError) as e:
@@ -112,3 +117,16 @@ def test_a_link_reproduces_the_same_first_steps():
     a.step(20)
     b.step(20)
     assert list(a.history.values["loss_d"]) == list(b.history.values["loss_d"])
+
+
+def test_a_huge_int_built_into_a_config_is_refused_by_validate():
+    """Built directly (not through from_dict), validate() compares the int itself: math.isfinite(10**400) raised."""
+    cfg = RunConfig(optim=OptimConfig(g_lr=10**400))
+    with pytest.raises(ConfigError, match=r"^optim\.g_lr: a number of about 401 digits is out of range"):
+        cfg.validate()
+
+
+def test_shorten_cuts_at_a_word_boundary():
+    assert shorten("the weights do not fit", 14) == "the weights…"
+    assert shorten("x" * 50, 10) == "x" * 9 + "…"
+    assert shorten("short", 10) == "short"
