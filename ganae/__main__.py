@@ -30,11 +30,8 @@ class UserError(Exception):
 def build_config(args: argparse.Namespace) -> RunConfig:
     cfg = presets.get(args.preset) if args.preset else RunConfig()
     if args.config:
-        path = Path(args.config)
-        if not path.is_file():
-            raise UserError(f"config file {path} does not exist")
         base = cfg.to_dict()
-        for sec, vals in json.loads(path.read_text()).items():
+        for sec, vals in read_config_file(Path(args.config)).items():
             if not isinstance(vals, dict):
                 raise ConfigError(sec, "expected a mapping of fields")
             base.setdefault(sec, {}).update(vals)
@@ -51,6 +48,33 @@ def build_config(args: argparse.Namespace) -> RunConfig:
     if args.seed is not None:
         cfg = cfg.with_updates(**{"train.seed": args.seed})
     return cfg.validate()
+
+
+CONFIG_MAX_BYTES = 1 << 20             # a config file is a few hundred bytes; refuse anything past 1 MB unread
+
+
+def read_config_file(path: Path) -> dict:
+    """The JSON object in a --config file; UserError (one sentence) for a file that is missing, too large, not
+    UTF-8, not JSON (truncated, a number with thousands of digits, nested thousands deep) or not an object."""
+    if not path.is_file():
+        raise UserError(f"config file {path} does not exist")
+    if path.stat().st_size > CONFIG_MAX_BYTES:
+        raise UserError(f"config file {path} is larger than {CONFIG_MAX_BYTES >> 20} MB; a config is a small JSON "
+                        "object such as {\"objective\": {\"loss\": \"wgan\"}}")
+    try:
+        data = json.loads(path.read_bytes().decode("utf-8-sig"))
+    except UnicodeDecodeError:
+        raise UserError(f"config file {path} is not UTF-8 text; save it as plain JSON") from None
+    except json.JSONDecodeError as e:
+        raise UserError(f"config file {path} is not valid JSON ({e.msg} at line {e.lineno}, column {e.colno})") \
+            from None
+    except (ValueError, RecursionError):     # ValueError: an int of more than 4,300 digits
+        raise UserError(f"config file {path} could not be read as JSON (a number too long or nesting too deep)") \
+            from None
+    if not isinstance(data, dict):
+        raise UserError(f"config file {path} holds a JSON {type(data).__name__}; it must be an object of sections, "
+                        "e.g. {\"objective\": {\"loss\": \"wgan\"}}")
+    return data
 
 
 def _fmt(metrics: dict[str, float], keys: tuple[str, ...] = ()) -> str:

@@ -48,3 +48,31 @@ def test_module_entry_point_runs_as_a_subprocess(tmp_path):
     r = subprocess.run([sys.executable, "-m", "ganae", "presets"], cwd=ROOT, capture_output=True, text=True,
                        timeout=120)
     assert r.returncode == 0 and "ring8-recommended" in r.stdout
+
+
+@pytest.mark.parametrize("content, words", [
+    pytest.param(b'{"optim": {"g_lr": 1' + b"0" * 400 + b"}}", "optim.g_lr: a number of about 401 digits is too large",
+                 id="int-past-float-range"),                                      # OverflowError before
+    pytest.param(b'{"optim": {"g_lr": ' + b"9" * 5000 + b"}}", "a number too long or nesting too deep",
+                 id="5000-digit-int"),                                            # ValueError from json
+    pytest.param(b'{"optim": {"g_lr": 0.1', "is not valid JSON (Expecting ',' delimiter at line 1",
+                 id="truncated"),                                                  # JSONDecodeError
+    pytest.param(b"[1, 2]", "holds a JSON list; it must be an object of sections", id="a-list"),  # AttributeError
+    pytest.param(b"\xff\xfe{\x00", "is not UTF-8 text", id="not-utf-8"),                 # UnicodeDecodeError
+    pytest.param(b"[" * 100_000, "nesting too deep", id="deep"),                        # RecursionError
+    pytest.param(b'{"optim": [1]}', "optim: expected a mapping of fields", id="a-section-that-is-a-list"),
+])
+def test_a_bad_config_file_is_one_sentence(tmp_path, capsys, content, words):
+    f = tmp_path / "run.json"
+    f.write_bytes(content)
+    assert main(["train", "--config", str(f), "--dry-run", "--quiet"]) == 2
+    err = capsys.readouterr().err
+    assert err.startswith("error: ") and words in err and "Traceback" not in err
+    assert len(err) < 300 and err.count("\n") == 1
+
+
+def test_a_config_file_past_one_megabyte_is_refused_unread(tmp_path, capsys):
+    f = tmp_path / "big.json"
+    f.write_bytes(b" " * (2 << 20) + b"{}")
+    assert main(["train", "--config", str(f), "--dry-run", "--quiet"]) == 2
+    assert "is larger than 1 MB" in capsys.readouterr().err
