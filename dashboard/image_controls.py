@@ -12,7 +12,6 @@ from __future__ import annotations
 
 import hashlib
 import os
-import tempfile
 import threading
 from pathlib import Path
 from typing import Any, Callable, Iterable
@@ -20,13 +19,13 @@ from typing import Any, Callable, Iterable
 import numpy as np
 import streamlit as st
 
-from dashboard import links, runtime
+from dashboard import links, quote, runtime
+from dashboard.settings import UPLOAD_DIR
 from ganae import config as C
 from ganae.config import ConfigError, RunConfig
 from ganae.data import DataError
 
 ROOT = Path(__file__).resolve().parent.parent
-UPLOAD_DIR = Path(tempfile.gettempdir()) / "ganae-uploads"
 IMAGE_DATA = ("digits", "sprites", "mnist", "fashion_mnist", "folder")
 DATA_LABELS = {"digits": "digits (8×8, bundled)", "sprites": "sprites (32×32, generated)", "mnist": "MNIST (28×28)",
                "fashion_mnist": "Fashion-MNIST (28×28)", "folder": "your own images (.zip or folder)"}
@@ -250,7 +249,7 @@ def data_widgets(form: Form) -> dict[str, Any]:
             form.values["data.path"] = typed.strip()
         if path:
             upd["data.path"] = path
-            st.caption(f"Using `{Path(path).name}`.")
+            st.caption(f"Using {quote.code(Path(path).name)}.")
         upd["data.image_size"] = form.widget(st.select_slider, "Image size",
                                              options(IMAGE_SIZES, form.get("data.image_size")),
                                              field="data.image_size", format_func=lambda s: f"{s}×{s}")
@@ -443,7 +442,7 @@ def training_page(*, title: str, caption: str, key: str, prefix: str, form: Form
     st.title(title)
     st.caption(caption)
     if lost:
-        st.info(f"The run `{lost}` is no longer on this server (it was left unwatched for a while, or the server "
+        st.info(f"The run {quote.code(lost)} is no longer on this server (it was left unwatched for a while, or the server "
                 f"restarted). Press Train to start a new one.")
     left, right = st.columns([1, 2.9], gap="medium")
     with left:

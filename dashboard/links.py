@@ -25,7 +25,7 @@ from urllib.parse import urlencode
 
 import streamlit as st
 
-from dashboard import runtime
+from dashboard import quote, runtime
 from ganae import lessons
 from ganae.checkpoint import CheckpointError
 from ganae.config import ConfigError, RunConfig
@@ -103,8 +103,8 @@ def link(cfg: RunConfig, page: str | None = None, **extra: str) -> str:
 
 def problem_sentence(e: ConfigError) -> str:
     """What a page says about a link it cannot use (the parameter and the fix)."""
-    return (f"The link's settings could not be used — **{e.field}**: {str(e).split(': ', 1)[-1]}. "
-            f"The page starts from its defaults instead.")
+    return (f"The link's settings could not be used — **{quote.md(e.field, 80)}**: "
+            f"{quote.md(str(e).split(': ', 1)[-1])}. The page starts from its defaults instead.")
 
 
 def config_from_url(show_error: bool = True) -> RunConfig | None:
@@ -175,22 +175,30 @@ def _not_here(page: str, cfg: RunConfig) -> ConfigError:
                        f"{lessons.PAGES.get(lessons.page_for(cfg), 'right')} page")
 
 
+NOT_AN_UPLOAD = ("a link can only name a file uploaded to this server through a page (a CSV of points, a drawing "
+                 "or a .zip of images); upload the file on the page")
+
+
+def is_upload(path: str) -> bool:
+    """Whether `path` is a file name in the upload folder (where pages keep uploads and drawings, named by their
+    content); decided from the name alone, so the answer says nothing about other paths on the server."""
+    from dashboard.settings import UPLOAD_DIR
+    try:
+        return Path(path).resolve().parent == UPLOAD_DIR.resolve()
+    except (OSError, RuntimeError, ValueError):
+        return False
+
+
 def check_server_paths(cfg: RunConfig) -> RunConfig:
-    """A link may not point the server at its own files: data.root stays the data folder, and a CSV of points
-    must be one uploaded to this server (a Playground upload or drawing, named by its content). Otherwise any
-    file could be opened by a crafted link, and its first lines shown in the error sentence."""
+    """A link may not point the server at its own files: data.root stays the data folder, and data.path (a CSV of
+    points, a folder or zip of images) must name an upload made through a page. Otherwise a crafted link could
+    show any image folder the server can read, walk a tree such as /usr/share, quote a file's first lines in an
+    error sentence, or tell by the sentence whether a path exists: every refused path gets the same one."""
     d, default = cfg.data, RunConfig().data
     if d.root != default.root:
         raise ConfigError("data.root", "a link cannot choose a folder on the server; leave it out of the link")
-    if d.name == "csv" and d.path:
-        from dashboard.settings import UPLOAD_DIR          # where the Playground keeps uploads and drawings
-        try:
-            inside = UPLOAD_DIR.resolve() in Path(d.path).resolve().parents
-        except (OSError, RuntimeError, ValueError):
-            inside = False
-        if not inside:
-            raise ConfigError("data.path", "a link can only name a CSV uploaded to this server; upload the file "
-                                           "(or draw the points) on the page")
+    if d.path and not is_upload(d.path):
+        raise ConfigError("data.path", NOT_AN_UPLOAD)
     return cfg
 
 
@@ -448,6 +456,6 @@ def _restore_into(trainer, payload: Mapping[str, Any]) -> None:
 
 
 __all__ = ["params_of", "config_of", "query_string", "page_url", "link", "config_from_url", "url_fingerprint",
-           "problem_sentence", "check_server_paths", "opened_link", "report_problem", "follow", "leave_run",
-           "student_caption", "sync_url", "copy_link", "advanced", "set_advanced", "carry", "page_file", "open_page",
+           "problem_sentence", "is_upload", "check_server_paths", "opened_link", "report_problem", "follow",
+           "leave_run", "student_caption", "sync_url", "copy_link", "advanced", "set_advanced", "carry", "page_file", "open_page",
            "session_runs", "start_run", "payload_config", "start_from_payload"]

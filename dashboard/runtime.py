@@ -23,6 +23,7 @@ from dataclasses import dataclass
 import streamlit as st
 import torch
 
+from dashboard import quote
 from ganae import device as device_mod
 from ganae.config import ConfigError, RunConfig
 from ganae.runner import Gate, Registry, Runner, RunStatus
@@ -312,9 +313,9 @@ def sidebar_status(status: RunStatus | None) -> None:
 
 def show_error(e: Exception) -> None:
     """A user-fixable error as one sentence (never a traceback)."""
-    if isinstance(e, ConfigError):
-        st.error(f"**{e.field}**: {str(e).split(': ', 1)[-1]}")
+    if isinstance(e, ConfigError):      # the field and the value quoted in it may be a visitor's text: quoted
+        st.error(f"**{quote.md(e.field, 80)}**: {quote.md(str(e).split(': ', 1)[-1])}")
     else:
-        st.error(str(e))
+        st.error(quote.md(e))
 
 

@@ -14,6 +14,7 @@ import csv
 import functools
 import io
 import json
+import zipfile
 from pathlib import Path
 from urllib.parse import parse_qsl, urlsplit
 
@@ -29,7 +30,7 @@ from dashboard import figures_images as fi
 from dashboard import image_controls as ic
 from dashboard import links, runtime, settings
 from ganae import export, presets
-from ganae.config import RunConfig
+from ganae.config import ConfigError, RunConfig
 
 torch.set_num_threads(1)
 APP = str(Path(__file__).resolve().parent.parent / "dashboard" / "app.py")
@@ -232,6 +233,27 @@ def test_a_link_cannot_point_the_server_at_its_files(params, field):
     assert len(at.warning) == 1 and field in at.warning[0].value and "server" in at.warning[0].value
     assert not at.error and "passwd" not in qp(at).get("data.path", "")
     assert links.config_of(qp(at)) == page_default("playground")
+
+
+@pytest.mark.parametrize("path", ["/usr/share", "/etc/passwd", "/nonexistent/folder", "data",
+                                  str(settings.UPLOAD_DIR / ".." / "x.zip"), str(settings.UPLOAD_DIR)])
+def test_a_link_cannot_show_a_server_folder_nor_tell_whether_it_exists(path):
+    """A folder that exists, a file, a path that does not: the same sentence, and nothing is read from it."""
+    at = open_page("ae_lab", {"data.name": "folder", "data.path": path, "model.family": "ae"})
+    refused = links.problem_sentence(ConfigError("data.path", links.NOT_AN_UPLOAD))
+    assert [w.value for w in at.warning] == [refused]
+    assert not at.error and "data.path" not in qp(at) and qp(at).get("data.name") != "folder"
+
+
+def test_a_link_may_name_an_upload_made_through_a_page():
+    zipped = io.BytesIO()
+    with zipfile.ZipFile(zipped, "w") as z:
+        z.writestr("a.png", b"not read here")
+    cfg = RunConfig().with_updates(**{"data.name": "folder", "model.family": "ae",
+                                      "data.path": ic.save_upload(zipped.getvalue(), ".zip")})
+    assert links.check_server_paths(cfg) is cfg
+    assert links.is_upload(settings.save_upload("p.csv", b"x,y\n1,2\n"))
+    assert not links.is_upload(str(settings.UPLOAD_DIR / "sub" / "x.csv"))
 
 
 def test_a_link_to_an_uploaded_csv_opens_it():

@@ -13,7 +13,7 @@ from typing import Any
 import streamlit as st
 
 from dashboard import figures_compare as fc
-from dashboard import links, runtime
+from dashboard import links, quote, runtime
 from ganae import compare, presets
 from ganae.arena import MAX_RUNS, ArenaRunner, ArenaStore, ArenaView, describe_updates
 from ganae.compare import Variant
@@ -148,7 +148,7 @@ def own_data_widget() -> None:
     own = ss.get(OWN_KEY)
     if own and (own["data.name"] == "csv") == points:
         st.caption(f":material/upload_file: Training on your own {'points' if points else 'images'} "
-                   f"(`{own['data.path'].rsplit('/', 1)[-1]}`).")
+                   f"({quote.code(own['data.path'].rsplit('/', 1)[-1])}).")
 
 
 def load_comparison(name: str) -> None:
@@ -309,9 +309,9 @@ def setup_form(advanced: bool = True) -> tuple[RunConfig | None, list[Variant], 
     for i, v in enumerate(ss["ar_variants"]):
         with st.container(border=True):
             a, b = st.columns([5, 1], vertical_alignment="center")
-            a.markdown(f"<span style='color:{colors[v['name']]}'>■</span> **{v['name']}**  \n"
-                       f"<small>{describe_updates(v['updates'], base)}</small>", unsafe_allow_html=True)
-            b.button("", icon=":material/delete:", key=f"ar_rm_{i}", help=f"Remove '{v['name']}'",
+            a.markdown(f"{swatch(colors[v['name']])} **{quote.md(v['name'])}**  \n"
+                       f":small[{quote.md(describe_updates(v['updates'], base))}]")
+            b.button("", icon=":material/delete:", key=f"ar_rm_{i}", help=f"Remove '{quote.md(v['name'])}'",
                      on_click=_remove_variant, args=(i,))
     if not ss["ar_variants"]:
         st.caption("No variants yet: the arena would train the base alone. Add one below.")
@@ -379,7 +379,7 @@ def add_variant_form(base: RunConfig) -> None:
             if not updates:
                 st.warning("Change at least one setting: this variant would be the base itself.")
             elif name in taken:
-                st.warning(f"There is already a variant called '{name}'; give this one another name.")
+                st.warning(f"There is already a variant called '{quote.md(name)}'; give this one another name.")
             else:
                 try:
                     Variant(name, updates).config(base, base.train.seed)
@@ -498,6 +498,11 @@ EVAL_LABELS = {"modes": "modes covered", "hq": "high-quality share", "kl": "KL (
                "fd": "Fréchet distance", "precision": "precision", "recall": "recall", "classes": "classes"}
 
 
+def swatch(color: str) -> str:
+    """A square in a variant's colour, in Streamlit markdown (no HTML: the variant's name beside it is user text)."""
+    return f':color[■]{{foreground="{color}"}}'
+
+
 def status_line(v: ArenaView) -> str:
     parts = [STATE_ICONS.get(v.state, v.state),
              f'step <b class="ganae-arena-step" data-step="{v.step}">{v.step:,}</b> of {v.target:,}']
@@ -560,8 +565,8 @@ def draw(v: ArenaView) -> None:
                               format_func=lambda o: (HISTORY_LABELS if o[0] == "history" else EVAL_LABELS)[o[1]])
         st.markdown("**Oscillation reading** (first seed)")
         for name in v.variants:
-            st.markdown(f"<span style='color:{colors[name]}'>■</span> **{name}** — "
-                        f"{v.readings.get(name) or 'not enough steps yet.'}", unsafe_allow_html=True)
+            st.markdown(f"{swatch(colors[name])} **{quote.md(name)}** — "
+                        f"{v.readings.get(name) or 'not enough steps yet.'}")
         st.caption("The reading looks at both losses (and D's outputs). The table's amplitude is the "
                    "sine-equivalent swing of D's loss over its last 50 logged steps, its period the peak of D's "
                    "loss spectrum (blank when none stands out). A GAN that keeps circling shows a large, steady A.")
@@ -596,9 +601,9 @@ def draw_table(v: ArenaView, colors: dict[str, str]) -> None:
     st.caption(note + " Green cells: the best variant on that metric — only when it beats the next one by more "
                "than 1 % and, with several seeds, by more than their spread (a smaller gap is seed noise).")
     wins = fc.wins_text(winners, v.variants)
-    lines = [f"<span style='color:{colors[n]}'>■</span> **{n}** wins {', '.join(w)}" for n, w in wins.items() if w]
+    lines = [f"{swatch(colors[n])} **{quote.md(n)}** wins {', '.join(w)}" for n, w in wins.items() if w]
     if lines:
-        st.markdown("  \n".join(lines), unsafe_allow_html=True)
+        st.markdown("  \n".join(lines))
     with st.expander("What the columns mean"):
         for key in fc.metric_columns(v.table):
             st.markdown(f"- **{fc.METRIC_LABELS[key][0]}**: {fc.METRIC_HELP.get(key, '')}")
@@ -653,7 +658,7 @@ def run() -> None:
     st.markdown(INTRO)
     st.latex(MEAN_SD)
     if lost:
-        st.info(f"The comparison `{lost}` is no longer on this server (left unwatched for a while, or the server "
+        st.info(f"The comparison {quote.code(lost)} is no longer on this server (left unwatched for a while, or the server "
                 f"restarted). Press Start to run it again.")
 
     left, right = st.columns([1.1, 2.6], gap="large")

@@ -12,7 +12,7 @@ import numpy as np
 import streamlit as st
 
 from dashboard import figures_compare as fc
-from dashboard import links
+from dashboard import links, quote
 from ganae import dirac
 
 PAPER = {"h": 0.1, "steps": 1000, "theta0": 1.0, "psi0": 1.0, "d_steps": 1}
@@ -166,7 +166,8 @@ def from_url() -> None:
         try:
             ss[_url_key(name)] = _url_value(name, text)
         except ValueError as e:
-            problems.append(f"**{name}** {e}" if "must" in str(e) else f"**{name}**: {e}")
+            problems.append(f"**{quote.md(name)}** {quote.md(e)}" if "must" in str(e) else
+                            f"**{quote.md(name)}**: {quote.md(e)}")
     if problems:
         ss["dg_url_problem"] = ("The link's settings could not all be used — " + "; ".join(problems)
                                 + ". Those keep their current values.")

@@ -20,7 +20,7 @@ import streamlit as st
 
 from dashboard import figures_images as fi
 from dashboard import image_controls as ic
-from dashboard import latent_ops, links, runtime
+from dashboard import latent_ops, links, quote, runtime
 from ganae import checkpoint, latent
 from ganae.checkpoint import CheckpointError
 from ganae.config import ConfigError
@@ -204,7 +204,7 @@ def _source_from_url(keys: list[str]) -> None:
     if match is not None:
         st.session_state["lx_source"] = match
     else:
-        st.warning(f"The link's checkpoint `{want}` is not in this server's checkpoints folder "
+        st.warning(f"The link's checkpoint {quote.code(want)} is not in this server's checkpoints folder "
                    f"(`{ic.checkpoint_dir().name}/`); pick a model below.", icon=":material/link_off:")
 
 

@@ -10,7 +10,7 @@ import json
 import numpy as np
 import streamlit as st
 
-from dashboard import exports, figures, links, runtime, settings
+from dashboard import exports, figures, links, quote, runtime, settings
 from dashboard.livechart import live_chart, memo
 from ganae import export
 from ganae.config import RunConfig
@@ -162,7 +162,7 @@ def run() -> None:
     st.caption("A generator G turns noise into points; a discriminator D judges them against the real data. "
                "Press **Train** and watch them play.")
     if lost:
-        st.info(f"The run `{lost}` is no longer on this server (it was left unwatched for a while, or the "
+        st.info(f"The run {quote.code(lost)} is no longer on this server (it was left unwatched for a while, or the "
                 f"server restarted). Press Train to start a new one.")
 
     left, right = st.columns([1, 2.9], gap="medium")

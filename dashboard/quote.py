@@ -1,0 +1,50 @@
+"""User text inside a page's markdown, quoted so that it shows as the text itself.
+
+Anything a visitor chooses -- a link's parameter, a variant's name, an uploaded file's name, a checkpoint's note,
+the value quoted in an error sentence -- reaches `st.markdown` / `st.error` / `st.caption`, which read markdown
+(and, with unsafe_allow_html, HTML). Unquoted, `[x](https://evil.example)` became a live link,
+`![](https://evil.example/t.png)` an image fetched from another server, and an Arena variant named
+`<iframe srcdoc="<script>…">` ran a script. Every such string goes through one of these two:
+
+    st.warning(f"**{quote.md(field)}**: {quote.md(message)}")    # plain text: every ASCII punctuation escaped
+    st.info(f"The run {quote.code(run_id)} is gone")              # an inline code span that nothing closes early
+
+Both also cut the text to a length (at a word boundary) and fold line breaks into spaces (a line break could
+start a heading or a list).
+"""
+from __future__ import annotations
+
+import re
+
+from ganae.config import shorten
+
+# What can start markdown (CommonMark, GitHub's extensions, Streamlit's directives and LaTeX) in one line of text:
+# emphasis, code, strike-through, links / images / :color[...] (all open with "["), HTML and autolinks, entities,
+# headings, tables, LaTeX, e-mail links -- always escaped. "_" only where it can emphasise (not inside g_lr), ":"
+# only before "/" or a word and "/" (https://, :material/icon:), "." only after "www" (www.x autolinks), and a list marker only at the
+# start. Field names, numbers and ordinary sentences come out unchanged.
+_SPECIAL = re.compile(r"[\\`*~\[\]<>&#|$@]|(?<![A-Za-z0-9])_|_(?![A-Za-z0-9])|:(?=\w*/)|(?<=www)\.", re.IGNORECASE)
+_LIST_START = re.compile(r"^(\s*)([-+]|\d+(?=[.)]))")
+_BREAKS = re.compile(r"[\r\n\u2028\u2029]+")
+_TICKS = re.compile(r"`+")
+
+
+def _one_line(text: object, width: int) -> str:
+    return shorten(_BREAKS.sub(" ", str(text)), width)
+
+
+def md(text: object, width: int = 400) -> str:
+    """`text` as literal markdown: no link, image, HTML tag, emphasis, colour, icon or LaTeX can start in it."""
+    s = _SPECIAL.sub(lambda m: "\\" + m.group(0), _one_line(text, width))
+    return _LIST_START.sub(lambda m: m.group(1) + ("\\" + m.group(2) if m.group(2) in "-+" else m.group(2) + "\\"),
+                           s, count=1)
+
+
+def code(text: object, width: int = 80) -> str:
+    """`text` as an inline code span, fenced with more backticks than it holds (its content is shown as is)."""
+    s = _one_line(text, width)
+    fence = "`" * (max((len(t) for t in _TICKS.findall(s)), default=0) + 1)
+    return f"{fence} {s} {fence}"
+
+
+__all__ = ["md", "code"]
