@@ -15,10 +15,12 @@ This module only moves such dicts to and from disk:
 from __future__ import annotations
 
 import io
+import math
 import os
 import pickle
 import re
 import tempfile
+import time
 import zipfile
 from collections import OrderedDict
 from datetime import datetime
@@ -31,6 +33,9 @@ SCHEMA = 1                              # version of the payload layout; bump wh
 FORMAT = "ganae-checkpoint"             # value of payload["format"]; tells our files from other torch files
 MAX_BYTES = 200 * 1024 * 1024           # refuse larger files before reading them
 REQUIRED = ("config", "state", "step")  # keys every checkpoint must have
+MAX_STEP = 10**12                       # a larger (or negative) step count is a damaged or crafted file
+STALE_TMP_S = 120.0                     # a temp file untouched this long is left by a killed save (a save writes
+                                        # continuously and renames within seconds)
 _ZIP_MAGIC = b"PK\x03\x04"              # torch.save writes zip archives (since PyTorch 1.6)
 _TMP_SUFFIX = ".tmp"                    # temp files are ".<name>.<random>.tmp" beside the target
 _SCALARS = (bool, int, float, complex, str, bytes, torch.dtype, torch.device, torch.Size)  # weights_only-safe
@@ -254,7 +259,7 @@ def _check_payload(name: str, payload: Any) -> dict:
                               "save the run again.")
     step = payload["step"]
     if not isinstance(payload["config"], dict) or not isinstance(payload["state"], dict) \
-            or isinstance(step, bool) or not isinstance(step, int):
+            or isinstance(step, bool) or not isinstance(step, int) or not 0 <= step <= MAX_STEP:
         raise CheckpointError(f"{name} has 'config', 'state' or 'step' of the wrong type; it is damaged — "
                               "save the run again.")
     return payload
@@ -272,6 +277,7 @@ def inspect(path: str | Path) -> dict:
     st = p.stat()
     metrics = payload.get("metrics", {})
     note = payload.get("note", "")
+    metrics = {str(k): v for k, v in metrics.items() if _finite(v)} if isinstance(metrics, dict) else {}
     return {
         "path": str(p),
         "name": p.stem,
@@ -279,10 +285,20 @@ def inspect(path: str | Path) -> dict:
         "modified": _iso(st.st_mtime),
         "config": payload["config"],
         "step": payload["step"],
-        "metrics": metrics if isinstance(metrics, dict) else {},
+        "metrics": metrics,
         "note": note if isinstance(note, str) else "",
         "kind": payload.get("kind", "run") if isinstance(payload.get("kind", "run"), str) else "run",
     }
+
+
+def _finite(v: Any) -> bool:
+    """A metric a gallery can print: a real number within float range (not bool, NaN, inf or 10**400)."""
+    if isinstance(v, bool) or not isinstance(v, (int, float)):
+        return False
+    try:
+        return math.isfinite(v)
+    except OverflowError:
+        return False
 
 
 def list_checkpoints(folder: str | Path) -> list[dict]:
@@ -294,6 +310,9 @@ def list_checkpoints(folder: str | Path) -> list[dict]:
     for p in sorted((q for q in d.glob("*.pt") if q.is_file()), key=lambda q: q.name):
         try:
             out.append(inspect(p))
+        except OSError:               # unreadable (permissions, gone meanwhile): one file, not the listing
+            out.append({"path": str(p), "name": p.stem, "size_bytes": 0, "modified": "",
+                        "error": f"'{p.name}' could not be read; check its permissions or save it again."})
         except CheckpointError as e:
             try:
                 st = p.stat()
@@ -305,8 +324,24 @@ def list_checkpoints(folder: str | Path) -> list[dict]:
     return out
 
 
+def remove_stale_temp(folder: str | Path, older_than_s: float = STALE_TMP_S) -> list[Path]:
+    """Delete the temp files of saves that were killed mid-write (".<name>.<random>.tmp", untouched for
+    `older_than_s`) in `folder`; returns what was removed. A save in progress keeps writing, so it is spared."""
+    removed: list[Path] = []
+    now = time.time()
+    for p in Path(folder).glob(f".*{_TMP_SUFFIX}"):
+        try:
+            if p.is_file() and now - p.stat().st_mtime > older_than_s:
+                p.unlink()
+                removed.append(p)
+        except OSError:               # gone meanwhile, or not ours to delete
+            pass
+    return removed
+
+
 def _iso(ts: float) -> str:
     return datetime.fromtimestamp(ts).astimezone().isoformat(timespec="seconds")
 
 
-__all__ = ["SCHEMA", "FORMAT", "MAX_BYTES", "CheckpointError", "save", "load", "inspect", "list_checkpoints"]
+__all__ = ["SCHEMA", "FORMAT", "MAX_BYTES", "CheckpointError", "save", "load", "inspect", "list_checkpoints",
+           "remove_stale_temp"]

@@ -25,7 +25,7 @@ import numpy as np
 import torch
 from PIL import Image, ImageOps
 
-from .config import DataConfig
+from .config import POINT_DATASETS, DataConfig
 
 # ---- limits on user data ------------------------------------------------------------------------
 MAX_CSV_ROWS = 200_000               # points read from a CSV
@@ -101,6 +101,19 @@ def load(cfg: DataConfig, device: torch.device | str = "cpu") -> Dataset:
     if not 0.0 < cfg.test_fraction < 1.0:
         raise DataError(f"The test fraction {cfg.test_fraction} must lie between 0 and 1 (e.g. 0.2).")
     return _REGISTRY[cfg.name].loader(cfg, torch.device(device))
+
+
+_IMAGE_SIDES = {"digits": 8, "sprites": SPRITE_SIZE, "mnist": 28, "fashion_mnist": 28}   # folder: cfg.image_size
+
+
+def example_shape(cfg: DataConfig) -> tuple[int, ...]:
+    """The shape of one example of `cfg`'s dataset without loading it: (2,) for points, (1, H, W) for images."""
+    if cfg.name not in _REGISTRY:
+        raise DataError(f"There is no dataset '{cfg.name}'; choose one of: {', '.join(names())}.")
+    if cfg.name in POINT_DATASETS:
+        return (2,)
+    side = _IMAGE_SIDES.get(cfg.name, cfg.image_size)
+    return (1, side, side)
 
 
 def names() -> list[str]:
@@ -566,4 +579,4 @@ _REGISTRY: dict[str, _Entry] = {
                               "sub-folder."),
 }
 
-__all__ = ["DataError", "Dataset", "load", "names", "describe"]
+__all__ = ["DataError", "Dataset", "load", "names", "describe", "example_shape"]

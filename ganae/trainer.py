@@ -23,7 +23,7 @@ import numpy as np
 import torch
 
 from . import checkpoint, data as data_mod, device as device_mod, models, nets
-from .config import ConfigError, RunConfig
+from .config import ConfigError, RunConfig, shorten
 from .models.common import StepContext
 
 PARTS = ("both", "d", "g")
@@ -390,8 +390,7 @@ class Trainer:
                 except RuntimeError:   # a state made on another device type: reseed deterministically
                     t.gen.manual_seed(cfg.train.seed * 7919 + 1 + int(payload["step"]))
         except (RuntimeError, KeyError, ValueError, TypeError) as e:
-            raise checkpoint.CheckpointError(
-                f"the checkpoint's weights do not fit the model its config describes ({str(e)[:200]})") from None
+            raise _misfit(e) from None
         t.step_count = int(payload["step"])
         t.prepared = bool(payload.get("prepared", t.step_count > 0))
         if "history" in payload:
@@ -404,3 +403,28 @@ class Trainer:
     @classmethod
     def load(cls, path: str | Path, device: torch.device | str | None = None) -> "Trainer":
         return cls.from_payload(checkpoint.load(path), device=device)
+
+
+def _misfit(e: Exception) -> checkpoint.CheckpointError:
+    return checkpoint.CheckpointError("the checkpoint's weights do not fit the model its config describes "
+                                      f"({shorten(str(e), 200)})")
+
+
+def check_weights(payload: Mapping[str, Any]) -> None:
+    """CheckpointError unless the payload's model weights load into the model its config describes.
+
+    The model is built on the CPU from the data's shape without loading the data (an upload is checked before it
+    is kept, and its data may be a folder this server does not have); an AC-GAN's class count is read from the
+    weights themselves."""
+    try:
+        cfg = RunConfig.from_dict(payload["config"]).validate()
+    except (ConfigError, KeyError, TypeError) as e:
+        raise checkpoint.CheckpointError(f"the checkpoint's configuration is not valid here ({e})") from None
+    try:
+        state = payload["state"]["model"]
+        aux = [t for k, t in state.items() if k.endswith("aux.weight") and isinstance(t, torch.Tensor)]
+        with device_mod.seeded_init(0):
+            model = models.build(cfg, data_mod.example_shape(cfg.data), int(aux[0].shape[0]) if aux else 0)
+        model.load_state_dict(state)
+    except (RuntimeError, KeyError, ValueError, TypeError, AttributeError, IndexError) as e:
+        raise _misfit(e) from None

@@ -379,3 +379,85 @@ def test_inspect_and_list_checkpoints(tmp_path):
     assert "error" not in ok and ok["step"] == 3
     assert bare["metrics"] == {} and bare["note"] == "" and bare["step"] == 7
     assert ckpt.list_checkpoints(tmp_path / "missing") == []
+
+
+# ---- odd files (issue #21) ---------------------------------------------------------------------------------
+@pytest.mark.parametrize("step", [-1, 10**13, 10**400], ids=["negative", "10**13", "10**400"])
+def test_an_impossible_step_count_is_a_damaged_file(tmp_path, step):
+    p = write_torch(tmp_path / "s.pt", ganae_like(step=step))
+    with pytest.raises(CheckpointError, match="of the wrong type; it is damaged"):
+        ckpt.load(p)
+
+
+def test_the_gallery_summary_keeps_only_printable_metrics(tmp_path):
+    p = write_torch(tmp_path / "m.pt", ganae_like(metrics={"modes": 10**400, "hq": 0.5, "kl": float("nan"),
+                                                           "js": True, "fd": "x", "recall": 3}))
+    assert ckpt.inspect(p)["metrics"] == {"hq": 0.5, "recall": 3}
+
+
+@pytest.mark.skipif(os.name != "posix" or os.geteuid() == 0, reason="needs POSIX permissions, not root")
+def test_an_unreadable_file_is_listed_as_broken_beside_the_others(tmp_path):
+    ckpt.save(tmp_path / "a.pt", ganae_like(step=1))
+    locked = ckpt.save(tmp_path / "b.pt", ganae_like(step=2))
+    locked.chmod(0)
+    try:
+        rows = ckpt.list_checkpoints(tmp_path)
+    finally:
+        locked.chmod(0o644)
+    assert [r["name"] for r in rows] == ["a", "b"]
+    assert rows[0]["step"] == 1 and "could not be read" in rows[1]["error"]
+
+
+def test_stale_temp_files_are_removed_and_a_save_in_progress_is_not(tmp_path):
+    ckpt.save(tmp_path / "run.pt", ganae_like())
+    stale = tmp_path / ".run.pt.k1ll3d.tmp"
+    fresh = tmp_path / ".run.pt.wr1t1ng.tmp"
+    other = tmp_path / "notes.tmp"                       # not a hidden temp file of a save
+    for p in (stale, fresh, other):
+        p.write_bytes(b"x" * 100)
+    old = time.time() - 2 * ckpt.STALE_TMP_S
+    os.utime(stale, (old, old))
+    os.utime(other, (old, old))
+    assert ckpt.remove_stale_temp(tmp_path) == [stale]
+    assert sorted(p.name for p in tmp_path.iterdir()) == [".run.pt.wr1t1ng.tmp", "notes.tmp", "run.pt"]
+    assert ckpt.remove_stale_temp(tmp_path / "missing") == []
+
+
+def _trained_payload(**cfg) -> dict:
+    from ganae.config import RunConfig
+    from ganae.trainer import Trainer
+    t = Trainer(RunConfig().with_updates(**{"data.n": 200, "train.batch_size": 16, "model.g_hidden": 16,
+                                            "model.d_hidden": 16, "train.device": "cpu", **cfg}))
+    t.step(1)
+    return t.payload()
+
+
+def assert_cut_at_a_word(e: pytest.ExceptionInfo) -> None:
+    """The reason in brackets is the original error's text, cut at a word boundary (it was cut mid-word)."""
+    text, full = str(e.value), str(e.value.__context__)
+    cut = text[text.index("(") + 1: -1]
+    assert len(full) > 200 and cut.endswith("…") and len(cut) <= 200
+    head = cut[:-1]
+    assert full.startswith(head) and full[len(head)] in " ,;:"
+
+
+def test_weights_are_checked_against_their_config_without_loading_the_data():
+    from ganae.trainer import check_weights
+    payload = _trained_payload()
+    check_weights(payload)                                     # fits
+    payload["config"]["model"]["g_hidden"] = 24
+    with pytest.raises(CheckpointError, match="weights do not fit the model its config describes") as e:
+        check_weights(payload)
+    assert_cut_at_a_word(e)
+    payload["config"]["data"] = {"name": "folder", "path": "/nowhere/at/all.zip"}   # data this server lacks
+    with pytest.raises(CheckpointError, match="weights do not fit"):
+        check_weights(payload)                                 # a shape check, not a DataError
+
+
+def test_the_misfit_sentence_of_from_payload_ends_at_a_word():
+    from ganae.trainer import Trainer
+    payload = _trained_payload()
+    payload["config"]["model"]["d_hidden"] = 40
+    with pytest.raises(CheckpointError, match="weights do not fit") as e:
+        Trainer.from_payload(payload, device="cpu")
+    assert_cut_at_a_word(e)

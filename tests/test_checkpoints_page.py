@@ -6,6 +6,7 @@ from __future__ import annotations
 import io
 import os
 import shutil
+import time
 import zipfile
 from pathlib import Path
 
@@ -251,3 +252,76 @@ def test_save_a_run_of_this_session_under_a_sanitised_name(folders, tmp_path):
     assert ("checkpoints/user/", "outside-my-run.pt") in {(r["folder"], r["checkpoint"]) for r in rows(at)}
     for rid in list(runtime.registry().ids()):
         runtime.registry().remove(rid)
+
+
+# ---- odd files (issue #21) -------------------------------------------------------------------------------------
+def crafted(ring_bytes: bytes, **changes) -> bytes:
+    """The ring checkpoint with payload fields changed (what `save` would refuse or never write)."""
+    payload = checkpoint.load(ring_bytes)
+    for key, value in changes.items():
+        *path, last = key.split(".")
+        d = payload
+        for k in path:
+            d = d[k]
+        d[last] = value
+    buf = io.BytesIO()
+    torch.save(payload, buf)
+    return buf.getvalue()
+
+
+def test_a_config_number_past_float_range_is_refused_on_upload(folders, ring_bytes):
+    _, user = folders
+    at = page()
+    upload(at, "huge.pt", crafted(ring_bytes, **{"config.optim.g_lr": 10**400}))     # OverflowError before
+    assert len(at.error) == 1 and "huge.pt" in at.error[0].value
+    assert "configuration is not valid" in at.error[0].value and "optim.g_lr" in at.error[0].value
+    assert user_files(user) == []
+
+
+def test_one_odd_file_in_the_folder_does_not_break_the_listing(folders, ring_bytes):
+    """10**400 in its config and metrics, a note of markdown: listed, the others stay usable, nothing is live."""
+    shipped, _ = folders
+    (shipped / "a-huge.pt").write_bytes(crafted(ring_bytes, **{
+        "config.optim.g_lr": 10**400, "metrics": {"modes": 10**400, "hq": 0.5},
+        "note": "[x](https://evil.example) ![](https://evil.example/t.png)"}))
+    at = page()
+    assert not at.exception, at.exception
+    by_name = {r["checkpoint"]: r for r in rows(at)}
+    assert set(by_name) == {"a-huge.pt", "ring-small.pt"}
+    assert by_name["a-huge.pt"]["model"] == "unknown model" and by_name["a-huge.pt"]["metrics"] == "HQ 0.5"
+    assert by_name["ring-small.pt"]["steps"] == 7
+    at.selectbox(key="ck_pick").set_value(str(shipped / "a-huge.pt")).run()
+    assert not at.exception
+    note = next(c.value for c in at.caption if "evil.example" in c.value)
+    assert note == r"\[x\](https\://evil.example) !\[\](https\://evil.example/t.png)"
+    assert any("not valid in this version" in c.value for c in at.caption)
+    at.selectbox(key="ck_pick").set_value(str(shipped / "ring-small.pt")).run()
+    assert at.button(key="ck_open").label == "Open in GAN Playground"
+
+
+def test_weights_that_do_not_fit_their_config_are_refused_before_they_land(folders, ring_bytes):
+    _, user = folders
+    at = page()
+    upload(at, "misfit.pt", crafted(ring_bytes, **{"config.model.g_hidden": 24}))    # weights are 16 wide
+    assert len(at.error) == 1
+    text = at.error[0].value
+    assert text.startswith("**misfit.pt** was not accepted.") and "weights do not fit" in text
+    assert user_files(user) == []
+
+
+def test_an_uploaded_file_name_is_quoted(folders, ring_bytes):
+    at = page()
+    upload(at, "[x](https:evil.example).pt", b"not a checkpoint")
+    assert at.error[0].value.startswith(r"**\[x\](https:evil.example).pt** was not accepted.")
+
+
+def test_stale_temp_files_of_killed_saves_are_removed_when_the_page_lists(folders):
+    shipped, _ = folders
+    stale, fresh = shipped / ".ring.pt.abc123.tmp", shipped / ".ring.pt.def456.tmp"
+    stale.write_bytes(b"half a checkpoint")
+    fresh.write_bytes(b"a save in progress")
+    old = time.time() - 3600
+    os.utime(stale, (old, old))
+    st.cache_resource.clear()                           # a fresh server process
+    page()
+    assert not stale.exists() and fresh.exists()

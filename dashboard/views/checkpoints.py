@@ -20,8 +20,8 @@ from typing import Any
 import streamlit as st
 
 from dashboard import image_controls as ic
-from dashboard import links, runtime
-from ganae import checkpoint, lessons
+from dashboard import links, quote, runtime
+from ganae import checkpoint, lessons, trainer
 from ganae.checkpoint import CheckpointError
 from ganae.config import ConfigError, RunConfig
 from ganae.data import DataError
@@ -35,6 +35,7 @@ METRIC_LABELS = {"modes": "modes", "hq": "HQ", "kl": "KL", "js": "JS", "fd": "FD
                  "test_psnr": "PSNR", "test_kl": "KL", "active_units": "active units", "reverse_kl": "reverse KL",
                  "test_accuracy": "test accuracy"}
 ERRORS = (CheckpointError, ConfigError, DataError, OSError, RuntimeError, TimeoutError, ValueError, TypeError)
+ODD = (ArithmeticError, AttributeError, KeyError, TypeError, ValueError)   # what an odd file's fields can raise
 
 
 # ---- folders and names ---------------------------------------------------------------------------------------
@@ -90,6 +91,13 @@ def _kind(path: str, mtime: float, size: int) -> str:
     return str(kind) if isinstance(kind, str) and kind else "run"
 
 
+@st.cache_resource(show_spinner=False)
+def _tidied(folder: str) -> list[str]:
+    """Once per server process and folder: delete the temp files of saves killed mid-write (kill -9 left one
+    hidden `.<name>.<random>.tmp` each time)."""
+    return [p.name for p in checkpoint.remove_stale_temp(folder)]
+
+
 def entries() -> list[dict[str, Any]]:
     """Every checkpoint of both folders (`checkpoint.list_checkpoints`), with `where` and `kind` added."""
     out: list[dict[str, Any]] = []
@@ -97,6 +105,7 @@ def entries() -> list[dict[str, Any]]:
     if user_dir().resolve() != shipped_dir().resolve():
         folders.append((user_dir(), "checkpoints/user/"))
     for folder, where in folders:
+        _tidied(str(folder.resolve()))
         for e in checkpoint.list_checkpoints(folder):
             e = {**e, "where": where}
             if "error" not in e:
@@ -115,7 +124,7 @@ def entries() -> list[dict[str, Any]]:
 def config_of(e: dict[str, Any]) -> RunConfig | None:
     try:
         return RunConfig.from_dict(e.get("config"))
-    except (ConfigError, TypeError, ValueError):
+    except ODD:
         return None
 
 
@@ -205,7 +214,7 @@ def save_run(runner: Any, text: str, replace: bool = False) -> tuple[str, str]:
     try:
         runner.call(lambda t: t.save(path, note=note, metrics=_latest_evals(t)), timeout=60.0)
     except ERRORS as e:
-        return "error", f"The run could not be saved ({e}); try again, or pause the run first."
+        return "error", f"The run could not be saved ({quote.md(e)}); try again, or pause the run first."
     tidy = "" if stem == text.strip().removesuffix(".pt") else " (the name was tidied: only letters, digits, " \
                                                               "'-', '_' and '.' are kept)"
     return "ok", f"Saved **{path.name}** (step {step:,}) in `{folder}`{tidy}."
@@ -213,14 +222,16 @@ def save_run(runner: Any, text: str, replace: bool = False) -> tuple[str, str]:
 
 def accept_upload(filename: str, data: bytes) -> tuple[str, str]:
     """Check an uploaded file and keep it in the user folder: ("ok" | "error", sentence). Writes nothing unless the
-    file is a valid ganae checkpoint of at most the upload limit whose configuration is valid here."""
-    shown = Path(filename).name or "the file"
+    file is a valid ganae checkpoint of at most the upload limit whose configuration is valid here and whose
+    weights fit the model that configuration describes."""
+    shown = quote.md(Path(filename).name or "the file", 120)
     try:
         payload = checkpoint.load(bytes(data), max_bytes=upload_limit())
         if payload.get("kind") != "classifier":
             links.payload_config(payload)
+            trainer.check_weights(payload)
     except CheckpointError as e:
-        return "error", f"**{shown}** was not accepted. {e}"
+        return "error", f"**{shown}** was not accepted. {quote.md(e)}"
     stem = safe_name(Path(filename).stem) or "upload"
     folder = user_dir()
     path = unique_path(folder, stem)
@@ -230,7 +241,7 @@ def accept_upload(filename: str, data: bytes) -> tuple[str, str]:
     try:
         checkpoint.save(path, body)
     except (TypeError, OSError, CheckpointError) as e:
-        return "error", f"**{shown}** could not be stored ({e})."
+        return "error", f"**{shown}** could not be stored ({quote.md(e)})."
     model, dataset = describe({"config": payload.get("config"), "kind": payload.get("kind")})
     return "ok", (f"Accepted **{shown}**: {model} on {dataset}, step {int(payload['step']):,}. Saved as "
                   f"`{path.name}` in your folder.")
@@ -244,22 +255,33 @@ def gallery(all_entries: list[dict[str, Any]]) -> None:
         st.info("No checkpoints yet. Train a model on a page and save it below, or upload one.",
                 icon=":material/inventory_2:")
         return
-    rows = []
+    rows, described = [], []
     for e in good:
-        model, data = describe(e)
-        rows.append({"checkpoint": Path(e["path"]).name, "folder": e["where"], "model": model, "data": data,
-                     "steps": int(e["step"]), "metrics": metrics_text(e.get("metrics") or {}),
-                     "saved": date_text(e.get("modified", "")), "size": size_text(int(e.get("size_bytes", 0))),
-                     "note": (e.get("note") or "")[:160]})
+        try:
+            rows.append(row(e))
+            described.append(e)
+        except ODD as err:             # one odd file is listed as such; the others stay usable
+            broken.append({**e, "error": f"its summary cannot be shown ({type(err).__name__}); it is damaged or "
+                                         "was not made by ganae — save it again."})
+    good = described
     if rows:
         st.dataframe(rows, hide_index=True, width="stretch", key="ck_table",
                      column_config={"note": st.column_config.TextColumn("note", width="large"),
                                     "steps": st.column_config.NumberColumn("steps", format="%d")})
     for e in broken:
-        st.warning(f"**{e['where']}{Path(e['path']).name}** cannot be used: {e['error']}",
+        st.warning(f"**{quote.md(e['where'] + Path(e['path']).name)}** cannot be used: {quote.md(e['error'])}",
                    icon=":material/broken_image:")
     if good:
         details(good)
+
+
+def row(e: dict[str, Any]) -> dict[str, Any]:
+    """One checkpoint's line in the gallery table (plain text cells)."""
+    model, data = describe(e)
+    return {"checkpoint": Path(e["path"]).name, "folder": e["where"], "model": model, "data": data,
+            "steps": int(e["step"]), "metrics": metrics_text(e.get("metrics") or {}),
+            "saved": date_text(e.get("modified", "")), "size": size_text(int(e.get("size_bytes", 0))),
+            "note": (e.get("note") or "")[:160]}
 
 
 def details(good: list[dict[str, Any]]) -> None:
@@ -269,10 +291,11 @@ def details(good: list[dict[str, Any]]) -> None:
     e = by_path[path]
     model, data = describe(e)
     with st.container(border=True):
-        st.markdown(f"**{Path(path).name}** — {model} on **{data}**, step **{e['step']:,}** · "
+        st.markdown(f"**{quote.md(Path(path).name)}** — {quote.md(model)} on **{quote.md(data)}**, "
+                    f"step **{e['step']:,}** · "
                     f"{size_text(int(e.get('size_bytes', 0)))} · saved {date_text(e.get('modified', ''))}")
         if e.get("note"):
-            st.caption(e["note"])
+            st.caption(quote.md(e["note"], 600))
         if e.get("metrics"):
             st.markdown("Recorded metrics: " + metrics_text(e["metrics"], limit=12))
         cols = st.columns([1.4, 1.4, 1, 1.6], vertical_alignment="center")
