@@ -7,11 +7,13 @@ dashboard reload is instant. Anything a user can get wrong raises `DataError` wi
 """
 from __future__ import annotations
 
+import array
 import contextlib
 import csv
 import functools
 import gzip
 import io
+import itertools
 import math
 import os
 import stat
@@ -30,7 +32,9 @@ from .config import POINT_DATASETS, DataConfig
 # ---- limits on user data ------------------------------------------------------------------------
 MAX_CSV_ROWS = 200_000               # points read from a CSV
 MIN_CSV_ROWS = 10
-MAX_CSV_BYTES = 50 * 2**20           # a CSV larger than this cannot hold a sensible 200k rows
+MAX_CSV_BYTES = 16 * 2**20           # 200k rows of two numbers fit in a quarter of this; refused unread
+MAX_CSV_LINE = 256                   # characters of one row: two numbers never need more
+F32_MAX = float(np.finfo(np.float32).max)  # points live as float32: a larger value (1e308) would become inf
 MAX_IMAGES = 20_000                  # images in a folder / zip
 MAX_IMAGE_BYTES = 5 * 2**20          # one image file
 MAX_IMAGE_PIXELS = 40_000_000        # decoded size of one image (guards against decompression bombs)
@@ -253,45 +257,77 @@ def _csv(cfg: DataConfig, device: torch.device) -> Dataset:
 
 
 def _read_csv_points(path: Path) -> np.ndarray:
-    """Two numeric columns, comma / semicolon / tab / space separated, optional header row."""
+    """Two numeric columns, comma / semicolon / tab / space separated, optional header row.
+
+    The read is bounded before anything is parsed: the file's size, each line's length, and the rows kept (the
+    file is read a line at a time and refused at row MAX_CSV_ROWS + 1, so a file of millions of rows costs no
+    more memory than one of the most allowed)."""
     if not path.is_file():
         raise DataError(f"The CSV file '{path}' does not exist; check data.path.")
     if path.stat().st_size > MAX_CSV_BYTES:
         raise DataError(f"The CSV file '{path.name}' is larger than {MAX_CSV_BYTES // 2**20} MB; "
                         f"keep at most {MAX_CSV_ROWS:,} rows of two numbers.")
     try:
-        text = path.read_text(encoding="utf-8-sig")
+        with open(path, encoding="utf-8-sig", newline="") as f:
+            return _parse_csv_points(_csv_lines(f, path.name), path.name)
     except (OSError, UnicodeDecodeError) as e:
         raise DataError(f"The CSV file '{path.name}' cannot be read as UTF-8 text ({e}); "
                         f"save it as plain CSV.") from None
-    lines = [(i + 1, ln) for i, ln in enumerate(text.splitlines()) if ln.strip()]
-    sample = "\n".join(ln for _, ln in lines[:20])
+
+
+def _csv_lines(f: io.TextIOBase, name: str):
+    """(line number, text) of the non-empty lines of an open file, read one at a time, each refused past
+    MAX_CSV_LINE characters (a single 40 MB line was read whole, then refused by the csv module's field limit)."""
+    for lineno, line in enumerate(iter(lambda: f.readline(MAX_CSV_LINE + 2), ""), 1):
+        text = line.rstrip("\r\n")
+        if len(text) > MAX_CSV_LINE:
+            raise DataError(f"Line {lineno} of '{name}' is longer than {MAX_CSV_LINE} characters; every row must be "
+                            f"two numbers (x, y).")
+        if text.strip():
+            yield lineno, text
+
+
+def _parse_csv_points(lines, name: str) -> np.ndarray:
+    head = list(itertools.islice(lines, 20))
     try:
-        dialect = csv.Sniffer().sniff(sample, delimiters=",;\t ")
+        dialect = csv.Sniffer().sniff("\n".join(t for _, t in head), delimiters=",;\t ")
     except csv.Error:
         dialect = csv.excel
-    rows: list[list[float]] = []
-    for k, (lineno, fields) in enumerate(zip((i for i, _ in lines), csv.reader((ln for _, ln in lines), dialect))):
-        fields = [f.strip() for f in fields if f.strip()]
-        try:
-            values = [float(f) for f in fields]
-        except ValueError:
-            if k == 0:
-                continue  # a header row
-            raise DataError(f"Line {lineno} of '{path.name}' holds a non-number ({', '.join(fields)}); every row "
-                            f"after an optional header must be two numbers, with a dot as the decimal point.") from None
-        if len(values) != 2:
-            raise DataError(f"Line {lineno} of '{path.name}' has {len(values)} column(s); "
-                            f"the file needs exactly two numeric columns (x, y).")
-        if not all(map(math.isfinite, values)):
-            raise DataError(f"Line {lineno} of '{path.name}' holds a missing or infinite value; "
-                            f"remove or fill that row.")
-        rows.append(values)
-        if len(rows) > MAX_CSV_ROWS:
-            raise DataError(f"'{path.name}' has more than {MAX_CSV_ROWS:,} rows; keep at most that many points.")
-    if len(rows) < MIN_CSV_ROWS:
-        raise DataError(f"'{path.name}' has {len(rows)} point(s); give at least {MIN_CSV_ROWS} rows of two numbers.")
-    return np.array(rows, dtype=np.float64)
+    at = [0]                                      # the line the reader is on, for the sentences
+
+    def texts():
+        for lineno, text in itertools.chain(head, lines):
+            at[0] = lineno
+            yield text
+
+    rows = array.array("d")                      # x, y, x, y, ...: 16 bytes a point
+    try:
+        for k, fields in enumerate(csv.reader(texts(), dialect)):
+            fields = [f.strip() for f in fields if f.strip()]
+            try:
+                values = [float(f) for f in fields]
+            except ValueError:
+                if k == 0:
+                    continue  # a header row
+                raise DataError(f"Line {at[0]} of '{name}' holds a non-number ({', '.join(fields)[:80]}); every "
+                                f"row after an optional header must be two numbers, with a dot as the decimal "
+                                f"point.") from None
+            if len(values) != 2:
+                raise DataError(f"Line {at[0]} of '{name}' has {len(values)} column(s); "
+                                f"the file needs exactly two numeric columns (x, y).")
+            if not all(math.isfinite(v) and abs(v) <= F32_MAX for v in values):
+                raise DataError(f"Line {at[0]} of '{name}' holds a missing, infinite or too large value (points "
+                                f"are float32: at most ±{F32_MAX:.1e}); remove or fix that row.")
+            rows.extend(values)
+            if len(rows) > 2 * MAX_CSV_ROWS:
+                raise DataError(f"'{name}' has more than {MAX_CSV_ROWS:,} rows; keep at most that many points.")
+    except csv.Error as e:                        # e.g. a NUL byte, an unclosed quote at the end
+        raise DataError(f"Line {at[0]} of '{name}' cannot be read as CSV ({e}); save it as plain CSV with "
+                        f"two numbers a row.") from None
+    if len(rows) < 2 * MIN_CSV_ROWS:
+        raise DataError(f"'{name}' has {len(rows) // 2} point(s); give at least {MIN_CSV_ROWS} rows of two "
+                        f"numbers.")
+    return np.frombuffer(rows, dtype=np.float64).reshape(-1, 2).copy()
 
 
 # ---- scikit-learn digits --------------------------------------------------------------------------

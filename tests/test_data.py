@@ -5,6 +5,7 @@ import gzip
 import io
 import math
 import struct
+import tracemalloc
 import zipfile
 from pathlib import Path
 from urllib.error import URLError
@@ -344,6 +345,50 @@ def test_csv_points_load_with_or_without_header(tmp_path, header, sep):
 def test_csv_errors_name_the_problem(tmp_path, text, fragment):
     with pytest.raises(DataError, match=fragment):
         data.load(_csv(tmp_path, text))
+
+
+@pytest.mark.parametrize("text, fragment", [
+    ("1,2\n" * 10 + "1e308,2\n", "Line 11.*too large value"),             # finite in float64, inf in float32
+    ("1,2\n" * 10 + "-3.5e38,2\n", "Line 11.*too large value"),
+    ("1," + "2" * 1_000_000 + "\n" + "1,2\n" * 10, "Line 1 .*longer than 256 characters"),   # was _csv.Error
+    ("1,2\n" * 10 + "1,\x002\n", "Line 11 .*non-number"),                                # a NUL byte
+])
+def test_csv_edge_cases_are_data_errors(tmp_path, text, fragment):
+    with pytest.raises(DataError, match=fragment):
+        data.load(_csv(tmp_path, text))
+
+
+def test_float32_limits_themselves_are_accepted(tmp_path):
+    big = float(np.finfo(np.float32).max)
+    d = data.load(_csv(tmp_path, f"{big!r},{-big!r}\n" + "1,2\n" * 12))
+    assert torch.isfinite(torch.cat([d.x_train, d.x_test])).all()
+
+
+def test_a_csv_past_the_byte_limit_is_refused_unread(tmp_path, monkeypatch):
+    p = tmp_path / "one-line.csv"
+    with open(p, "wb") as f:                     # a 40 MB single line (sparse: nothing is written but its end)
+        f.seek(40 * 2**20)
+        f.write(b"1")
+    opened = []
+    monkeypatch.setattr(data, "open", lambda *a, **k: opened.append(a), raising=False)   # data.py's open()
+    with pytest.raises(DataError, match="larger than 16 MB"):
+        data.load(DataConfig(name="csv", path=str(p)))
+    assert opened == []
+
+
+def test_a_csv_of_a_million_rows_is_refused_with_bounded_memory(tmp_path):
+    """Refused at row 200,001 after reading a line at a time: the whole text and a list of every line made a
+    5-million-row file cost ~800 MB before its refusal."""
+    p = tmp_path / "many.csv"
+    p.write_text("1,2\n" * 1_000_000)
+    tracemalloc.start()
+    try:
+        with pytest.raises(DataError, match="more than 200,000 rows"):
+            data.load(DataConfig(name="csv", path=str(p)))
+        peak = tracemalloc.get_traced_memory()[1]
+    finally:
+        tracemalloc.stop()
+    assert peak < 16 * 2**20, f"{peak / 2**20:.0f} MB"
 
 
 def test_missing_csv_is_a_data_error(tmp_path):
