@@ -20,11 +20,15 @@ from ganae.config import shorten
 
 # What can start markdown (CommonMark, GitHub's extensions, Streamlit's directives and LaTeX) in one line of text:
 # emphasis, code, strike-through, links / images / :color[...] (all open with "["), HTML and autolinks, entities,
-# headings, tables, LaTeX, e-mail links -- always escaped. "_" only where it can emphasise (not inside g_lr), ":"
-# only before "/" or a word and "/" (https://, :material/icon:), "." only after "www" (www.x autolinks), and a list marker only at the
-# start. Field names, numbers and ordinary sentences come out unchanged.
-_SPECIAL = re.compile(r"[\\`*~\[\]<>&#|$@]|(?<![A-Za-z0-9])_|_(?![A-Za-z0-9])|:(?=\w*/)|(?<=www)\.", re.IGNORECASE)
+# headings, tables, LaTeX, e-mail links -- escaped with a backslash. "_" only where it can emphasise (not inside
+# g_lr), and a list marker only at the start. Field names, numbers and ordinary sentences come out unchanged.
+_SPECIAL = re.compile(r"[\\`*~\[\]<>&#|$@]|(?<![A-Za-z0-9])_|_(?![A-Za-z0-9])")
 _LIST_START = re.compile(r"^(\s*)([-+]|\d+(?=[.)]))")
+# Autolinks (https://x, www.x, a@b.x) and Streamlit's :material/icon: are found in the text after the escapes are
+# undone, so a backslash does not stop them: an invisible zero-width space does, after the ":" and the "www" and
+# the "@" (the text reads the same; a copy of it carries the space).
+ZWSP = "\u200b"
+_UNLINK = re.compile(r"(?<=:)(?=\w*/)|(?<=www)(?=\.)|(?<=@)", re.IGNORECASE)
 _BREAKS = re.compile(r"[\r\n\u2028\u2029]+")
 _TICKS = re.compile(r"`+")
 
@@ -35,7 +39,7 @@ def _one_line(text: object, width: int) -> str:
 
 def md(text: object, width: int = 400) -> str:
     """`text` as literal markdown: no link, image, HTML tag, emphasis, colour, icon or LaTeX can start in it."""
-    s = _SPECIAL.sub(lambda m: "\\" + m.group(0), _one_line(text, width))
+    s = _SPECIAL.sub(lambda m: "\\" + m.group(0), _UNLINK.sub(ZWSP, _one_line(text, width)))
     return _LIST_START.sub(lambda m: m.group(1) + ("\\" + m.group(2) if m.group(2) in "-+" else m.group(2) + "\\"),
                            s, count=1)
 
@@ -47,4 +51,4 @@ def code(text: object, width: int = 80) -> str:
     return f"{fence} {s} {fence}"
 
 
-__all__ = ["md", "code"]
+__all__ = ["md", "code", "ZWSP"]

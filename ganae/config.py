@@ -356,7 +356,7 @@ def shorten(text: str, width: int) -> str:
     return head.rstrip(" ,;:") + "…"
 
 
-def shown(value: Any, width: int = 60) -> str:
+def shown(value: Any, width: int = 120) -> str:
     """`value` as an error message quotes it: its repr, shortened; a huge whole number by its size (a 5,000-digit
     int has no repr in Python 3.11, and a sentence should not print a pasted page back)."""
     if isinstance(value, int) and not isinstance(value, bool) and value.bit_length() > 64:

@@ -15,7 +15,7 @@ import streamlit as st
 import torch
 from streamlit.testing.v1 import AppTest
 
-from dashboard import runtime
+from dashboard import quote, runtime
 from ganae import checkpoint
 from ganae.config import RunConfig
 from ganae.trainer import Trainer
@@ -293,7 +293,8 @@ def test_one_odd_file_in_the_folder_does_not_break_the_listing(folders, ring_byt
     at.selectbox(key="ck_pick").set_value(str(shipped / "a-huge.pt")).run()
     assert not at.exception
     note = next(c.value for c in at.caption if "evil.example" in c.value)
-    assert note == r"\[x\](https\://evil.example) !\[\](https\://evil.example/t.png)"
+    assert note == quote.md("[x](https://evil.example) ![](https://evil.example/t.png)")
+    assert "](" not in note.replace(r"\](", "") and "https://" not in note
     assert any("not valid in this version" in c.value for c in at.caption)
     at.selectbox(key="ck_pick").set_value(str(shipped / "ring-small.pt")).run()
     assert at.button(key="ck_open").label == "Open in GAN Playground"
