@@ -25,6 +25,7 @@ from streamlit.testing.v1 import AppTest
 from dashboard import image_controls, links, runtime, settings
 from ganae import config as C
 from ganae.config import ConfigError, RunConfig
+from test_quote import unescaped_openers
 
 torch.set_num_threads(1)
 
@@ -34,7 +35,15 @@ APP = str(ROOT / "dashboard" / "app.py")
 FUZZ = hsettings(max_examples=80, deadline=None, suppress_health_check=[HealthCheck.too_slow,
                                                                         HealthCheck.function_scoped_fixture])
 
+# what an attacker types or links: numbers past float range, HTML / markdown that a page might render, server paths
+HUGE = st.sampled_from([10**309, -10**400, 2**1024, 10**4000])
+PAYLOADS = st.sampled_from(["[x](https://evil.example)", "![](https://evil.example/t.png)", "<script>alert(1)</script>",
+                            '<iframe srcdoc="<script>parent.alert(1)</script>"></iframe>', ":red[x] `y` $z$",
+                            "www.evil.example", "9" * 400])
+PATHS = st.sampled_from(["/usr/share", "/etc/passwd", "/", "data", "../../etc", "/nonexistent/folder",
+                         str(settings.UPLOAD_DIR), str(settings.UPLOAD_DIR / ".." / "x.zip")])
 odd_values = st.one_of(
+    HUGE, PAYLOADS, PATHS,
     st.none(), st.booleans(), st.integers(-10**12, 10**12), st.integers(-3, 3),
     st.floats(allow_nan=True, allow_infinity=True), st.sampled_from([math.nan, math.inf, -math.inf, 1e308, -0.0]),
     st.text(max_size=10), st.sampled_from(["", "nan", "inf", "-1", "1e-3", "1e400", "0x10", "ns", "digits", "conv",
@@ -168,9 +177,13 @@ def test_the_image_pages_declare_fields_to_fuzz():
 
 # ---- a page's URL ----------------------------------------------------------------------------------------------------
 url_keys = st.one_of(st.sampled_from(sorted(CONFIG_FIELDS)), st.sampled_from(["run", "advanced", "lesson", "step"]),
-                     st.text(max_size=12), st.sampled_from(["optim.lr", "bogus.x", ".", "data.", ".name"]))
-url_values = st.one_of(st.text(max_size=12), st.sampled_from(["nan", "inf", "-inf", "1e400", "-5", "0", "true",
-                                                               "ns", "wgan", "digits", ""]),
+                     st.text(max_size=12), st.sampled_from(["optim.lr", "bogus.x", ".", "data.", ".name"]),
+                     PAYLOADS.map(lambda p: f"model.{p}"), PAYLOADS)
+# a link that names a server path for the data (a folder of images, a CSV of points)
+path_links = st.tuples(st.sampled_from(["folder", "csv"]), PATHS).map(
+    lambda t: {"data.name": t[0], "data.path": t[1], "model.family": "ae" if t[0] == "folder" else "gan"})
+url_values = st.one_of(st.text(max_size=12), PAYLOADS, PATHS, HUGE.map(str),
+                       st.sampled_from(["nan", "inf", "-inf", "1e400", "-5", "0", "true", "ns", "wgan", "digits", ""]),
                        st.lists(st.text(max_size=4), max_size=2))
 # a link as the Share button writes it (a field, its value as text), then edited by hand
 shared = st.sampled_from(sorted(CONFIG_FIELDS)).flatmap(
@@ -180,17 +193,24 @@ url_params = st.tuples(st.lists(shared, max_size=3), st.dictionaries(url_keys, u
 
 
 @FUZZ
-@given(url_params)
+@given(st.one_of(url_params, path_links))
 def test_a_link_gives_a_valid_config_nothing_or_names_the_parameter(params):
     try:
         with warnings.catch_warnings():
             warnings.simplefilter("ignore")          # an unusual but valid combination warns: not a refusal
             cfg = links.config_of(params)
+            if cfg is not None:
+                links.check_server_paths(cfg)        # what a page does next with a link
     except ConfigError as e:
         event("refused")
         given_keys = {str(k) for k in params if "." in str(k)}
         assert e.field in given_keys | CONFIG_FIELDS | {k.split(".")[0] for k in given_keys}, e.field
         assert str(e).startswith(e.field + ": ")
+        sentence = links.problem_sentence(e)         # what the page shows: user text quoted, a line at most
+        assert not unescaped_openers(sentence.replace("**", "")), sentence
+        assert len(sentence) < 700
+        if e.field == "data.path" and "needs a path" not in str(e):     # any path a link names: one sentence
+            assert sentence == links.problem_sentence(ConfigError("data.path", links.NOT_AN_UPLOAD))
         return
     if cfg is None:
         assert not any("." in str(k) for k in params)
