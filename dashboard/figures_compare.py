@@ -8,6 +8,7 @@ Like dashboard/figures.py, figures are built as plain dicts and validated once, 
 """
 from __future__ import annotations
 
+import html
 import math
 from typing import Any, Mapping, Sequence
 
@@ -79,6 +80,11 @@ def _axis_names(i: int) -> tuple[str, str, str, str]:
     return f"x{s}", f"y{s}", f"xaxis{s}", f"yaxis{s}"
 
 
+def _plain(text: Any) -> str:
+    """A variant's name (user text) inside plotly's HTML-like labels: `<a href=...>` would be a live link."""
+    return html.escape(str(text), quote=False)
+
+
 def _panel_title(text: str, xdom: list[float], ydom: list[float], color: str = "#222") -> dict[str, Any]:
     return {"text": text, "x": sum(xdom) / 2, "y": ydom[1], "xref": "paper", "yref": "paper", "yanchor": "bottom",
             "xanchor": "center", "showarrow": False, "font": {"size": 12, "color": color}}
@@ -140,7 +146,7 @@ def loss_multiples(runs: Sequence[Any], variants: Sequence[str], height: int | N
             lay[xk]["matches"] = "x"
             lay[yk]["matches"] = "y"
             lay[yk]["showticklabels"] = i % cols == 0
-        notes.append(_panel_title(f"<b>{v}</b>", xdom, ydom))
+        notes.append(_panel_title(f"<b>{_plain(v)}</b>", xdom, ydom))
         for r in (r for r in runs if r.variant == v):
             main = r.seed == first_seed[v]
             for key, name, color in keys:
@@ -150,7 +156,8 @@ def loss_multiples(runs: Sequence[Any], variants: Sequence[str], height: int | N
                 ys.append(s[1])
                 data.append({"type": "scatter", "x": s[0], "y": s[1], "mode": "lines", "name": name,
                              "legendgroup": key, "showlegend": key not in shown, "xaxis": xa, "yaxis": ya,
-                             "hovertemplate": f"{v} · seed {r.seed}<br>step %{{x}}<br>{name} %{{y:.3g}}<extra></extra>",
+                             "hovertemplate": f"{_plain(v)} · seed {r.seed}<br>step %{{x}}<br>{name} %{{y:.3g}}"
+                                              "<extra></extra>",
                              "line": {"color": color, "width": 1.5 if main else 0.9},
                              "opacity": 1.0 if main else 0.45})
                 shown.add(key)
@@ -183,10 +190,11 @@ def overlay(runs: Sequence[Any], variants: Sequence[str], metric: str = "loss_d"
             ys.append(s[1])
             main = r.seed == s0
             trace = {"type": "scatter", "x": s[0], "y": s[1], "mode": "lines" if source == "history" else
-                     "lines+markers", "name": v if main else f"{v} (seed {r.seed})", "legendgroup": v,
+                     "lines+markers", "name": _plain(v if main else f"{v} (seed {r.seed})"), "legendgroup": v,
                      "showlegend": main, "line": {"color": colors[v], "width": 1.8 if main else 1.0},
                      "opacity": 1.0 if main else 0.5,
-                     "hovertemplate": f"{v} · seed {r.seed}<br>step %{{x}}<br>{label} %{{y:.3g}}<extra></extra>"}
+                     "hovertemplate": f"{_plain(v)} · seed {r.seed}<br>step %{{x}}<br>{label} %{{y:.3g}}"
+                                      "<extra></extra>"}
             if source != "history":
                 trace["marker"] = {"size": 4}
             data.append(trace)
@@ -251,8 +259,8 @@ def sample_panels(kind: str, samples: Mapping[str, np.ndarray | None], variants:
     for i, v in enumerate(variants):
         xa, ya, xk, yk = _axis_names(i)
         xdom, ydom = doms[i]
-        text = f"<b>{v}</b>" + (f"<br><span style='font-size:10px'>{captions[v]}</span>" if captions and
-                                captions.get(v) else "")
+        caption = captions.get(v) if captions else None
+        text = f"<b>{_plain(v)}</b>" + (f"<br><span style='font-size:10px'>{_plain(caption)}</span>" if caption else "")
         notes.append(_panel_title(text, xdom, ydom))
         s = samples.get(v)
         ax = {"domain": xdom, "anchor": ya, "showgrid": False, "zeroline": False, "showticklabels": False}
@@ -278,7 +286,7 @@ def sample_panels(kind: str, samples: Mapping[str, np.ndarray | None], variants:
             if s is not None and len(s):
                 grid = image_grid(np.asarray(s)[:64])
                 data.append({"type": "image", "z": grid, "xaxis": xa, "yaxis": ya, "hoverinfo": "skip",
-                             "name": v})
+                             "name": _plain(v)})
         if s is None:
             notes.append({"text": "nothing to draw (diverged?)", "x": sum(xdom) / 2, "y": sum(ydom) / 2,
                           "xref": "paper", "yref": "paper", "showarrow": False, "font": {"color": "#999"}})

@@ -160,3 +160,19 @@ def test_decisive_winners_drop_ties_and_seed_noise():
     assert fc.decisive_winners(rows, winners) == {"js": "b"}      # kl: within the spread; fd: within 1 %
     one = [dict(r, n=1) for r in rows]
     assert fc.decisive_winners(one, winners) == {"kl": "a", "js": "b"}
+
+
+def test_a_variant_name_is_text_in_every_plotly_label():
+    """Plotly reads <a href>, <b>, <span> in names and annotations: a variant named as a link was a live link."""
+    from types import SimpleNamespace
+    evil = '<a href="https://evil.example">x</a>'
+    run = SimpleNamespace(variant=evil, seed=0, history={"step": np.arange(5.0), "loss_d": np.ones(5),
+                                                          "loss_g": np.ones(5)}, evals={})
+    figs = [fc.loss_multiples([run], [evil]), fc.overlay([run], [evil], "loss_d", "D loss"),
+            fc.sample_panels("points", {evil: np.zeros((4, 2))}, [evil], np.zeros((4, 2)), captions={evil: evil})]
+    for fig in figs:
+        labels = [t.name or "" for t in fig.data] + [t.hovertemplate or "" for t in fig.data
+                                                       if hasattr(t, "hovertemplate")] + \
+                 [a.text or "" for a in fig.layout.annotations]
+        assert not any("<a " in s for s in labels), labels
+        assert any("&lt;a href" in s for s in labels)
