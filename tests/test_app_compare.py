@@ -238,3 +238,37 @@ def test_arena_own_data_of_the_wrong_kind_is_not_used():
     at.run()                                     # a ring-8 base: images do not apply to it
     assert not any("your own" in c.value for c in at.caption)
     assert not any("data.name=folder" in c.value for c in at.code)
+
+
+def test_arena_control_bar_follows_the_live_state_and_pause_stops_the_steps():
+    """Issue #20.1: after Start the bar showed the state before the click (Pause / Resume / +50 greyed out, Start
+    pressable) until some other widget reran the page."""
+    at = open_page("arena")
+    at.select_slider(key="ar_steps").set_value(10000).run()
+    assert at.button(key="ar_pause").disabled and at.button(key="ar_resume").disabled
+    at.button(key="ar_start").click().run()
+    assert not at.exception and not at.error, (at.exception, [e.value for e in at.error])
+    assert the_arena(at).view().active
+    assert not at.button(key="ar_pause").disabled                       # the very run that pressed Start
+    assert at.button(key="ar_resume").disabled and at.button(key="ar_start").disabled
+    assert not at.button(key="ar_step").disabled
+
+    at.button(key="ar_pause").click().run()
+    arena = the_arena(at)
+    assert arena.view().state == "paused" and "paused" in status(at)
+    assert at.button(key="ar_pause").disabled and not at.button(key="ar_resume").disabled
+    assert not at.button(key="ar_start").disabled                       # paused: Start may build it anew
+    step = arena.view().step
+    assert 0 <= step < 10000 and f'data-step="{step}"' in status(at)
+    time.sleep(1.0)
+    at.run()
+    assert arena.view().step == step and f'data-step="{step}"' in status(at)     # the steps stopped
+
+    at.button(key="ar_step").click().run()
+    assert arena.view().step == step + 50 and f'data-step="{step + 50}"' in status(at)
+    at.button(key="ar_resume").click().run()
+    assert arena.view().active and not at.button(key="ar_pause").disabled
+    assert run_until(at, lambda a: arena.view().step > step + 50, 30)
+    at.select_slider(key="ar_steps").set_value(5000).run()              # another setup: Start builds it
+    assert not at.button(key="ar_start").disabled
+    assert any("You changed the setup" in i.value for i in at.info)

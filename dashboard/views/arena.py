@@ -327,12 +327,25 @@ def setup_form(advanced: bool = True) -> tuple[RunConfig | None, list[Variant], 
                         help="Every variant trains once per seed; the table shows mean ± sd over the K runs.")
     c2.select_slider("Steps per run", STEP_CHOICES, key="ar_steps",
                      help="Every run stops here ('finished'); Resume trains on.")
+    setup = chosen_setup()
+    k, n = len(setup[2]), (1 + len(setup[1])) * len(setup[2])
+    st.caption(f"{1 + len(setup[1])} variants (the base included) × {k} seed{'s' if k > 1 else ''} = **{n} runs**, "
+               f"trained in turns by one thread (at most {MAX_RUNS}).")
+    return setup
+
+
+def chosen_setup() -> tuple[RunConfig | None, list[Variant], list[int], int, str | None]:
+    """The setup the widgets hold now: (base, variants, seeds, steps, error sentence or None). The control bar's
+    callbacks read it too: they run before the page (and its form) is drawn."""
+    ss = st.session_state
+    try:
+        base = base_config()
+    except ConfigError as e:
+        return None, [], [], 0, str(e)
     k = int(ss["ar_seeds"])
     seeds = [base.train.seed + i for i in range(k)]
     variants = [Variant(v["name"], dict(v["updates"])) for v in ss["ar_variants"]]
     n = (1 + len(variants)) * k
-    st.caption(f"{1 + len(variants)} variants (the base included) × {k} seed{'s' if k > 1 else ''} = **{n} runs**, "
-               f"trained in turns by one thread (at most {MAX_RUNS}).")
     if n > MAX_RUNS:
         return base, variants, seeds, int(ss["ar_steps"]), (
             f"{n} runs are too many for this machine (at most {MAX_RUNS}): remove a variant or use fewer seeds.")
@@ -411,47 +424,52 @@ def current_arena() -> tuple[ArenaRunner | None, str | None]:
     return arena, None
 
 
-def start(base: RunConfig, variants: list[Variant], seeds: list[int], steps: int) -> ArenaRunner | None:
+def start(base: RunConfig, variants: list[Variant], seeds: list[int], steps: int) -> None:
+    """Build the arena of the setup (replacing this session's earlier one) and start it; ConfigError / DataError /
+    RuntimeError propagate to the control bar's callback."""
     old = st.session_state.get(ID_KEY)
-    try:
-        with st.spinner("Building the runs…"):
-            arena = store().create(base, variants, seeds, steps,
-                                   replaces=old, admission=runtime.registry().admission,
-                                   nice=runtime.TRAIN_NICE, gate=runtime.GATE)
-        arena.play()
-    except (ConfigError, DataError, RuntimeError, ValueError) as e:
-        runtime.show_error(e)
-        return None
+    arena = store().create(base, variants, seeds, steps, replaces=old, admission=runtime.registry().admission,
+                           nice=runtime.TRAIN_NICE, gate=runtime.GATE)
+    arena.play()
     st.session_state[ID_KEY] = arena.arena_id
     st.query_params[QUERY] = arena.arena_id
     st.session_state["ar_started"] = json.dumps(_setup_key(base, variants, seeds, steps))
-    return arena
 
 
 def _setup_key(base: RunConfig, variants: list[Variant], seeds: list[int], steps: int) -> list:
     return [base.to_json(), [[v.name, sorted(v.updates.items())] for v in variants], list(seeds), steps]
 
 
-def controls(arena: ArenaRunner | None, ready: bool, share: RunConfig | None = None,
-             setup: dict[str, str] | None = None) -> dict[str, bool]:
-    active = arena is not None and arena.view().active
+def started(setup: tuple) -> bool:
+    """The running arena was started from this setup (else Start builds a new comparison)."""
+    base, variants, seeds, steps, _ = setup
+    return base is not None and \
+        st.session_state.get("ar_started") == json.dumps(_setup_key(base, variants, seeds, steps))
+
+
+def controls(arena: ArenaRunner | None, setup: tuple, share: RunConfig | None = None,
+             params: dict[str, str] | None = None) -> None:
+    """The control bar. Buttons act in callbacks, before the page is drawn, so every control already shows the
+    state the click led to (Pause enabled right after Start, Resume after Pause) -- as in the Playground."""
+    view = arena.view() if arena is not None else None
+    active = view is not None and view.active
     can = arena is not None and arena.alive
+    ready = setup[0] is not None and setup[4] is None
     c = st.columns([1.5, 1, 1, 1.2, 1], gap="small")
     if share is not None:
         with c[4]:
-            _share(share, setup or {})
-    return {
-        "start": c[0].button("Start", icon=":material/play_arrow:", type="primary", key="ar_start",
-                             disabled=not ready, width="stretch",
-                             help="Build every (variant, seed) run from the setup and train them together"),
-        "pause": c[1].button("Pause", icon=":material/pause:", key="ar_pause", disabled=not active,
-                             width="stretch"),
-        "resume": c[2].button("Resume", icon=":material/fast_forward:", key="ar_resume",
-                              disabled=active or not can, width="stretch",
-                              help="Go on training (past the planned steps when finished)"),
-        "step": c[3].button("+50 steps", key="ar_step", disabled=not can, width="stretch",
-                            help="Pause, then advance every run by 50 steps"),
-    }
+            _share(share, params or {})
+    spec = [  # action, label, icon, disabled, help
+        ("start", "Start", ":material/play_arrow:", not ready or (active and started(setup)),
+         "Build every (variant, seed) run from the setup and train them together"),
+        ("pause", "Pause", ":material/pause:", not active, None),
+        ("resume", "Resume", ":material/fast_forward:", active or not can,
+         "Go on training (past the planned steps when finished)"),
+        ("step", "+50 steps", None, not can, "Pause, then advance every run by 50 steps"),
+    ]
+    for col, (action, label, icon, disabled, tip) in zip(c, spec):
+        col.button(label, icon=icon, key=f"ar_{action}", type="primary" if action == "start" else "secondary",
+                   disabled=disabled, width="stretch", help=tip, on_click=_on_press, args=(action,))
 
 
 def _share(base: RunConfig, setup: dict[str, str]) -> None:
@@ -464,24 +482,28 @@ def _share(base: RunConfig, setup: dict[str, str]) -> None:
                    "Start there trains the same runs. It does not share this arena's progress.")
 
 
-def act(pressed: dict[str, bool], arena: ArenaRunner | None, setup: tuple) -> ArenaRunner | None:
-    base, variants, seeds, steps, error = setup
+def _on_press(action: str) -> None:
+    """Carry out a control (a callback: before the page is drawn); a problem is kept as a sentence for the page."""
     try:
-        if pressed["start"] and base is not None and error is None:
-            return start(base, variants, seeds, steps) or arena
+        if action == "start":
+            base, variants, seeds, steps, error = chosen_setup()
+            if base is None or error is not None:
+                raise ValueError(error or "the setup is not valid")
+            start(base, variants, seeds, steps)
+            return
+        arena, _ = current_arena()
         if arena is None:
-            return arena
-        if pressed["pause"]:
+            return
+        if action == "pause":
             arena.pause()
-        elif pressed["resume"]:
+        elif action == "resume":
             arena.play()
             v0 = arena.view().version
             arena.wait_for(lambda v: v.version > v0 + 1 or not v.active, timeout=0.5)
-        elif pressed["step"]:
+        elif action == "step":
             arena.step(50)
-    except (RuntimeError, TimeoutError, ValueError) as e:
-        runtime.show_error(e)
-    return arena
+    except (ConfigError, DataError, RuntimeError, TimeoutError, ValueError) as e:
+        st.session_state["ar_problem"] = e
 
 
 # ---- drawing -------------------------------------------------------------------------------------------------
@@ -671,13 +693,14 @@ def run() -> None:
     in_url = setup_params(base, variants, seeds, steps) if base is not None else None
     with right:
         links.follow(PAGE, base, in_url)
-        pressed = controls(arena, base is not None and error is None, base, in_url)
-        arena = act(pressed, arena, setup)
+        controls(arena, setup, base, in_url)
+        problem = ss.pop("ar_problem", None)
+        if problem is not None and str(problem) != str(error):
+            runtime.show_error(problem)
         if error:
             st.error(error)
-        if arena is not None and base is not None and error is None and \
-                st.session_state.get("ar_started") not in (None, json.dumps(_setup_key(base, variants, seeds,
-                                                                                         steps))):
+        if arena is not None and base is not None and error is None and ss.get("ar_started") is not None \
+                and not started(setup):
             st.info("You changed the setup: press **Start** to run the new comparison.")
         live(arena)
         exports(arena)

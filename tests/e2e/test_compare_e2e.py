@@ -92,3 +92,33 @@ def test_dirac_page_draws_trajectories_whose_verdicts_match_the_paper(server, ta
     assert page.locator("text=8 of 8 agree with the paper").count() == 1
     gan_row = page.locator("[data-testid='stTable'] tbody tr").first.inner_text().split()
     assert gan_row[:3] == ["gan", "oscillates", "oscillates"]   # alternating: the GAN circles, as in the paper
+
+
+def test_arena_pause_during_training_stops_the_step_counter(server, tab):
+    """Issue #20.1: while the arena trained, Pause / Resume / +50 steps stayed greyed out (the bar showed the state
+    before Start) and a click on Pause did nothing."""
+    page = tab
+    open_page(page, server, "Stabilization Arena")
+    keyed_button(page, "ar_load").click()               # "vanilla vs recommended", 2,000 steps per run
+    settle(page, strict=False, pause_ms=300)
+    keyed_button(page, "ar_start").click()
+    assert wait_for(lambda: step_of(page) > 0, 60), "the comparison did not start"
+    assert page.locator("text=training").count() > 0
+    pause = keyed_button(page, "ar_pause")
+    assert wait_for(lambda: pause.is_enabled(), 10), "Pause stays disabled while the arena trains"
+    assert not keyed_button(page, "ar_start").is_enabled() and not keyed_button(page, "ar_resume").is_enabled()
+    page.screenshot(path=str(ARTIFACTS / "arena-training-bar.png"))
+    pause.click()
+    assert wait_for(lambda: page.locator("text=paused").count() > 0, 30), "Pause was not answered"
+    settle(page, strict=False, pause_ms=500)
+    paused_at = step_of(page)
+    assert 0 < paused_at < 2000
+    page.wait_for_timeout(2500)
+    assert step_of(page) == paused_at, "the step counter kept moving after Pause"
+    assert keyed_button(page, "ar_resume").is_enabled() and not keyed_button(page, "ar_pause").is_enabled()
+    keyed_button(page, "ar_step").click()
+    assert wait_for(lambda: step_of(page) == paused_at + 50, 30), f"+50 steps: {step_of(page)}, not {paused_at + 50}"
+    keyed_button(page, "ar_resume").click()
+    assert wait_for(lambda: step_of(page) > paused_at + 50, 30), "Resume did not train on"
+    keyed_button(page, "ar_pause").click()
+    assert wait_for(lambda: page.locator("text=paused").count() > 0, 30)
