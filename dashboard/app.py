@@ -13,41 +13,55 @@ if str(ROOT) not in sys.path:          # `streamlit run dashboard/app.py` puts o
     sys.path.insert(0, str(ROOT))
 
 import streamlit as st  # noqa: E402
-import torch  # noqa: E402
-
-torch.set_num_threads(1)               # process-wide: the runner threads share two cores with the server
-
-from dashboard import runtime  # noqa: E402
 
 st.set_page_config(page_title="ganae studio", page_icon=":material/tune:", layout="wide")
 
 HERE = Path(__file__).resolve().parent
-home = st.Page(str(HERE / "views" / "home.py"), title="Home", icon=":material/home:", url_path="home", default=True)
-playground = st.Page(str(HERE / "views" / "playground.py"), title="GAN Playground", icon=":material/scatter_plot:",
-                     url_path="playground")
-# Further pages register here when their file exists (each is built and tested on its own).
-LATER = [  # (section, file, title, icon, url path)
-    ("Learn by training", "ae_lab.py", "Autoencoder Lab", ":material/compress:", "ae-lab"),
-    ("Learn by training", "image_gan.py", "Image GAN", ":material/grid_view:", "image-gan"),
-    ("Explore", "latent.py", "Latent Explorer", ":material/explore:", "latent"),
-    ("Compare", "arena.py", "Stabilization Arena", ":material/compare:", "arena"),
-    ("Compare", "dirac.py", "Dirac-GAN", ":material/cyclone:", "dirac"),
-    ("Keep", "checkpoints.py", "Checkpoints", ":material/save:", "checkpoints"),
-    ("Keep", "lessons.py", "Lessons", ":material/school:", "lessons"),
-]
-PAGES = {"Start": [home], "Learn by training": [playground]}
-for section, fname, title, icon, url in LATER:
-    if (HERE / "views" / fname).is_file():
-        PAGES.setdefault(section, []).append(st.Page(str(HERE / "views" / fname), title=title, icon=icon,
-                                                     url_path=url))
 
+
+def page(fname: str, title: str, icon: str, url: str, default: bool = False) -> st.Page:
+    return st.Page(str(HERE / "views" / fname), title=title, icon=icon, url_path=url, default=default)
+
+
+HOME = page("home.py", "Home", ":material/home:", "home", default=True)     # (its url_path is "": the root)
+PAGES = {
+    "Start": [HOME],
+    "Learn by training": [page("playground.py", "GAN Playground", ":material/scatter_plot:", "playground"),
+                          page("ae_lab.py", "Autoencoder Lab", ":material/compress:", "ae-lab"),
+                          page("image_gan.py", "Image GAN", ":material/grid_view:", "image-gan")],
+    "Explore": [page("latent.py", "Latent Explorer", ":material/explore:", "latent")],
+    "Compare": [page("arena.py", "Stabilization Arena", ":material/compare:", "arena"),
+                page("dirac.py", "Dirac-GAN", ":material/cyclone:", "dirac")],
+    "Keep": [page("checkpoints.py", "Checkpoints", ":material/save:", "checkpoints"),
+             page("lessons.py", "Lessons", ":material/school:", "lessons")],
+}
 LIVE_STATUS = ("playground", "ae-lab", "image-gan", "arena")   # url paths of pages that keep the sidebar status live
-page = st.navigation(PAGES)
 
-with st.sidebar:
-    st.caption(f"Device: **{runtime.device_text()}**")
-    if page.url_path not in LIVE_STATUS:      # training pages draw their run and the slots from their live frame
-        runtime.sidebar_status(None)
 
-with runtime.interactive():            # training threads give way while this page is drawn
-    page.run()
+def load_runtime():
+    """torch and the run registry (dashboard/runtime.py): seconds of imports on a fresh server."""
+    import torch
+    torch.set_num_threads(1)           # process-wide: the runner threads share two cores with the server
+    from dashboard import runtime
+    return runtime
+
+
+def sidebar(url_path: str):
+    """The device and the training slots; returns dashboard.runtime."""
+    runtime = load_runtime()
+    with st.sidebar:
+        st.caption(f"Device: **{runtime.device_text()}**")
+        if url_path not in LIVE_STATUS:      # training pages draw their run and the slots from their live frame
+            runtime.sidebar_status(None)
+    return runtime
+
+
+nav = st.navigation(PAGES)
+if nav is HOME:
+    # Home needs neither torch nor the registry: on a fresh server it is drawn at once, and the sidebar (which
+    # loads them, with what the other pages need: benchmarks/first_load.py) fills in while the user reads it.
+    nav.run()
+    sidebar(nav.url_path)
+else:
+    with sidebar(nav.url_path).interactive():     # training threads give way while this page is drawn
+        nav.run()

@@ -19,7 +19,7 @@ from typing import Any, Callable, Iterable
 import numpy as np
 import streamlit as st
 
-from dashboard import links, quote, runtime
+from dashboard import links, quote, runtime, uploads
 from dashboard.settings import UPLOAD_DIR
 from ganae import config as C
 from ganae.config import ConfigError, RunConfig
@@ -238,8 +238,9 @@ def data_widgets(form: Form) -> dict[str, Any]:
         upd["data.n"] = SPRITES_N
         st.caption("Square, ellipse or heart at a random scale, rotation and position: five known factors.")
     elif name == "folder":
-        up = st.file_uploader("A .zip of images (sub-folders = classes)", type=["zip"], key=p + "upload",
-                              help="PNG / JPEG / BMP / GIF; turned grayscale and square. At most 20,000 images.")
+        up = uploads.file_uploader("A .zip of images (sub-folders = classes)", type=["zip"], key=p + "upload",
+                                   help="PNG / JPEG / BMP / GIF; turned grayscale and square. At most 20,000 "
+                                        "images.")
         if up is not None:
             form.values["data.path"] = save_upload(up.getvalue(), ".zip")
         typed = st.text_input("…or a folder on the server", key=p + "folder_path",

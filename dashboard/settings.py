@@ -15,6 +15,7 @@ from typing import Any
 import numpy as np
 import streamlit as st
 
+from dashboard import uploads
 from ganae import config as C
 from ganae.config import ConfigError, RunConfig
 
@@ -266,8 +267,9 @@ def form(advanced: bool = True) -> None:
                      format_func=lambda n: DATASET_LABELS.get(n, n),
                      help="The real data the generator has to imitate.")
         if ss.get(PREFIX + "data.name") == "csv":
-            up = st.file_uploader("CSV of 2D points", type=["csv", "txt"], key="pg_upload",
-                                  help="Two numeric columns (x, y), an optional header row, 10 to 200,000 rows.")
+            up = uploads.file_uploader("CSV of 2D points", type=["csv", "txt"], key="pg_upload",
+                                       help="Two numeric columns (x, y), an optional header row, 10 to 200,000 "
+                                            "rows.")
             if up is not None:
                 ss["pg_csv_path"] = save_upload(up.name, up.getvalue())
             elif ss.get("pg_csv_path"):

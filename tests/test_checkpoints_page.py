@@ -13,6 +13,7 @@ from pathlib import Path
 import pytest
 import streamlit as st
 import torch
+from streamlit import config as st_config
 from streamlit.testing.v1 import AppTest
 
 from dashboard import quote, runtime
@@ -53,7 +54,6 @@ def folders(tmp_path, monkeypatch, ring_bytes):
     (shipped / "ring-small.pt").write_bytes(ring_bytes)
     monkeypatch.setenv("GANAE_CHECKPOINT_DIR", str(shipped))
     monkeypatch.delenv("GANAE_USER_CHECKPOINT_DIR", raising=False)
-    monkeypatch.delenv("GANAE_UPLOAD_MAX_MB", raising=False)
     return shipped, shipped / "user"
 
 
@@ -163,11 +163,15 @@ def test_malicious_truncated_foreign_and_oversized_uploads_are_refused_and_write
             assert w in text, (name, text)
         assert "Traceback" not in text
     assert not marker.exists()                                         # the code never ran
-    monkeypatch.setenv("GANAE_UPLOAD_MAX_MB", "0.01")                  # 10 kB
-    at = page()
-    upload(at, "big.pt", ring_bytes + b"\0" * 20_000)
-    assert "was not accepted" in at.error[0].value and "more than" in at.error[0].value
-    assert "pick a smaller checkpoint" in at.error[0].value
+    old = st_config.get_option("server.maxUploadSize")
+    st_config.set_option("server.maxUploadSize", 1)                   # the server's limit, 1 MB
+    try:
+        at = page()
+        upload(at, "big.pt", ring_bytes + b"\0" * 1_200_000)
+    finally:
+        st_config.set_option("server.maxUploadSize", old)
+    assert at.error[0].value.startswith("**big.pt** is 1.") and "more than the 1 MB" in at.error[0].value
+    assert "pick a smaller file" in at.error[0].value
     assert user_files(user) == []                                      # nothing was written
     assert [r["checkpoint"] for r in rows(at)] == ["ring-small.pt"]
 

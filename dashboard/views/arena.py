@@ -13,7 +13,7 @@ from typing import Any
 import streamlit as st
 
 from dashboard import figures_compare as fc
-from dashboard import links, quote, runtime
+from dashboard import links, quote, runtime, uploads
 from ganae import compare, presets
 from ganae.arena import MAX_RUNS, ArenaRunner, ArenaStore, ArenaView, describe_updates
 from ganae.compare import Variant
@@ -131,11 +131,13 @@ def own_data_widget() -> None:
     ss = st.session_state
     points = ss["ar_dataset"] in ("ring8", "grid25")
     if points:
-        up = st.file_uploader("…or your own 2D points (CSV: x, y per row)", type=["csv", "txt"], key="ar_own_csv",
-                              help="The base configuration and the variants train on these points instead.")
+        up = uploads.file_uploader("…or your own 2D points (CSV: x, y per row)", type=["csv", "txt"],
+                                   key="ar_own_csv",
+                                   help="The base configuration and the variants train on these points instead.")
     else:
-        up = st.file_uploader("…or your own images (.zip, sub-folders = classes)", type=["zip"], key="ar_own_zip",
-                              help="The base configuration and the variants train on these images instead.")
+        up = uploads.file_uploader("…or your own images (.zip, sub-folders = classes)", type=["zip"],
+                                   key="ar_own_zip",
+                                   help="The base configuration and the variants train on these images instead.")
     if up is not None:
         from dashboard import image_controls, settings
         path = (settings.save_upload(up.name, up.getvalue()) if points

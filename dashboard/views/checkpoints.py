@@ -20,13 +20,12 @@ from typing import Any
 import streamlit as st
 
 from dashboard import image_controls as ic
-from dashboard import links, quote, runtime
+from dashboard import links, quote, runtime, uploads
 from ganae import checkpoint, lessons, trainer
 from ganae.checkpoint import CheckpointError
 from ganae.config import ConfigError, RunConfig
 from ganae.data import DataError
 
-UPLOAD_MAX_MB = 50            # default upload limit (GANAE_UPLOAD_MAX_MB); shipped models are a few hundred kB
 NAME_MAX = 60                 # characters of a checkpoint name
 FAMILY_LABELS = {"gan": "GAN", "ae": "autoencoder", "dae": "denoising AE", "vae": "VAE", "aae": "adversarial AE",
                  "vaegan": "VAE-GAN"}
@@ -45,15 +44,6 @@ def shipped_dir() -> Path:
 
 def user_dir() -> Path:
     return Path(os.environ.get("GANAE_USER_CHECKPOINT_DIR") or shipped_dir() / "user")
-
-
-def upload_limit() -> int:
-    """Largest accepted upload in bytes (GANAE_UPLOAD_MAX_MB, default 50 MB)."""
-    try:
-        mb = float(os.environ.get("GANAE_UPLOAD_MAX_MB", UPLOAD_MAX_MB))
-    except ValueError:
-        mb = UPLOAD_MAX_MB
-    return int(max(mb, 0.001) * 1024 * 1024)
 
 
 def safe_name(text: str) -> str:
@@ -226,7 +216,7 @@ def accept_upload(filename: str, data: bytes) -> tuple[str, str]:
     weights fit the model that configuration describes."""
     shown = quote.md(Path(filename).name or "the file", 120)
     try:
-        payload = checkpoint.load(bytes(data), max_bytes=upload_limit())
+        payload = checkpoint.load(bytes(data), max_bytes=uploads.limit_bytes())
         if payload.get("kind") != "classifier":
             links.payload_config(payload)
             trainer.check_weights(payload)
@@ -349,12 +339,9 @@ def save_section() -> None:
 
 
 def upload_section() -> None:
-    limit = upload_limit()
-    mb = limit / 1024 / 1024
-    up = st.file_uploader(f"Upload a checkpoint (.pt, at most {mb:g} MB)", type=["pt"], key="ck_upload",
-                          max_upload_size=max(1, math.ceil(mb)),
-                          help="A checkpoint saved by ganae. Files that are not ganae checkpoints, are cut off, are "
-                               "too large or would run code when opened are refused.")
+    up = uploads.file_uploader("Upload a checkpoint (.pt)", type=["pt"], key="ck_upload",
+                               help="A checkpoint saved by ganae. Files that are not ganae checkpoints, are cut off, "
+                                    "are too large or would run code when opened are refused.")
     if up is None:
         st.session_state.pop("ck_upload_digest", None)
         return

@@ -1,11 +1,7 @@
 """Home: what each page teaches, and one click to a GAN training on the ring of 8 Gaussians."""
 from __future__ import annotations
 
-from pathlib import Path
-
 import streamlit as st
-
-from dashboard import runtime, settings
 
 PAGES = [  # (page file, title with icon, what it teaches)
     ("playground.py", ":material/scatter_plot: GAN Playground",
@@ -27,7 +23,6 @@ PAGES = [  # (page file, title with icon, what it teaches)
      "Shipped pre-trained models and your own saves, to load, compare and share."),
     ("lessons.py", ":material/school: Lessons", "Guided tours through the pages for a lecture or a lab session."),
 ]
-HERE = Path(__file__).resolve().parent
 
 
 def run() -> None:
@@ -36,6 +31,7 @@ def run() -> None:
                 "Every run is seeded: the same settings give the same curves.")
     if st.button("Start the default run", icon=":material/play_arrow:", type="primary", key="home_start",
                  help="A GAN on 8 Gaussians arranged in a ring, training in the Playground"):
+        from dashboard import runtime, settings    # (torch: Home itself is drawn without it, at once)
         try:
             runner = runtime.create_run("playground", settings.default_config(), in_url=False)
             runner.play()
@@ -49,10 +45,7 @@ def run() -> None:
     cols = st.columns(2)
     for i, (fname, title, text) in enumerate(PAGES):
         with cols[i % 2].container(border=True):
-            if (HERE / fname).is_file():
-                st.page_link(f"views/{fname}", label=f"**{title.split(' ', 1)[1]}**", icon=title.split(" ")[0])
-            else:
-                st.markdown(f"**{title}** · <small>coming soon</small>", unsafe_allow_html=True)
+            st.page_link(f"views/{fname}", label=f"**{title.split(' ', 1)[1]}**", icon=title.split(" ")[0])
             st.write(text)
 
 run()

@@ -20,7 +20,7 @@ import streamlit as st
 
 from dashboard import figures_images as fi
 from dashboard import image_controls as ic
-from dashboard import latent_ops, links, quote, runtime
+from dashboard import latent_ops, links, quote, runtime, uploads
 from ganae import checkpoint, latent
 from ganae.checkpoint import CheckpointError
 from ganae.config import ConfigError
@@ -147,8 +147,9 @@ def pick_source() -> Source | None:
         labels[up] = st.session_state.get("lx_upload_label", "uploaded checkpoint")
     c1, c2 = st.columns([3, 1.2], vertical_alignment="bottom")
     with c2:
-        file = st.file_uploader("…or upload a checkpoint (.pt)", type=["pt"], key="lx_file",
-                                help="A checkpoint saved by ganae (Save checkpoint on a training page, or the CLI).")
+        file = uploads.file_uploader("…or upload a checkpoint (.pt)", type=["pt"], key="lx_file",
+                                     help="A checkpoint saved by ganae (Save checkpoint on a training page, or the "
+                                          "CLI).")
     if file is not None:
         content = file.getvalue()
         key = "upload:" + hashlib.sha256(content).hexdigest()[:16]
