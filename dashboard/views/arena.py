@@ -415,17 +415,31 @@ def start(base: RunConfig, variants: list[Variant], seeds: list[int], steps: int
     old = st.session_state.get(ID_KEY)
     try:
         with st.spinner("Building the runs…"):
-            arena = store().create(base, variants, seeds, steps,
-                                   replaces=old, admission=runtime.registry().admission,
-                                   nice=runtime.TRAIN_NICE, gate=runtime.GATE)
-        arena.play()
+            arena = store().create(base, variants, seeds, steps, replaces=old, owner=runtime.owner_token(),
+                                   **_arena_kwargs())
+        arena.play(owner=runtime.owner_token())
     except (ConfigError, DataError, RuntimeError, ValueError) as e:
         runtime.show_error(e)
         return None
+    _show(arena, json.dumps(_setup_key(base, variants, seeds, steps)))
+    return arena
+
+
+def _arena_kwargs() -> dict[str, Any]:
+    return {"admission": runtime.registry().admission, "nice": runtime.TRAIN_NICE, "gate": runtime.GATE}
+
+
+def _show(arena: ArenaRunner, setup_key: str) -> None:
+    """`arena` is this session's from now on (its id in the URL)."""
     st.session_state[ID_KEY] = arena.arena_id
     st.query_params[QUERY] = arena.arena_id
-    st.session_state["ar_started"] = json.dumps(_setup_key(base, variants, seeds, steps))
-    return arena
+    st.session_state["ar_started"] = setup_key
+
+
+def fork(arena_id: str) -> None:
+    """Make my own copy: a new arena of this browser going on from `arena_id` as it is now."""
+    arena = store().fork(arena_id, owner=runtime.owner_token(), **_arena_kwargs())
+    _show(arena, st.session_state.get("ar_started", ""))
 
 
 def _setup_key(base: RunConfig, variants: list[Variant], seeds: list[int], steps: int) -> list:
@@ -433,18 +447,26 @@ def _setup_key(base: RunConfig, variants: list[Variant], seeds: list[int], steps
 
 
 def controls(arena: ArenaRunner | None, ready: bool, share: RunConfig | None = None,
-             setup: dict[str, str] | None = None) -> dict[str, bool]:
+             setup: dict[str, str] | None = None, watching: bool = False) -> dict[str, bool]:
+    """Start (a new arena of this browser: always allowed), and Pause / Resume / +50 (off while `watching`)."""
     active = arena is not None and arena.view().active
-    can = arena is not None and arena.alive
-    c = st.columns([1.5, 1, 1, 1.2, 1], gap="small")
+    can = arena is not None and arena.alive and not watching
+    c = st.columns([1.5, 1, 1, 1.2, 1.6], gap="small")
     if share is not None:
         with c[4]:
-            _share(share, setup or {})
+            if arena is None:
+                _share(share, setup or {})
+            else:
+                c1, c2 = st.columns(2, gap="small")
+                with c1:
+                    _share(share, setup or {})
+                with c2:
+                    links.watch_link(PAGE, {QUERY: arena.arena_id}, key="ar_watch", what="comparison")
     return {
         "start": c[0].button("Start", icon=":material/play_arrow:", type="primary", key="ar_start",
                              disabled=not ready, width="stretch",
                              help="Build every (variant, seed) run from the setup and train them together"),
-        "pause": c[1].button("Pause", icon=":material/pause:", key="ar_pause", disabled=not active,
+        "pause": c[1].button("Pause", icon=":material/pause:", key="ar_pause", disabled=not active or watching,
                              width="stretch"),
         "resume": c[2].button("Resume", icon=":material/fast_forward:", key="ar_resume",
                               disabled=active or not can, width="stretch",
@@ -471,14 +493,15 @@ def act(pressed: dict[str, bool], arena: ArenaRunner | None, setup: tuple) -> Ar
             return start(base, variants, seeds, steps) or arena
         if arena is None:
             return arena
+        me = runtime.owner_token()
         if pressed["pause"]:
-            arena.pause()
+            arena.pause(owner=me)
         elif pressed["resume"]:
-            arena.play()
+            arena.play(owner=me)
             v0 = arena.view().version
             arena.wait_for(lambda v: v.version > v0 + 1 or not v.active, timeout=0.5)
         elif pressed["step"]:
-            arena.step(50)
+            arena.step(50, owner=me)
     except (RuntimeError, TimeoutError, ValueError) as e:
         runtime.show_error(e)
     return arena
@@ -666,7 +689,8 @@ def run() -> None:
     in_url = setup_params(base, variants, seeds, steps) if base is not None else None
     with right:
         links.follow(PAGE, base, in_url)
-        pressed = controls(arena, base is not None and error is None, base, in_url)
+        watching = runtime.watch_banner(arena, lambda: fork(arena.arena_id), key="ar_copy", what="a comparison")
+        pressed = controls(arena, base is not None and error is None, base, in_url, watching)
         arena = act(pressed, arena, setup)
         if error:
             st.error(error)

@@ -38,7 +38,7 @@ def run() -> None:
                  help="A GAN on 8 Gaussians arranged in a ring, training in the Playground"):
         try:
             runner = runtime.create_run("playground", settings.default_config(), in_url=False)
-            runner.play()
+            runner.play(owner=runtime.owner_token())
         except Exception as e:   # a sentence, never a traceback
             runtime.show_error(e)
         else:
