@@ -51,6 +51,7 @@ def sidebar(url_path: str):
     runtime = load_runtime()
     with st.sidebar:
         st.caption(f"Device: **{runtime.device_text()}**")
+        runtime.keep_owner_cookie()        # this browser's secret: the runs it starts obey it (never in a URL)
         if url_path not in LIVE_STATUS:      # training pages draw their run and the slots from their live frame
             runtime.sidebar_status(None)
     return runtime

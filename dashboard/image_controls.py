@@ -311,20 +311,23 @@ def pressed(prefix: str) -> str | None:
     return next((a for a in ACTIONS if st.session_state.get(prefix + a) is True), None)
 
 
-def controls(prefix: str, runner, share: RunConfig | None = None) -> None:
-    """Train / Pause / Step / Reset buttons (what they do: `pressed` + `act`), then the link to the settings of
-    the form (`share`)."""
+def controls(prefix: str, runner, share: RunConfig | None = None, page: str | None = None,
+             watching: bool = False) -> None:
+    """Train / Pause / Step / Reset buttons (what they do: `pressed` + `act`; all off while `watching`), then the
+    links to the settings of the form (`share`) and to watch the run."""
     active = runner is not None and runner.status().active
-    cols = st.columns([1, 1, 1, 1, 0.9], gap="small")
-    cols[0].button("Train", icon=":material/play_arrow:", type="primary", key=prefix + "play", disabled=active,
-                   width="stretch", help="Train continuously; the panels below refresh as it learns.")
-    cols[1].button("Pause", icon=":material/pause:", key=prefix + "pause", disabled=not active, width="stretch")
-    cols[2].button("Step ×10", icon=":material/skip_next:", key=prefix + "step", width="stretch",
+    cols = st.columns([1, 1, 1, 1, 1.5], gap="small")
+    cols[0].button("Train", icon=":material/play_arrow:", type="primary", key=prefix + "play",
+                   disabled=active or watching, width="stretch",
+                   help="Train continuously; the panels below refresh as it learns.")
+    cols[1].button("Pause", icon=":material/pause:", key=prefix + "pause", disabled=not active or watching,
+                   width="stretch")
+    cols[2].button("Step ×10", icon=":material/skip_next:", key=prefix + "step", width="stretch", disabled=watching,
                    help="Pause, then train 10 iterations and show the result.")
-    cols[3].button("Reset", icon=":material/restart_alt:", key=prefix + "reset", width="stretch",
+    cols[3].button("Reset", icon=":material/restart_alt:", key=prefix + "reset", width="stretch", disabled=watching,
                    help="Start over from fresh weights with the settings on the left.")
     with cols[4]:
-        links.copy_link(share, key=prefix + "share")
+        links.share_links(share, page, {runtime.QUERY_KEY: runner.run_id} if runner is not None else None, prefix)
 
 
 def act(key: str, action: str | None, runner, pending: RunConfig | None, error: Exception | None,
@@ -332,6 +335,7 @@ def act(key: str, action: str | None, runner, pending: RunConfig | None, error: 
     """Carry out a pressed button; returns the (possibly new) runner. Errors are shown as sentences."""
     if action is None:
         return runner
+    me = runtime.owner_token()
     try:
         if runner is None or action == "reset":
             if pending is None:
@@ -340,30 +344,31 @@ def act(key: str, action: str | None, runner, pending: RunConfig | None, error: 
                 if runner is None:
                     runner = new_run(key, pending)
                 else:
-                    runner.reset(pending)
+                    runner.reset(pending, owner=me)
             if form is not None:
                 form.adopt(runner.run_id, pending)
             if action == "reset":
                 return runner
         if action == "play":
             step0 = runner.status().step
-            runner.play()
+            runner.play(owner=me)
             runner.wait_for_snapshot(step0, timeout=0.5)     # the first frame already has data
         elif action == "pause":
-            runner.pause()
+            runner.pause(owner=me)
         elif action == "step":
-            runner.step(10, "both")
+            runner.step(10, "both", owner=me)
     except (DataError, ValueError, RuntimeError, TimeoutError, OSError) as e:
         runtime.show_error(e)
     return runner
 
 
 def status_block(runner, status) -> None:
-    """The run's state line and its message, with the restore button (runtime.status_block)."""
+    """The run's state line and its message, with the restore button (runtime.status_block; off for a watcher)."""
     def restore(step: int) -> None:
-        if st.button(f"⟲ Restore the last good state (step {step:,})", key=f"restore_{runner.run_id}"):
+        if st.button(f"⟲ Restore the last good state (step {step:,})", key=f"restore_{runner.run_id}",
+                     disabled=runtime.watching(runner)):
             try:
-                runner.restore_last_good()
+                runner.restore_last_good(owner=runtime.owner_token())
             except (RuntimeError, TimeoutError) as e:
                 runtime.show_error(e)
             st.rerun()
@@ -454,12 +459,13 @@ def training_page(*, title: str, caption: str, key: str, prefix: str, form: Form
     with right:
         links.follow(key, pending)
         runner = act(key, pressed(prefix), runner, pending, error, form)
-        controls(prefix, runner, pending)
+        watching = runtime.watch_banner(runner, lambda: runtime.fork_run(key, runner.run_id), key=prefix + "copy")
+        controls(prefix, runner, pending, key, watching)
         if error is not None:
             runtime.show_error(error)
         for n in notes:
             st.warning(n)
-        if runner is not None and pending is not None and pending != runner.cfg:
+        if runner is not None and not watching and pending is not None and pending != runner.cfg:
             st.info("You changed the settings: press **Reset** to restart the run with them.")
         live(runner, pending)
         run_actions(prefix, runner)

@@ -18,7 +18,6 @@ link is a recipe anyone can start again.
 """
 from __future__ import annotations
 
-import inspect
 from pathlib import Path
 from typing import Any, Iterable, Mapping
 from urllib.parse import urlencode
@@ -305,6 +304,32 @@ def copy_link(cfg: RunConfig | None, page: str | None = None, label: str = "Shar
     return url
 
 
+def watch_link(page: str, params: Mapping[str, str], key: str, what: str = "run") -> str:
+    """A small "Watch" popover with the address of this very run (`params`: its id in the URL), next to Share;
+    returns the URL. It carries no secret: who opens it watches, only this browser commands the run."""
+    url = f"{page_url(page)}?{urlencode({**params, **carry()})}"
+    with st.popover("Watch", icon=":material/visibility:", key=key,
+                    help=f"A link that shows this {what} live, read-only, in any other browser"):
+        st.markdown(f"**Link to watch this {what}**")
+        st.code(url, language=None, wrap_lines=True)
+        st.caption(f"Whoever opens it sees this {what} as it trains, with the controls off: only this browser can "
+                   f"train, pause, step or reset it. They can make their own copy and go on from there. Project it "
+                   f"to let a class watch.")
+    return url
+
+
+def share_links(cfg: RunConfig | None, page: str, run_params: Mapping[str, str] | None, key: str) -> None:
+    """Share (the settings) and, with a run, Watch (this run) side by side."""
+    if not run_params:
+        copy_link(cfg, page, key=f"{key}share")
+        return
+    c1, c2 = st.columns(2, gap="small")
+    with c1:
+        copy_link(cfg, page, key=f"{key}share")
+    with c2:
+        watch_link(page, run_params, key=f"{key}watch")
+
+
 # ---- the student view ------------------------------------------------------------------------------------------
 def advanced() -> bool:
     """False when the URL said ?advanced=0 (in this session, on any page since): hide advanced controls.
@@ -387,11 +412,12 @@ def start_run(page: str, cfg: RunConfig):
 
 
 def _pause_previous(page: str) -> None:
-    """The run this one replaces on `page` stops training (it would hold a training slot until it is reaped)."""
+    """The run this one replaces on `page` stops training (it would hold a training slot until it is reaped);
+    a run this browser only watched is left alone."""
     old = runtime.registry().get(st.session_state.get(f"_run:{RUN_KEYS[page]}"))
-    if old is not None:
+    if old is not None and not runtime.watching(old):
         try:
-            old.pause(wait=False)
+            old.pause(wait=False, owner=runtime.owner_token())
         except RuntimeError:        # already stopped
             pass
 
@@ -408,13 +434,6 @@ def payload_config(payload: Mapping[str, Any]) -> RunConfig:
                               f"opened.") from None
 
 
-def _registry_takes_factory(reg) -> bool:
-    try:
-        return "trainer_factory" in inspect.signature(reg.create).parameters
-    except (TypeError, ValueError):
-        return False
-
-
 def start_from_payload(page: str, payload: Mapping[str, Any]):
     """A run that continues from a checkpoint payload (weights, optimiser state, history, step), paused at its
     step, remembered as this session's run of `page`. CheckpointError / DataError propagate with a sentence."""
@@ -424,38 +443,15 @@ def start_from_payload(page: str, payload: Mapping[str, Any]):
     if page not in RUN_KEYS or not lessons.fits(page, cfg):
         raise CheckpointError(f"A {cfg.model.family} on {cfg.data.name} cannot be opened in the "
                               f"{lessons.PAGES.get(page, page)} page.")
-    reg = runtime.registry()
+    trainer = Trainer.from_payload(payload, device=cfg.train.device)   # CheckpointError: a sentence
     _pause_previous(page)
-    if _registry_takes_factory(reg):
-        key = RUN_KEYS[page]
-        old = st.session_state.get(f"_run:{key}")
-        runner = reg.create(cfg, session=runtime.session_token(),
-                            trainer_factory=lambda c: Trainer.from_payload(payload))
-        if old and old != runner.run_id:
-            reg.detach(old, runtime.session_token())
-        runtime.remember_run(key, runner)
-    else:
-        # The registry builds runs from a config only: build one, then let its thread take over the checkpoint
-        # (a Trainer restored from the payload, sharing the data already loaded) and publish a fresh snapshot.
-        runner = runtime.create_run(RUN_KEYS[page], cfg)
-        try:
-            runner.call(lambda t: _restore_into(t, payload), timeout=120.0)
-            runner.pause()
-        except BaseException:
-            reg.remove(runner.run_id)
-            runtime.forget_run(RUN_KEYS[page])
-            raise
+    runner = runtime.create_run(RUN_KEYS[page], trainer)
     _adopt(page, runner)
     return runner
 
 
-def _restore_into(trainer, payload: Mapping[str, Any]) -> None:
-    from ganae.trainer import Trainer
-    loaded = Trainer.from_payload(payload, device=trainer.device, data=trainer.data)
-    trainer.__dict__.update(loaded.__dict__)
-
-
 __all__ = ["params_of", "config_of", "query_string", "page_url", "link", "config_from_url", "url_fingerprint",
            "problem_sentence", "is_upload", "check_server_paths", "opened_link", "report_problem", "follow",
-           "leave_run", "student_caption", "sync_url", "copy_link", "advanced", "set_advanced", "carry", "page_file", "open_page",
+           "leave_run", "student_caption", "sync_url", "copy_link", "watch_link", "share_links", "advanced",
+           "set_advanced", "carry", "page_file", "open_page",
            "session_runs", "start_run", "payload_config", "start_from_payload"]

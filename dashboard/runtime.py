@@ -6,6 +6,9 @@ session, the run id in the URL. No training logic lives here: pages call `Runner
   connection for good), the session's runs start their grace period and are reaped if nobody comes back.
 - `current_run(key)` / `remember_run(key, runner)`: the run id lives in `st.query_params["run"]`, so a
   refresh or a reconnect finds the same run and its history.
+- `owner_token()`: this browser's secret, kept in a cookie (never in a URL). Runs and arenas started here are
+  made with it, and only commands that bring it change them: someone who opens a copied address **watches**
+  (`watching(run)`, `watch_banner(...)`: the live view, controls off, and "Make my own copy").
 """
 from __future__ import annotations
 
@@ -14,6 +17,7 @@ import gc
 import importlib
 import json
 import os
+import re
 import secrets
 import sys
 import threading
@@ -27,6 +31,7 @@ from dashboard import quote
 from ganae import device as device_mod
 from ganae.config import ConfigError, RunConfig
 from ganae.runner import Gate, Registry, Runner, RunStatus
+from ganae.trainer import Trainer
 
 GRACE_S = float(os.environ.get("GANAE_GRACE_S", "300"))          # unviewed runs live this long
 REAP_EVERY_S = min(10.0, max(0.5, GRACE_S / 4))                  # ... and are freed at most this much later
@@ -191,6 +196,77 @@ def session_token() -> str:
     return _session_marker().token
 
 
+# ---- ownership: the browser that starts a run commands it ----------------------------------------------------
+OWNER_COOKIE = "ganae_owner"
+OWNER_KEY = "_ganae_owner"
+_OWNER_RE = re.compile(r"^[0-9a-f]{32}$")
+COOKIE_MAX_AGE_S = 30 * 24 * 3600
+
+
+def owner_token() -> str:
+    """This browser's secret (32 hex digits): the cookie it sent when this session connected, else a new one that
+    `keep_owner_cookie` stores in the browser, so that a refresh (a new session) brings it back. A client without
+    cookies (benchmarks/classroom.py's wire students) keeps one for its session: the runs it starts are its own."""
+    ss = st.session_state
+    token = ss.get(OWNER_KEY)
+    if token is None:
+        sent = _sent_cookie()
+        token = ss[OWNER_KEY] = sent if sent is not None else secrets.token_hex(16)
+    return token
+
+
+def _sent_cookie() -> str | None:
+    try:
+        value = st.context.cookies.get(OWNER_COOKIE)
+    except Exception:           # no browser session (bare mode)
+        return None
+    return value if isinstance(value, str) and _OWNER_RE.match(value) else None
+
+
+def keep_owner_cookie() -> None:
+    """Store `owner_token()` in the browser's cookie when it did not send it (its first visit). A tiny same-origin
+    script: Streamlit reads cookies, it cannot set them. Drawn on every run of such a session (an element that
+    stays), never again once the browser brings the cookie."""
+    token = owner_token()
+    if _sent_cookie() == token:
+        return
+    st.html(f"<script>document.cookie = '{OWNER_COOKIE}={token}; path=/; max-age={COOKIE_MAX_AGE_S}; "
+            f"samesite=strict';</script>", unsafe_allow_javascript=True, width=1)
+
+
+def watching(obj) -> bool:
+    """True when `obj` (a Runner or an ArenaRunner) was started by another browser: this page only watches it."""
+    return obj is not None and not obj.owned_by(owner_token())
+
+
+WATCH_NOTE = ("You are watching {what} started in another browser: its controls are off here, because only that "
+              "browser can train, pause, step or reset it. **Make my own copy** to go on from this point yourself.")
+
+
+def watch_banner(obj, make_copy, key: str, what: str = "a run") -> bool:
+    """For a watched `obj`: one sentence why its controls are off, and a "Make my own copy" button that calls
+    `make_copy()` (a fork into a run of this browser). Returns whether the page is watching (controls off)."""
+    if not watching(obj):
+        return False
+    c1, c2 = st.columns([4, 1.2], vertical_alignment="center")
+    c1.info(WATCH_NOTE.format(what=what), icon=":material/visibility:")
+    c2.button("Make my own copy", key=key, icon=":material/fork_right:", type="primary", width="stretch",
+              on_click=_make_copy, args=(make_copy, key),
+              help="A new run of yours that goes on from this one's weights, optimiser, history and settings")
+    problem = st.session_state.pop(f"{key}:problem", None)
+    if problem:
+        st.error(problem)
+    return True
+
+
+def _make_copy(make_copy, key: str) -> None:
+    try:
+        make_copy()
+        st.toast("This is your own copy now: the controls are yours.", icon=":material/fork_right:")
+    except (RuntimeError, TimeoutError, ValueError, OSError) as e:
+        st.session_state[f"{key}:problem"] = str(e)
+
+
 @st.cache_resource(show_spinner=False)
 def device_text() -> str:
     return device_mod.describe(device_mod.pick("auto"))
@@ -227,13 +303,23 @@ def forget_run(key: str) -> None:
         del st.query_params[QUERY_KEY]
 
 
-def create_run(key: str, cfg: RunConfig, in_url: bool = True) -> Runner:
-    """A new run for this session on page `key` (ConfigError / DataError propagate with their sentence).
+def create_run(key: str, source: RunConfig | Trainer, in_url: bool = True) -> Runner:
+    """A new run of this browser on page `key`, of a config or of a Trainer already built (ConfigError /
+    DataError propagate with their sentence).
 
     in_url=False leaves the URL alone (for a caller that switches to the page with the run in its query)."""
+    return _adopt_run(key, registry().create(source, session=session_token(), owner=owner_token()), in_url)
+
+
+def fork_run(key: str, run_id: str) -> Runner:
+    """A copy of run `run_id` as it is now (weights, optimiser, history, config), owned by this browser and shown
+    on page `key` from now on."""
+    return _adopt_run(key, registry().fork(run_id, owner=owner_token(), session=session_token()))
+
+
+def _adopt_run(key: str, runner: Runner, in_url: bool = True) -> Runner:
     reg = registry()
     old = st.session_state.get(f"_run:{key}")
-    runner = reg.create(cfg, session=session_token())
     if old and old != runner.run_id:
         reg.detach(old, session_token())
     st.session_state[f"_run:{key}"] = runner.run_id

@@ -10,7 +10,8 @@
 One thread owns the whole comparison, so K variants share one core fairly: each round, every healthy run
 advances the same number of steps (chosen so that a round takes about ROUND_S), and at any moment the runs
 differ by at most one chunk. A variant that diverges is reported in the view and stops advancing; the others
-go on. The arena asks an `Admission` (the registry's, in the dashboard) for one training slot and waits,
+go on. An arena made with `owner=<secret>` obeys only commands bringing that secret (the browser that started
+it, see ganae.runner.NotOwner); anyone may watch it and `ArenaStore.fork` it. The arena asks an `Admission` (the registry's, in the dashboard) for one training slot and waits,
 "queued", while there is none. Quality metrics are evaluated every EVAL_EVERY_S (at most OVERHEAD_SHARE of the
 time) and once more at the end. Nothing here imports streamlit.
 """
@@ -35,10 +36,10 @@ import numpy as np
 import torch
 
 from . import metrics
-from .compare import Comparison, Variant, plot_pngs
+from .compare import Comparison, Run, Variant, plot_pngs
 from .config import ConfigError, RunConfig
-from .runner import Gate, lower_thread_priority, name_os_thread
-from .trainer import DivergenceError
+from .runner import Gate, NotOwner, copy_payload, lower_thread_priority, name_os_thread, owned_by
+from .trainer import DivergenceError, Trainer
 
 log = logging.getLogger(__name__)
 
@@ -205,7 +206,7 @@ class ArenaRunner:
                  threads: int = 1, max_runs: int = MAX_RUNS, device: str | None = None,
                  publish_every_s: float = PUBLISH_EVERY_S, eval_every_s: float = EVAL_EVERY_S,
                  round_s: float = ROUND_S, grace_s: float | None = GRACE_S, nice: int = 0,
-                 gate: Gate | None = None):
+                 gate: Gate | None = None, owner: str | None = None, runs: list | None = None):
         variants = [v for v in variants if v.name != "base"]
         seeds = list(seeds)
         n = (1 + len(variants)) * len(seeds)
@@ -214,13 +215,15 @@ class ArenaRunner:
                                        f"make {n} runs; at most {max_runs} train at a useful pace here. Remove a "
                                        f"variant or use fewer seeds.")
         self.arena_id = arena_id or secrets.token_hex(4)
+        self._owner = owner                     # the secret a command must bring (None: anyone may command)
         self._threads = int(threads)
         self._nice = max(0, int(nice))          # the training thread's niceness (see ganae.runner.lower_thread_priority)
         self._gate = gate                       # interactive work this thread gives way to between rounds
         self._first_round = True
         if self._threads > 0 and torch.get_num_threads() != self._threads:
             torch.set_num_threads(self._threads)
-        self.cmp = Comparison(base, variants, seeds, device=device)      # ConfigError / DataError raise here
+        # ConfigError / DataError raise here; given `runs` (copy_runs() of another arena) go on from their state
+        self.cmp = Comparison(base, variants, seeds, device=device, runs=runs)
         self.base = self.cmp.base
         self.target = int(steps if steps is not None else base.train.steps)
         if self.target < 1:
@@ -285,22 +288,43 @@ class ArenaRunner:
         thread ends after STOP_AFTER_GRACES × `grace_s`)."""
         self._touched = time.monotonic()
 
-    def play(self, wait: bool = True) -> None:
+    def owned_by(self, token: str | None) -> bool:
+        """True when `token` may command this arena (its owner's secret, or any token for an arena without owner)."""
+        return owned_by(self._owner, token)
+
+    def _check(self, owner: str | None, action: str) -> None:
+        if not self.owned_by(owner):
+            raise NotOwner("comparison", action)
+
+    def play(self, wait: bool = True, owner: str | None = None) -> None:
+        self._check(owner, "train")
         self._send("play", wait=wait)
 
-    def pause(self, wait: bool = True) -> None:
+    def pause(self, wait: bool = True, owner: str | None = None) -> None:
+        self._check(owner, "pause")
         self._send("pause", wait=wait)
 
-    def step(self, n: int = 1, wait: bool = True, timeout: float = 60.0) -> None:
+    def step(self, n: int = 1, wait: bool = True, timeout: float = 60.0, owner: str | None = None) -> None:
         """Pause, then advance every healthy run `n` steps (round-robin), evaluate and publish."""
+        self._check(owner, "step")
         n = int(n)
         if not 1 <= n <= 10_000:
             raise ValueError(f"n must be between 1 and 10000, got {n}")
         self._send("step", n, wait=wait, timeout=timeout)
 
     def call(self, fn: Callable[[Comparison], Any], timeout: float = 60.0) -> Any:
-        """fn(comparison) on the arena's thread, between rounds; returns its result."""
+        """fn(comparison) on the arena's thread, between rounds; returns its result. For reading (exports):
+        anyone watching may, so `fn` must not change the comparison."""
         return self._send("call", fn, wait=True, timeout=timeout)
+
+    def copy_runs(self, timeout: float = 120.0) -> list[Run]:
+        """Copies of this arena's runs now, in the order of `cmp.runs`: new Trainers with the same weights,
+        optimiser and random state, history and step, and the same divergence marks (taken between rounds; the
+        copies share the read-only datasets)."""
+        taken = self.call(lambda cmp: [(r, copy_payload(r.trainer.payload()), r.trainer.data, r.trainer.device)
+                                       for r in cmp.runs], timeout=timeout)
+        return [Run(r.variant, r.seed, Trainer.from_payload(p, device=dev, data=data), r.error)
+                for r, p, data, dev in taken]
 
     def png_bytes(self, timeout: float = 60.0) -> dict[str, bytes]:
         """{"losses.png": ..., "samples.png": ...}: compare.plot_pngs of the comparison as it is now."""
@@ -664,10 +688,13 @@ class ArenaStore:
         self._arenas: dict[str, ArenaRunner] = {}
 
     def create(self, base: RunConfig, variants: Iterable[Variant] = (), seeds: Iterable[int] = (0,),
-               steps: int | None = None, replaces: str | None = None, **kwargs: Any) -> ArenaRunner:
-        """A new arena (ConfigError / DataError propagate); `replaces` names an arena to stop first."""
-        if replaces:
-            self.remove(replaces)
+               steps: int | None = None, replaces: str | None = None, owner: str | None = None,
+               **kwargs: Any) -> ArenaRunner:
+        """A new arena owned by `owner` (ConfigError / DataError propagate); `replaces` names an arena to stop
+        first, when `owner` owns it (someone else's arena is left alone: the new one just does not show it)."""
+        old = self.get(replaces)
+        if old is not None and old.owned_by(owner):
+            self.remove(old.arena_id)
         self.prune()
         with self._lock:
             if len(self._arenas) >= self.max_arenas:
@@ -678,10 +705,20 @@ class ArenaStore:
             if len(self._arenas) >= self.max_arenas:
                 raise RuntimeError(f"This server already trains {self.max_arenas} comparisons; pause one or "
                                    f"wait a few minutes for idle ones to be freed.")
-        arena = ArenaRunner(base, variants, seeds, steps, **kwargs)
+        arena = ArenaRunner(base, variants, seeds, steps, owner=owner, **kwargs)
         with self._lock:
             self._arenas[arena.arena_id] = arena
         return arena
+
+    def fork(self, arena_id: str, owner: str | None = None, **kwargs: Any) -> ArenaRunner:
+        """A new arena, owned by `owner`, whose runs go on from those of `arena_id` as they are now (weights,
+        optimisers, histories; the same setup and plan, paused). The source is left as it was."""
+        src = self.get(arena_id)
+        if src is None:
+            raise RuntimeError(f"The comparison {arena_id} is no longer on this server; there is nothing to copy.")
+        variants = [v for v in src.cmp.variants if v.name != "base"]
+        return self.create(src.base, variants, src.cmp.seeds, src.target, owner=owner, runs=src.copy_runs(),
+                           **kwargs)
 
     def get(self, arena_id: str | None) -> ArenaRunner | None:
         if not arena_id:

@@ -57,7 +57,7 @@ class Run:
 
 class Comparison:
     def __init__(self, base: RunConfig, variants: Iterable[Variant], seeds: Iterable[int] = (0,),
-                 chunk: int = 25, device: str | None = None):
+                 chunk: int = 25, device: str | None = None, runs: list[Run] | None = None):
         self.base = base.validate()
         self.variants = [Variant("base", {})] + [v for v in variants if v.name != "base"]
         names = [v.name for v in self.variants]
@@ -68,7 +68,12 @@ class Comparison:
             raise ConfigError("seeds", "at least one seed is needed")
         self.chunk = int(chunk)
         cfgs = [(v.name, s, v.config(self.base, s)) for v in self.variants for s in self.seeds]
-        self.runs: list[Run] = [Run(name, s, Trainer(c, device=device)) for name, s, c in cfgs]
+        if runs is not None:       # going on from these runs (one per (variant, seed), in this order)
+            if [(r.variant, r.seed, r.trainer.cfg) for r in runs] != cfgs:
+                raise ConfigError("runs", "the runs given do not match the variants and seeds")
+            self.runs: list[Run] = list(runs)
+        else:
+            self.runs = [Run(name, s, Trainer(c, device=device)) for name, s, c in cfgs]
         self.evals: dict[tuple[str, int], dict[str, float]] = {}
 
     # ---- advancing -----------------------------------------------------------------------------

@@ -17,6 +17,13 @@ States: idle (built, not started) / queued (waiting for a training slot) / runni
 A process-wide `Registry` maps short run ids to runners, frees runs nobody has looked at for a grace period
 (a reaper thread), and admits at most `limit` concurrently *training* runs; the others wait, first come
 first served, in state "queued" with their position.
+
+Ownership: a run made with `owner=<secret>` obeys only commands that bring the same secret (the browser that
+started it); anyone else may watch it (snapshot, status, call for reading) and fork it into a run of their own:
+
+    runner = Runner(cfg, owner="s3cret")
+    runner.pause(owner="other")             # NotOwner: a sentence saying who may, and what to do instead
+    mine = registry.fork(runner.run_id, owner="other")    # weights, optimiser, history, config: a new run
 """
 from __future__ import annotations
 
@@ -185,6 +192,19 @@ class Gate:
 
 
 # ---- runner --------------------------------------------------------------------------------------------
+class NotOwner(RuntimeError):
+    """A command for a run (or an arena) from someone other than the browser that started it."""
+
+    def __init__(self, what: str, action: str):
+        super().__init__(f"Only the browser that started this {what} can {action} it: you are watching. Make your "
+                         f"own copy to train it yourself.")
+
+
+def owned_by(owner: str | None, token: str | None) -> bool:
+    """True when `token` may command something owned by `owner` (None: owned by nobody, anyone may)."""
+    return owner is None or (token is not None and secrets.compare_digest(str(owner), str(token)))
+
+
 class _Command:
     __slots__ = ("name", "args", "done", "result", "error")
 
@@ -196,15 +216,19 @@ class _Command:
 
 
 class Runner:
-    """A Trainer trained by a daemon thread; controls are commands executed by that thread."""
+    """A Trainer trained by a daemon thread; controls are commands executed by that thread.
 
-    def __init__(self, cfg: RunConfig, trainer_factory: Callable[..., Trainer] = Trainer, *,
+    `source` is a RunConfig (the trainer is built from it) or a Trainer already built (e.g. restored from a
+    checkpoint payload, or a copy of another run): the run then starts paused-at-its-step, as "idle"."""
+
+    def __init__(self, source: RunConfig | Trainer, trainer_factory: Callable[..., Trainer] = Trainer, *,
                  run_id: str | None = None, admission: Admission | None = None, speed: int = 0,
                  threads: int = 1, publish_every_s: float = PUBLISH_EVERY_S,
                  eval_every_steps: int = EVAL_EVERY_STEPS, eval_every_s: float = EVAL_EVERY_S,
                  good_every_steps: int = GOOD_EVERY_STEPS, n_real: int = 1000, nice: int = 0,
-                 gate: Gate | None = None):
+                 gate: Gate | None = None, owner: str | None = None):
         self.run_id = run_id or new_run_id()
+        self._owner = owner                # the secret a command must bring (None: anyone may command)
         self._factory = trainer_factory
         self._admission = admission if admission is not None else Admission(None)
         self._threads = int(threads)
@@ -227,7 +251,10 @@ class Runner:
         self._version = 0
         self._it_per_s = 0.0
         self.created = time.time()
-        self._install(self._build(cfg))      # raises ConfigError / DataError to the caller
+        if isinstance(source, RunConfig):
+            self._install(self._build(source))      # raises ConfigError / DataError to the caller
+        else:
+            self._install(source, restored=True)
         self._thread = threading.Thread(target=self._loop, name=THREAD_PREFIX + self.run_id, daemon=True)
         self._thread.start()
 
@@ -270,14 +297,26 @@ class Runner:
     def state(self) -> str:
         return self._state
 
-    def play(self, wait: bool = True) -> None:
+    def owned_by(self, token: str | None) -> bool:
+        """True when `token` may command this run (its owner's secret, or any token for a run without owner)."""
+        return owned_by(self._owner, token)
+
+    def _check(self, owner: str | None, action: str) -> None:
+        if not self.owned_by(owner):
+            raise NotOwner("run", action)
+
+    def play(self, wait: bool = True, owner: str | None = None) -> None:
+        self._check(owner, "train")
         self._send("play", wait=wait)
 
-    def pause(self, wait: bool = True) -> None:
+    def pause(self, wait: bool = True, owner: str | None = None) -> None:
+        self._check(owner, "pause")
         self._send("pause", wait=wait)
 
-    def step(self, n: int = 1, part: str = "both", wait: bool = True, timeout: float = 30.0) -> None:
+    def step(self, n: int = 1, part: str = "both", wait: bool = True, timeout: float = 30.0,
+             owner: str | None = None) -> None:
         """Pause, then train `n` iterations of `part` ("both", "d" or "g") and publish the result."""
+        self._check(owner, "step")
         if part not in ("both", "d", "g"):
             raise ValueError(f"part must be 'both', 'd' or 'g', got {part!r}")
         n = int(n)
@@ -285,30 +324,41 @@ class Runner:
             raise ValueError(f"n must be between 1 and {MAX_MANUAL_STEPS}, got {n}")
         self._send("step", n, part, wait=wait, timeout=timeout)
 
-    def reset(self, cfg: RunConfig | None = None, wait: bool = True) -> None:
+    def reset(self, cfg: RunConfig | None = None, wait: bool = True, owner: str | None = None) -> None:
         """A new Trainer from `cfg` (default: the same config); history cleared, state idle.
 
         The new trainer is built in the calling thread, so ConfigError / DataError reach the caller and the
         current run is left untouched."""
+        self._check(owner, "reset")
         trainer = self._build(cfg if cfg is not None else self._cfg)
         self._send("reset", trainer, wait=wait)
 
-    def restore_last_good(self, wait: bool = True) -> None:
+    def restore_last_good(self, wait: bool = True, owner: str | None = None) -> None:
         """Back to the latest copy of a finite state (paused)."""
+        self._check(owner, "restore")
         self._send("restore", wait=wait)
 
-    def set_speed(self, steps_per_redraw: int, frame_s: float | None = None) -> None:
+    def set_speed(self, steps_per_redraw: int, frame_s: float | None = None, owner: str | None = None) -> None:
         """Train `steps_per_redraw` steps per frame of `frame_s` seconds (default FRAME_S): a slow motion where
         each redraw of a page that refreshes every frame_s shows exactly that many more steps. 0 = as fast as
         possible (snapshots at most every publish_every_s)."""
+        self._check(owner, "change the speed of")
         self._speed = max(0, int(steps_per_redraw))
         if frame_s is not None:
             self._frame_s = max(0.01, float(frame_s))
         self._wake.set()
 
     def call(self, fn: Callable[[Trainer], Any], timeout: float = 30.0) -> Any:
-        """Run fn(trainer) on the runner's thread (between chunks) and return its result."""
+        """Run fn(trainer) on the runner's thread (between chunks) and return its result. For reading (a
+        checkpoint, a decoded latent code): anyone watching may, so `fn` must not change the trainer."""
         return self._send("call", fn, wait=True, timeout=timeout)
+
+    def copy_trainer(self, timeout: float = 120.0) -> Trainer:
+        """A new Trainer equal to this run's now: weights, optimiser and scheduler state, random state, history,
+        step and config (a copy taken between chunks; the copy shares the read-only dataset)."""
+        payload, data, device = self.call(lambda t: (copy_payload(t.payload(note=f"copy of run {self.run_id}")),
+                                                     t.data, t.device), timeout=timeout)
+        return self._from_payload(payload, device, data)
 
     def state_dict(self) -> dict[str, torch.Tensor]:
         """A copy of the model's parameters and buffers, taken between chunks."""
@@ -352,8 +402,13 @@ class Runner:
             torch.set_num_threads(self._threads)
         return self._factory(cfg)
 
-    def _install(self, trainer: Trainer, evaluate: bool = True) -> None:
-        """Make `trainer` the run's trainer (called before the thread starts, or on the thread)."""
+    def _from_payload(self, payload: dict[str, Any], device: Any, data: Any) -> Trainer:
+        build = getattr(self._factory, "from_payload", None) or Trainer.from_payload
+        return build(payload, device=device, data=data)
+
+    def _install(self, trainer: Trainer, restored: bool = False) -> None:
+        """Make `trainer` the run's trainer (called before the thread starts, or on the thread). A `restored`
+        trainer (from a payload) goes on from its step: its evaluations are in its history already."""
         self.trainer = trainer
         self._cfg = trainer.cfg
         self._target: int | None = int(trainer.cfg.train.steps)
@@ -366,12 +421,14 @@ class Runner:
         self._good_step: int | None = None
         self._real = self._real_sample(trainer)
         self._save_good()
-        if evaluate:
+        if restored:
+            self._last_eval_step, self._last_eval_t = trainer.step_count, time.perf_counter()
+        else:
             self._evaluate(force=True)
         snap = self._take_snapshot()
         with self._lock:
             self._snap = snap if snap is not None else _empty_snapshot(trainer)
-            if evaluate:                     # a new trainer (not a restored state): where this run starts from
+            if not restored or not hasattr(self, "_initial"):     # where this run starts from
                 self._initial = self._snap
             self._version += 1
 
@@ -468,12 +525,9 @@ class Runner:
         if self._good is None:
             raise RuntimeError("there is no good state to restore yet")
         self._admission.release(self)
-        payload = _copy_payload(self._good)
-        build = getattr(self._factory, "from_payload", None) or Trainer.from_payload
-        t = build(payload, device=self.trainer.device, data=self.trainer.data)
+        t = self._from_payload(copy_payload(self._good), self.trainer.device, self.trainer.data)
         good, good_step, real = self._good, self._good_step, self._real
-        self._install(t, evaluate=False)
-        self._last_eval_step, self._last_eval_t = t.step_count, time.perf_counter()
+        self._install(t, restored=True)
         self._good, self._good_step, self._real = good, good_step, real
         self._set_state("paused", f"Restored the last good state (step {t.step_count:,}). It diverged once "
                                   f"from here: lower the learning rates or add a penalty before training on.")
@@ -632,7 +686,7 @@ class Runner:
                 return
             if not all(bool(torch.isfinite(p).all()) for p in t.model.parameters()):
                 return
-            self._good = _copy_payload(t.payload(note="last good state"))
+            self._good = copy_payload(t.payload(note="last good state"))
             self._good_step = t.step_count
         except Exception as e:  # a trainer without payloads (tests, odd families) just has no restore point
             log.debug("run %s: no last-good copy: %s", self.run_id, e)
@@ -667,7 +721,7 @@ def _empty_snapshot(trainer: Any) -> Snapshot:
                     evals={"step": np.zeros(0, dtype=np.int64)})
 
 
-def _copy_payload(p: dict[str, Any]) -> dict[str, Any]:
+def copy_payload(p: dict[str, Any]) -> dict[str, Any]:
     """Tensors in a payload alias the live model and optimiser: copy them (the rest is fresh already)."""
     out = dict(p)
     for k in ("state", "optim", "sched", "rng"):
@@ -742,8 +796,10 @@ class Registry:
         self._closing = threading.Event()
 
     # ---- runs -----------------------------------------------------------------------------------
-    def create(self, cfg: RunConfig, session: str | None = None, **kwargs: Any) -> Runner:
-        """A new run (ConfigError / DataError propagate; nothing is registered then)."""
+    def create(self, source: RunConfig | Trainer, session: str | None = None, owner: str | None = None,
+               **kwargs: Any) -> Runner:
+        """A new run of a config or of a Trainer already built (ConfigError / DataError propagate; nothing is
+        registered then). With `owner`, only commands bringing that secret change the run (Runner.owned_by)."""
         with self._lock:
             if len(self._runs) >= self.max_runs:
                 self.reap(0.0)
@@ -754,12 +810,20 @@ class Registry:
             while run_id in self._runs:
                 run_id = new_run_id()
         opts = {**self._runner_kwargs, **kwargs}
-        runner = Runner(cfg, self._factory, run_id=run_id, admission=self.admission, **opts)
+        runner = Runner(source, self._factory, run_id=run_id, admission=self.admission, owner=owner, **opts)
         with self._lock:
             self._runs[run_id] = runner
             self._seen[run_id] = time.monotonic()
             self._viewers[run_id] = {session} if session else set()
         return runner
+
+    def fork(self, run_id: str, owner: str | None = None, session: str | None = None, **kwargs: Any) -> Runner:
+        """A new run, owned by `owner`, that goes on from run `run_id` as it is now (weights, optimiser, history,
+        config); the source is left as it was. Anyone may fork a run they can watch."""
+        source = self.get(run_id)
+        if source is None:
+            raise RuntimeError(f"The run {run_id} is no longer on this server; there is nothing to copy.")
+        return self.create(source.copy_trainer(), session, owner=owner, **kwargs)
 
     def get(self, run_id: str | None) -> Runner | None:
         if not run_id:
@@ -872,5 +936,5 @@ class Registry:
             self.remove(rid, timeout)
 
 
-__all__ = ["Runner", "RunStatus", "Registry", "Admission", "Gate", "STATES", "new_run_id", "runner_threads",
+__all__ = ["Runner", "RunStatus", "Registry", "NotOwner", "owned_by", "Admission", "Gate", "STATES", "new_run_id", "runner_threads",
            "name_os_thread", "lower_thread_priority", "THREAD_PREFIX"]

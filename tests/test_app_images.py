@@ -137,7 +137,7 @@ def test_ae_lab_notes_posterior_collapse_under_a_heavy_beta():
     at.button(key="ae:step").click()
     ok(at.run())
     rid = remember(at, "ae_lab")
-    runtime.registry().get(rid).step(400)        # synchronous: the KL of every dimension is priced out
+    runtime.registry().get(rid).step(400, owner=at.session_state[runtime.OWNER_KEY])        # synchronous: the KL of every dimension is priced out
     ok(at.run())
     assert any(w.value.startswith("Posterior collapse") for w in at.warning), [w.value for w in at.warning]
     titles = [c["layout"].get("title", {}).get("text", "") for c in charts(at)]

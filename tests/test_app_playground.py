@@ -28,9 +28,12 @@ def _free_runs():
     st.cache_resource.clear()          # the registry's on_release stops every run and joins its thread
 
 
-def playground(query: dict | None = None) -> AppTest:
+def playground(query: dict | None = None, owner: str | None = None) -> AppTest:
+    """The Playground in a new session (a new tab); `owner`: the browser's secret it brings (its cookie)."""
     at = AppTest.from_file(APP, default_timeout=TIMEOUT)
     at.query_params.update(query or {})
+    if owner is not None:
+        at.session_state[runtime.OWNER_KEY] = owner
     at.run()
     at.switch_page("views/playground.py").run()
     assert not at.exception, at.exception
@@ -222,6 +225,69 @@ def test_refresh_finds_the_run_and_its_settings():
     assert any(f'data-step="{r.status().step}"' in m.value for m in again.markdown)
 
 
+def forge_click(at: AppTest, key: str) -> AppTest:
+    """Send a disabled button's click anyway (what a hand-made websocket message can do)."""
+    button = at.button(key=key)
+    assert button.disabled
+    button.proto.disabled = False
+    return button.click().run()
+
+
+CONTROLS = ("pg_play", "pg_pause", "pg_step_d", "pg_step_g", "pg_step", "pg_reset")
+
+
+def test_a_copied_address_watches_and_the_owner_keeps_control(monkeypatch):
+    a = playground()
+    a.button(key="pg_step").click().run()
+    a.button(key="pg_step").click().run()
+    r = run_of(a)
+    owner = a.session_state[runtime.OWNER_KEY]
+    assert r.status().step == 2 and r.owned_by(owner)
+    assert not any(i.value.startswith("You are watching") for i in a.info)
+
+    b = playground({"run": r.run_id})                          # another browser opens the copied address
+    assert run_of(b) is r and b.session_state[runtime.OWNER_KEY] != owner
+    assert any(i.value.startswith("You are watching a run started in another browser") for i in b.info)
+    assert all(b.button(key=k).disabled for k in CONTROLS) and b.select_slider(key="pg_speed").disabled
+    assert any(f'data-step="2"' in m.value for m in b.markdown)          # the same live view
+    # a forged command (the disabled button's trigger sent anyway) is refused by the server, with a sentence
+    for key in ("pg_step", "pg_reset", "pg_play"):         # Streamlit drops a disabled widget's click ...
+        forge_click(b, key)
+    assert r.status().step == 2 and r.status().state == "paused" and run_of(b) is r
+    # ... and with the buttons on (as if the page forgot to turn them off) the run itself refuses, in a sentence
+    monkeypatch.setattr(runtime, "watching", lambda obj: False)
+    b.run()
+    for key in ("pg_step", "pg_reset", "pg_play", "pg_step_d"):
+        b.button(key=key).click().run()
+        assert any("Only the browser that started this run can" in e.value for e in b.error), key
+    assert r.status().step == 2 and r.status().state == "paused" and run_of(b) is r
+    monkeypatch.undo()
+
+    again = playground({"run": r.run_id}, owner=owner)          # the owner's refresh: its cookie comes back
+    assert run_of(again) is r and not any(i.value.startswith("You are watching") for i in again.info)
+    assert not any(again.button(key=k).disabled for k in ("pg_play", "pg_step", "pg_reset"))
+    again.button(key="pg_step").click().run()
+    assert r.status().step == 3
+
+
+def test_make_my_own_copy_forks_the_watched_run():
+    a = playground()
+    for _ in range(3):
+        a.button(key="pg_step").click().run()
+    r = run_of(a)
+    b = playground({"run": r.run_id})
+    b.button(key="pg_copy").click().run()
+    assert not b.exception and not b.error
+    mine = run_of(b)
+    assert mine is not None and mine is not r and mine.owned_by(b.session_state[runtime.OWNER_KEY])
+    assert mine.status().step == 3 and mine.cfg == r.cfg
+    assert list(mine.snapshot().history["step"]) == list(r.snapshot().history["step"])
+    assert not any(i.value.startswith("You are watching") for i in b.info)
+    assert not any(b.button(key=k).disabled for k in ("pg_play", "pg_step", "pg_reset"))
+    b.button(key="pg_step").click().run()
+    assert mine.status().step == 4 and r.status().step == 3            # the copy trains on its own
+
+
 def test_unknown_run_says_so():
     at = playground({"run": "nosuchrun"})
     assert not at.exception
@@ -253,7 +319,7 @@ def test_home_starts_the_default_run():
     r = run_of(at)
     assert r is not None and r.cfg.data.name == "ring8"
     assert r.status().state in ("running", "queued", "finished")
-    r.pause()
+    r.pause(owner=at.session_state[runtime.OWNER_KEY])
 
 
 def test_drawing_turns_selections_into_points():

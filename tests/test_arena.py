@@ -242,3 +242,36 @@ def test_the_gate_holds_the_arena_back_except_for_its_first_round_and_commands(a
     a.play()
     steps = min(r.step for r in a.view().runs)
     assert a.wait_for(lambda v: min(r.step for r in v.runs) > steps + 10, 10)
+
+
+def test_an_arena_obeys_only_its_owner_and_forks_into_an_owned_copy():
+    from ganae.runner import NotOwner
+    store = ArenaStore(max_arenas=4)
+    try:
+        a = store.create(BASE, [R1], seeds=[0], steps=1000, owner="secret-a", grace_s=None)
+        a.step(20, owner="secret-a")
+        for token in ("secret-b", None):
+            for command in (lambda: a.play(owner=token), lambda: a.pause(owner=token),
+                            lambda: a.step(5, owner=token)):
+                with pytest.raises(NotOwner, match="Only the browser that started this comparison"):
+                    command()
+        assert a.view().step == 20 and a.view().state == "paused"
+        # starting another arena "in place of" someone else's leaves theirs running
+        c = store.create(BASE, [], seeds=[0], steps=10, replaces=a.arena_id, owner="secret-b", grace_s=None)
+        assert store.get(a.arena_id) is a and a.alive
+        b = store.fork(a.arena_id, owner="secret-b", grace_s=None)
+        assert b.owned_by("secret-b") and not b.owned_by("secret-a") and store.get(b.arena_id) is b
+        vb, va = b.view(), a.view()
+        assert vb.step == 20 and vb.variants == va.variants and vb.target == va.target and vb.state == "idle"
+        for ra, rb in zip(va.runs, vb.runs):
+            assert (ra.variant, ra.seed) == (rb.variant, rb.seed)
+            assert np.array_equal(ra.history["loss_d"], rb.history["loss_d"], equal_nan=True)
+        b.step(10, owner="secret-b")
+        assert b.view().step == 30 and a.view().step == 20
+        assert np.array_equal(a.view().runs[0].history["loss_d"], va.runs[0].history["loss_d"], equal_nan=True)
+        # the copy's owner replaces its own arena
+        d = store.create(BASE, [], seeds=[0], steps=10, replaces=c.arena_id, owner="secret-b", grace_s=None)
+        assert store.get(c.arena_id) is None and store.get(d.arena_id) is d
+    finally:
+        store.shutdown()
+        stop_all()

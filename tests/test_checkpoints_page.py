@@ -218,7 +218,7 @@ def test_open_in_page_starts_a_run_from_the_checkpoint(folders, ring_bytes):
         assert torch.equal(weights[k].cpu(), v), k                      # the checkpoint's weights, not fresh ones
     snap = r.snapshot()
     assert snap.step == 7 and list(snap.history["step"]) == saved["history"]["steps"]
-    r.step(2)                                                           # and it trains on from there
+    r.step(2, owner=at.session_state[runtime.OWNER_KEY])                # and it trains on from there
     assert r.status().step == 9
     runtime.registry().remove(run_id)
 

@@ -174,7 +174,7 @@ def test_open_starts_the_steps_preset_on_its_page():
     at.button(key="ls_open").click().run()
     assert titles(at) == ["GAN Playground"] and qp(at, "run") == run_id
     # the next setup replaces that run: the old one stops training (it would hold a training slot)
-    r.play()
+    r.play(owner=at.session_state[runtime.OWNER_KEY])
     at.switch_page("views/lessons.py").run()
     at.button(key="ls_next").click().run()
     at.button(key="ls_open").click().run()

@@ -63,9 +63,12 @@ def tiny(page: str, **more) -> RunConfig:
     return page_default(page).with_updates(**{**small, **more})
 
 
-def open_page(page: str, query: dict | None = None, at: AppTest | None = None) -> AppTest:
+def open_page(page: str, query: dict | None = None, at: AppTest | None = None, owner: str | None = None) -> AppTest:
+    """`page` in `at` or a new session; `owner`: the browser's secret the new session brings (its cookie: a reload)."""
     at = at or AppTest.from_file(APP, default_timeout=TIMEOUT)
     at.query_params.update(query or {})
+    if owner is not None:
+        at.session_state[runtime.OWNER_KEY] = owner
     at.run()
     at.switch_page(f"views/{page}.py").run()
     assert not at.exception, [e.value for e in at.exception]
@@ -298,7 +301,7 @@ def test_a_link_opened_in_a_session_replaces_its_old_run_and_a_run_in_the_url_is
 
     # a reload: a fresh session on the URL with the run and edited settings shows the run, with the URL's form
     edited = {**qp(at), "objective.loss": "ls"}
-    again = open_page("playground", edited)
+    again = open_page("playground", edited, owner=at.session_state[runtime.OWNER_KEY])
     assert qp(again)["run"] == new.run_id
     shown = [int(m.value.split('data-step="')[1].split('"')[0]) for m in again.markdown if "data-step" in m.value]
     assert shown and set(shown) == {1}                    # the run's step, in the page and in the sidebar

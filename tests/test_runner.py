@@ -5,6 +5,7 @@ import math
 import threading
 import time
 
+import numpy as np
 import pytest
 import torch
 
@@ -305,3 +306,82 @@ def test_the_gate_holds_back_no_longer_than_its_limit(runners):
         s0 = r.status().step
         assert wait_until(lambda: r.status().step > s0 + 5, timeout=5.0)
     gate.give_way(lambda: False)                      # not held: returns at once
+
+
+# ---- ownership: the browser that started a run commands it, everyone else watches ----------------------------
+def test_a_run_obeys_only_its_owner(runners):
+    from ganae.runner import NotOwner
+    r = Runner(FAST, owner="secret-a")
+    runners.append(r)
+    r.step(3, owner="secret-a")
+    assert r.status().step == 3 and r.status().state == "paused"
+    forged = [lambda t: r.play(owner=t), lambda t: r.pause(owner=t), lambda t: r.step(5, "d", owner=t),
+              lambda t: r.reset(owner=t), lambda t: r.restore_last_good(owner=t),
+              lambda t: r.set_speed(9, owner=t)]
+    for command in forged:
+        for token in ("secret-b", None, ""):           # a wrong token, none at all, an empty one
+            with pytest.raises(NotOwner, match="Only the browser that started this run can .* you are watching"):
+                command(token)
+    s = r.status()
+    assert (s.step, s.state, s.speed) == (3, "paused", 0)        # nothing reached the run
+    assert r.owned_by("secret-a") and not r.owned_by("secret-b") and not r.owned_by(None)
+    r.play(owner="secret-a")
+    assert wait_until(lambda: r.status().step > 3)
+    r.pause(owner="secret-a")
+    assert r.status().state == "paused"
+
+
+def test_a_run_without_owner_obeys_anyone(runners):
+    r = Runner(FAST)                                   # a notebook, the CLI, a test
+    runners.append(r)
+    assert r.owned_by(None) and r.owned_by("anyone")
+    r.step(2, owner="anyone")
+    r.step(1)
+    assert r.status().step == 3
+
+
+def test_the_registry_records_the_owner_and_forks_into_an_owned_copy():
+    from ganae.runner import NotOwner
+    reg = Registry(limit=None)
+    try:
+        a = reg.create(FAST, session="sa", owner="secret-a")
+        a.step(40, owner="secret-a")
+        b = reg.fork(a.run_id, owner="secret-b", session="sb")
+        assert b.run_id != a.run_id and reg.get(b.run_id) is b and len(reg) == 2
+        assert b.owned_by("secret-b") and not b.owned_by("secret-a") and not a.owned_by("secret-b")
+        with pytest.raises(NotOwner):
+            a.step(1, owner="secret-b")
+        # the copy is the run as it was: config, step, history, weights, optimiser state
+        assert b.cfg == a.cfg and b.status().step == 40 == b.snapshot().step
+        ha, hb = a.snapshot().history, b.snapshot().history
+        assert list(hb["step"]) == list(ha["step"]) and len(hb["step"]) > 0
+        assert all(torch.equal(a.state_dict()[k], v) for k, v in b.state_dict().items())
+        opt_a = a.call(lambda t: t.model.optimizers["d"].state_dict()["state"])
+        opt_b = b.call(lambda t: t.model.optimizers["d"].state_dict()["state"])
+        assert opt_a and all(torch.equal(opt_a[i]["exp_avg"], opt_b[i]["exp_avg"]) for i in opt_a)
+        # the same next step from the same state (random state copied too) ...
+        a.step(1, owner="secret-a")
+        b.step(1, owner="secret-b")
+        assert a.snapshot().last == b.snapshot().last
+        # ... and then they are independent: training the copy leaves the source's curves as they were
+        before = {k: v.copy() for k, v in a.snapshot().history.items()}
+        b.step(30, owner="secret-b")
+        assert b.status().step == 71 and a.status().step == 41
+        after = a.snapshot().history
+        assert all(np.array_equal(before[k], after[k], equal_nan=True) for k in before)
+        with pytest.raises(RuntimeError, match="no longer on this server"):
+            reg.fork("nope", owner="secret-b")
+    finally:
+        reg.shutdown()
+
+
+def test_a_runner_goes_on_from_a_trainer_restored_from_a_payload(runners):
+    t = Trainer(FAST)
+    t.step(25)
+    r = Runner(Trainer.from_payload(t.payload()), owner="o")
+    runners.append(r)
+    s = r.status()
+    assert (s.state, s.step) == ("idle", 25) and r.snapshot().step == 25 == r.initial.step
+    assert list(r.snapshot().history["step"]) == list(t.history.arrays()["step"])
+    r.step(5, owner="o")
+    assert r.status().step == 30

@@ -430,12 +430,27 @@ def start(base: RunConfig, variants: list[Variant], seeds: list[int], steps: int
     """Build the arena of the setup (replacing this session's earlier one) and start it; ConfigError / DataError /
     RuntimeError propagate to the control bar's callback."""
     old = st.session_state.get(ID_KEY)
-    arena = store().create(base, variants, seeds, steps, replaces=old, admission=runtime.registry().admission,
-                           nice=runtime.TRAIN_NICE, gate=runtime.GATE)
-    arena.play()
+    me = runtime.owner_token()
+    arena = store().create(base, variants, seeds, steps, replaces=old, owner=me, **_arena_kwargs())
+    arena.play(owner=me)
+    _show(arena, json.dumps(_setup_key(base, variants, seeds, steps)))
+
+
+def _arena_kwargs() -> dict[str, Any]:
+    return {"admission": runtime.registry().admission, "nice": runtime.TRAIN_NICE, "gate": runtime.GATE}
+
+
+def _show(arena: ArenaRunner, setup_key: str) -> None:
+    """`arena` is this session's from now on (its id in the URL)."""
     st.session_state[ID_KEY] = arena.arena_id
     st.query_params[QUERY] = arena.arena_id
-    st.session_state["ar_started"] = json.dumps(_setup_key(base, variants, seeds, steps))
+    st.session_state["ar_started"] = setup_key
+
+
+def fork(arena_id: str) -> None:
+    """Make my own copy: a new arena of this browser going on from `arena_id` as it is now."""
+    arena = store().fork(arena_id, owner=runtime.owner_token(), **_arena_kwargs())
+    _show(arena, st.session_state.get("ar_started", ""))
 
 
 def _setup_key(base: RunConfig, variants: list[Variant], seeds: list[int], steps: int) -> list:
@@ -450,21 +465,29 @@ def started(setup: tuple) -> bool:
 
 
 def controls(arena: ArenaRunner | None, setup: tuple, share: RunConfig | None = None,
-             params: dict[str, str] | None = None) -> None:
+             params: dict[str, str] | None = None, watching: bool = False) -> None:
     """The control bar. Buttons act in callbacks, before the page is drawn, so every control already shows the
-    state the click led to (Pause enabled right after Start, Resume after Pause) -- as in the Playground."""
+    state the click led to (Pause enabled right after Start, Resume after Pause) -- as in the Playground.
+    Start (a new arena of this browser) is always allowed; Pause / Resume / +50 are off while `watching`."""
     view = arena.view() if arena is not None else None
     active = view is not None and view.active
-    can = arena is not None and arena.alive
+    can = arena is not None and arena.alive and not watching
     ready = setup[0] is not None and setup[4] is None
-    c = st.columns([1.5, 1, 1, 1.2, 1], gap="small")
+    c = st.columns([1.5, 1, 1, 1.2, 1.6], gap="small")
     if share is not None:
         with c[4]:
-            _share(share, params or {})
+            if arena is None:
+                _share(share, params or {})
+            else:
+                c1, c2 = st.columns(2, gap="small")
+                with c1:
+                    _share(share, params or {})
+                with c2:
+                    links.watch_link(PAGE, {QUERY: arena.arena_id}, key="ar_watch", what="comparison")
     spec = [  # action, label, icon, disabled, help
-        ("start", "Start", ":material/play_arrow:", not ready or (active and started(setup)),
+        ("start", "Start", ":material/play_arrow:", not ready or (active and not watching and started(setup)),
          "Build every (variant, seed) run from the setup and train them together"),
-        ("pause", "Pause", ":material/pause:", not active, None),
+        ("pause", "Pause", ":material/pause:", not active or watching, None),
         ("resume", "Resume", ":material/fast_forward:", active or not can,
          "Go on training (past the planned steps when finished)"),
         ("step", "+50 steps", None, not can, "Pause, then advance every run by 50 steps"),
@@ -496,14 +519,15 @@ def _on_press(action: str) -> None:
         arena, _ = current_arena()
         if arena is None:
             return
+        me = runtime.owner_token()
         if action == "pause":
-            arena.pause()
+            arena.pause(owner=me)
         elif action == "resume":
-            arena.play()
+            arena.play(owner=me)
             v0 = arena.view().version
             arena.wait_for(lambda v: v.version > v0 + 1 or not v.active, timeout=0.5)
         elif action == "step":
-            arena.step(50)
+            arena.step(50, owner=me)
     except (ConfigError, DataError, RuntimeError, TimeoutError, ValueError) as e:
         st.session_state["ar_problem"] = e
 
@@ -695,7 +719,8 @@ def run() -> None:
     in_url = setup_params(base, variants, seeds, steps) if base is not None else None
     with right:
         links.follow(PAGE, base, in_url)
-        controls(arena, setup, base, in_url)
+        watching = runtime.watch_banner(arena, lambda: fork(arena.arena_id), key="ar_copy", what="a comparison")
+        controls(arena, setup, base, in_url, watching)
         problem = ss.pop("ar_problem", None)
         if problem is not None and str(problem) != str(error):
             runtime.show_error(problem)

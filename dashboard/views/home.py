@@ -34,7 +34,7 @@ def run() -> None:
         from dashboard import runtime, settings    # (torch: Home itself is drawn without it, at once)
         try:
             runner = runtime.create_run("playground", settings.default_config(), in_url=False)
-            runner.play()
+            runner.play(owner=runtime.owner_token())
         except Exception as e:   # a sentence, never a traceback
             runtime.show_error(e)
         else:

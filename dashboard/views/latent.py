@@ -643,11 +643,17 @@ def run() -> None:
         return
     if src.runner is not None and src.runner.status().active:
         c1, c2 = st.columns([4, 1], vertical_alignment="center")
-        c1.info("This run is still training, so the model changes between your clicks. Pause it for a steady "
-                "view.", icon=":material/model_training:")
-        if c2.button("Pause the run", key="lx_pause", icon=":material/pause:"):
-            src.runner.pause()
-            st.rerun()
+        watching = runtime.watching(src.runner)
+        c1.info("This run is still training, so the model changes between your clicks. " + (
+                "It was started in another browser, which alone can pause it." if watching else
+                "Pause it for a steady view."), icon=":material/model_training:")
+        if c2.button("Pause the run", key="lx_pause", icon=":material/pause:", disabled=watching):
+            try:
+                src.runner.pause(owner=runtime.owner_token())
+            except RuntimeError as e:
+                runtime.show_error(e)
+            else:
+                st.rerun()
     info = ctx.info
     st.caption(f"{FAMILY_LABELS.get(info.family, info.family)} · {info.latent_dim}-dimensional latent space · "
                + ("an encoder gives each test image a code" if info.can_encode else

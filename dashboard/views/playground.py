@@ -60,9 +60,9 @@ def _reading(snap, loss: str, diverged: bool) -> str | None:
         return None
 
 
-def _controls(runner) -> None:
+def _controls(runner, watching: bool) -> None:
     """The control bar. Buttons act in callbacks, before the page is drawn, so every control already shows
-    the new state (Pause enabled right after Train, the step counter after a Step)."""
+    the new state (Pause enabled right after Train, the step counter after a Step). Off while `watching`."""
     cols = st.columns(6, gap="small")
     active = runner is not None and runner.status().active
     spec = [  # action, label, icon, help
@@ -74,18 +74,21 @@ def _controls(runner) -> None:
         ("reset", "Reset", ":material/restart_alt:", "Start over from fresh weights with the settings on the left"),
     ]
     for col, (action, label, icon, tip) in zip(cols, spec):
-        disabled = (action == "play" and active) or (action == "pause" and not active)
+        disabled = watching or (action == "play" and active) or (action == "pause" and not active)
         col.button(label, icon=icon, key=f"pg_{action}", type="primary" if action == "play" else "secondary",
                    disabled=disabled, width="stretch", help=tip, on_click=_on_press, args=(action,))
 
 
-def _views(share: RunConfig | None) -> None:
-    """What the plane and the charts show, the speed, and the link to the settings (`share`: the form's)."""
+def _views(share: RunConfig | None, runner, watching: bool) -> None:
+    """What the plane and the charts show, the speed (the run's: off while `watching`), and the links to the
+    settings (`share`: the form's) and to watch the run."""
     c1, c2 = st.columns([3, 1], vertical_alignment="bottom")
+    if watching and runner.status().speed in settings.SPEEDS:
+        st.session_state["pg_speed"] = runner.status().speed       # the watched run's speed, not this tab's choice
     c1.pills("Show on the plane", ["real", "generated", "D heatmap", "G manifold", "gradient arrows"],
              selection_mode="multi", key="pg_layers",
              default=["real", "generated", "D heatmap", "G manifold", "gradient arrows"])
-    c2.select_slider("Steps per redraw", settings.SPEEDS, key="pg_speed",
+    c2.select_slider("Steps per redraw", settings.SPEEDS, key="pg_speed", disabled=watching,
                      format_func=lambda v: "max" if v == 0 else str(v),
                      help="Slow motion: how many training steps each redraw of the page shows. "
                           "'max' trains as fast as it can.")
@@ -93,13 +96,14 @@ def _views(share: RunConfig | None) -> None:
     c1.pills("Charts", ["model", "losses", "D outputs", "gradient norms", "quality"], selection_mode="multi",
              key="pg_charts", default=["model", "losses", "D outputs", "gradient norms", "quality"])
     with c2:
-        links.copy_link(share, key="pg_share")
+        links.share_links(share, KEY, {runtime.QUERY_KEY: runner.run_id} if runner is not None else None, "pg_")
 
 
 def _on_press(action: str) -> None:
     """Carry out a control; a problem is kept as a sentence for the page to show."""
     runner, _ = runtime.current_run(KEY)
     pending, error, _ = settings.pending_config()
+    me = runtime.owner_token()
     try:
         if runner is None:
             if action in ("pause", "restore"):
@@ -112,18 +116,18 @@ def _on_press(action: str) -> None:
                 return
         if action == "play":
             step0 = runner.status().step
-            runner.play()
+            runner.play(owner=me)
             runner.wait_for_snapshot(step0, timeout=0.5)     # the first frame already has data
         elif action == "pause":
-            runner.pause()
+            runner.pause(owner=me)
         elif action in ("step", "step_d", "step_g"):
-            runner.step(1, {"step": "both", "step_d": "d", "step_g": "g"}[action])
+            runner.step(1, {"step": "both", "step_d": "d", "step_g": "g"}[action], owner=me)
         elif action == "restore":
-            runner.restore_last_good()
+            runner.restore_last_good(owner=me)
         elif action == "reset":
             if pending is None:
                 raise error or ValueError("the settings are not valid")
-            runner.reset(pending)
+            runner.reset(pending, owner=me)
             st.session_state[settings.BASE_KEY] = pending.to_json()
     except (DataError, ValueError, RuntimeError, TimeoutError) as e:
         st.session_state["pg_problem"] = e
@@ -174,7 +178,8 @@ def run() -> None:
 
     with right:
         links.follow(KEY, pending)
-        _controls(runner)
+        watching = runtime.watch_banner(runner, lambda: runtime.fork_run(KEY, runner.run_id), key="pg_copy")
+        _controls(runner, watching)
         problem = st.session_state.pop("pg_problem", None)
         if problem is not None and not (error is not None and str(problem) == str(error)):
             runtime.show_error(problem)
@@ -182,17 +187,17 @@ def run() -> None:
             runtime.show_error(error)
         for n in notes:
             st.warning(n)
-        if runner is not None and pending is not None and pending != runner.cfg:
+        if runner is not None and not watching and pending is not None and pending != runner.cfg:
             st.info("You changed the settings: press **Reset** to restart the run with them.")
-        _views(pending)
-        if runner is not None and st.session_state.get("pg_speed") is not None:
+        _views(pending, runner, watching)
+        if runner is not None and not watching and st.session_state.get("pg_speed") is not None:
             if runner.status().speed != st.session_state["pg_speed"]:
-                runner.set_speed(st.session_state["pg_speed"], frame_s=runtime.REFRESH_S)
-        live(runner, pending)
+                runner.set_speed(st.session_state["pg_speed"], frame_s=runtime.REFRESH_S, owner=runtime.owner_token())
+        live(runner, pending, watching)
         exports.downloads("pg_", runner, ("Points (PNG)", "points", points_png))
 
 
-def live(runner, pending: RunConfig | None) -> None:
+def live(runner, pending: RunConfig | None, watching: bool = False) -> None:
     status0 = runner.status() if runner is not None else None
     run_id = runner.run_id if runner is not None else None
 
@@ -207,12 +212,12 @@ def live(runner, pending: RunConfig | None) -> None:
             st.rerun()                                   # new state: new refresh rate, sidebar, buttons
         with st.sidebar:
             runtime.sidebar_status(status)
-        draw(r, status, pending)
+        draw(r, status, pending, watching)
 
     frame()
 
 
-def draw(r, status, pending: RunConfig | None) -> None:
+def draw(r, status, pending: RunConfig | None, watching: bool = False) -> None:
     cfg = r.cfg if r is not None else pending
     loss = cfg.objective.loss if cfg is not None else "ns"
     prob = loss in PROB_LOSSES
@@ -221,7 +226,7 @@ def draw(r, status, pending: RunConfig | None) -> None:
 
     runtime.status_block(status, lambda step: st.button(
         f"Restore the last good state (step {step:,})", key="pg_restore", icon=":material/history:",
-        on_click=_on_press, args=("restore",)))
+        on_click=_on_press, args=("restore",), disabled=watching))
 
     snap = r.snapshot() if r is not None else None
     # With a run, every figure below depends only on its snapshot (the run's data and settings come with it) and
