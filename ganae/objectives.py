@@ -26,6 +26,8 @@ def d_loss(kind: str, real: torch.Tensor, fake: torch.Tensor, real_target: float
     """Discriminator / critic loss on real logits `real` and generated logits `fake`."""
     if kind in ("minimax", "ns"):
         t = real_target
+        if t == 1.0:                             # no smoothing: skip the (1 - t) term, which is exactly 0
+            return F.softplus(-real).mean() + F.softplus(fake).mean()
         return (t * F.softplus(-real) + (1 - t) * F.softplus(real)).mean() + F.softplus(fake).mean()
     if kind == "ls":
         return 0.5 * ((real - real_target) ** 2).mean() + 0.5 * (fake ** 2).mean()

@@ -193,30 +193,30 @@ class Trainer:
         t0 = time.perf_counter()
         self.prepare()
         B = self.cfg.train.batch_size
-        pending: list[tuple[int, tuple[str, ...], torch.Tensor]] = []
+        ctx = self._ctx()
+        decay = [s for s in self.schedulers.values() if s is not None]
+        pending: list[tuple[int, dict[str, torch.Tensor]]] = []
         for _ in range(n):
+            ctx.step = self.step_count
             x, y = self.data.batch(B, self.gen)
-            out = self.model.train_step(x, y, part, self._ctx())
-            for s in self.schedulers.values():
-                if s is not None:
-                    s.step()
+            pending.append((self.step_count + 1, self.model.train_step(x, y, part, ctx)))
+            for s in decay:
+                s.step()
             self.step_count += 1
-            pending.append((self.step_count, tuple(out), torch.stack(list(out.values()))))
         self._flush(pending)
         dt = time.perf_counter() - t0
         self.seconds += dt
         self._it_per_s = n / dt if dt > 0 else 0.0
         return dict(self.last)
 
-    def _flush(self, pending: list[tuple[int, tuple[str, ...], torch.Tensor]]) -> None:
-        """Read the chunk's metrics back in one transfer, record them, then check for divergence."""
+    def _flush(self, pending: list[tuple[int, dict[str, torch.Tensor]]]) -> None:
+        """Read the chunk's metrics (0-d tensors) back in one transfer, record them, then check for divergence."""
         if not pending:
             return
-        values = torch.stack([v for _, _, v in pending]).tolist() if len({k for _, k, _ in pending}) == 1 \
-            else [v.tolist() for _, _, v in pending]
+        values = iter(torch.stack([v for _, out in pending for v in out.values()]).tolist())
         bad: tuple[int, str, float] | None = None
-        for (step, keys, _), row in zip(pending, values):
-            metrics = dict(zip(keys, row))
+        for step, out in pending:
+            metrics = {k: next(values) for k in out}
             self.history.record(step, metrics)
             self.last = metrics
             if bad is None:
