@@ -166,6 +166,23 @@ def test_a_member_saved_reopens_as_a_solo_run_that_continues_identically(tmp_pat
     assert_same_run(solo, ens.view(1))
 
 
+@pytest.mark.parametrize("preset, updates", [("digits-recommended", {}),
+                                             ("ring8-vanilla", {"optim.g_opt": "sgd", "optim.d_opt": "sgd",
+                                                                "optim.momentum": 0.9, "optim.lr_decay": "exp"})])
+def test_runs_join_an_ensemble_mid_run_with_their_optimiser_state(preset, updates):
+    """Stacking Trainers that already trained (Adam / momentum state, decayed lr) continues them exactly."""
+    cfgs = configs(preset, updates)
+    solo, joined = [Trainer(c) for c in cfgs], [Trainer(c) for c in cfgs]
+    for t in solo + joined:
+        t.step(6)
+    ens = Ensemble(joined)
+    ens.step(6)
+    for t in solo:
+        t.step(6)
+    for k, t in enumerate(solo):
+        assert_same_run(t, ens.view(k))
+
+
 def test_cohort_groups_by_structure_and_names_the_fallback():
     gan = configs("ring8-vanilla", {}, seeds=(0, 1, 2))
     other = gan[0].with_updates(**{"tricks.ema": 0.99})                # another structure: a group of one
