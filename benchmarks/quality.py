@@ -4,13 +4,16 @@
     .venv/bin/python benchmarks/quality.py --quick        # 1 seed, a quarter of the steps (a smoke run, ~3 min)
     .venv/bin/python benchmarks/quality.py --presets ring8-recommended,digits-ae --seeds 3
 
-For every preset × seed it builds a Trainer on the CPU (one torch thread unless --threads says otherwise), trains
-`train.steps` iterations, calls `Trainer.evaluate()` and prints mean ± sd over seeds of
+For every preset it builds one Trainer per seed on the CPU (one torch thread unless --threads says otherwise), trains
+the seeds together as one batched Ensemble (ganae/ensemble.py: each member exactly its solo run; `--solo` steps them
+one by one instead, and presets that cannot be batched fall back to that by themselves), `train.steps` iterations,
+calls `Trainer.evaluate()` and prints mean ± sd over seeds of
 - 2D mixtures: modes covered and the share of high-quality samples (VEEGAN / PacGAN protocol, 2,500 samples);
 - digits GANs: the Fréchet distance in the shipped classifier's standardised features (checkpoints/);
 - autoencoders: the test-split reconstruction MSE per pixel on the [0, 1] scale;
-- the time of training (evaluation excluded): wall seconds, and the CPU seconds of this process -- with one thread
-  that is what the wall time would be on an otherwise idle core (on a shared, busy machine the wall time is longer).
+- the time of training (evaluation excluded) per run: wall seconds, and the CPU seconds of this process -- with one
+  thread that is what the wall time would be on an otherwise idle core (on a shared, busy machine the wall time is
+  longer). For an ensemble both are its time divided by its members.
 
 Anchors printed beside them:
 - ring-8 and grid-25: the best rows of PacGAN's 2D experiments (Lin et al. 2018, same protocol): 7.9 modes /
@@ -42,6 +45,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
 from ganae import data as data_mod, features, metrics, presets  # noqa: E402
 from ganae.config import ConfigWarning, DataConfig  # noqa: E402
+from ganae.ensemble import Cohort  # noqa: E402
 from ganae.trainer import EVAL_IMAGES, Trainer  # noqa: E402
 
 PRESETS = ["ring8-vanilla", "ring8-recommended", "grid25-vanilla", "grid25-recommended", "digits-vanilla",
@@ -71,20 +75,30 @@ def header() -> str:
     return "| " + " | ".join(names) + " |\n|" + "|".join(["---"] + ["--:"] * (len(names) - 1)) + "|"
 
 
-def run_preset(name: str, seed: int, scale: float, device: str) -> dict[str, float]:
-    cfg = presets.get(name, **{"train.seed": seed, "train.device": device})
-    steps = max(1, int(round(cfg.train.steps * scale)))
-    if steps != cfg.train.steps:        # keep lr schedules ending where the (shorter) run ends
-        cfg = cfg.with_updates(**{"train.steps": steps})
+def run_preset(name: str, seeds: list[int], scale: float, device: str, batched: bool = True
+               ) -> list[dict[str, float]]:
+    """Train the preset's seeds together (one Ensemble, or one by one) and evaluate each."""
+    cfgs = []
+    for seed in seeds:
+        cfg = presets.get(name, **{"train.seed": seed, "train.device": device})
+        steps = max(1, int(round(cfg.train.steps * scale)))
+        if steps != cfg.train.steps:        # keep lr schedules ending where the (shorter) run ends
+            cfg = cfg.with_updates(**{"train.steps": steps})
+        cfgs.append(cfg)
     with warnings.catch_warnings():
         warnings.simplefilter("ignore", ConfigWarning)
-        tr = Trainer(cfg)
+        cohort = Cohort([Trainer(c) for c in cfgs], batched=batched)
+    for note in cohort.notes:
+        print(f"  {name}: {note}", flush=True)
     c0 = time.process_time()
-    tr.step(steps)
-    cpu = time.process_time() - c0
-    out = dict(tr.evaluate(record=False))
-    out["seconds"], out["cpu"] = tr.seconds, cpu
-    out["steps"] = steps
+    cohort.step(steps, chunk=steps)
+    cpu = (time.process_time() - c0) / len(seeds)
+    out = []
+    for i in range(len(seeds)):
+        tr = cohort.trainer(i)
+        r = {} if cohort.errors[i] else dict(tr.evaluate(record=False))
+        r["seconds"], r["cpu"], r["steps"] = tr.seconds, cpu, steps
+        out.append(r)
     return out
 
 
@@ -140,6 +154,7 @@ def main(argv: list[str] | None = None) -> None:
     ap.add_argument("--quick", action="store_true", help="1 seed and a quarter of each preset's steps")
     ap.add_argument("--threads", type=int, default=1, help="torch intra-op threads (default 1)")
     ap.add_argument("--device", default="cpu", help="cpu (default; the targets are for the CPU), cuda, auto")
+    ap.add_argument("--solo", action="store_true", help="train the seeds one by one instead of as one ensemble")
     args = ap.parse_args(argv)
     torch.set_num_threads(args.threads)
     names = [p.strip() for p in args.presets.split(",") if p.strip()]
@@ -152,10 +167,8 @@ def main(argv: list[str] | None = None) -> None:
           f"{torch.get_num_threads()} thread(s), torch {torch.__version__}", flush=True)
     lines: list[str] = []
     for i, nm in enumerate(names):
-        results = []
-        for s in seeds:
-            r = run_preset(nm, s, scale, args.device)
-            results.append(r)
+        results = run_preset(nm, seeds, scale, args.device, batched=not args.solo)
+        for s, r in zip(seeds, results):
             print(f"  {nm} seed {s}: " + ", ".join(f"{k} {r[k]:.4g}" for k, *_ in COLUMNS if k in r), flush=True)
         cells = {k: mean_sd([r[k] * mul for r in results if k in r], fmt) for k, _, mul, fmt in COLUMNS}
         lines.append(row(f"`{nm}`", str(results[0]["steps"]), str(len(seeds)), cells))

@@ -197,6 +197,12 @@ def cmd_compare(args: argparse.Namespace) -> int:
         cmp.step(k)
         done += k
         print(f"  {done}/{steps}", file=sys.stderr)
+    if cmp.cohort is not None:
+        groups = [len(idx) for idx, _ in cmp.cohort.groups]
+        print(f"trained as {len(groups)} group(s) of {', '.join(map(str, groups))} run(s) (ensembles by structure)",
+              file=sys.stderr)
+        for note in cmp.cohort.notes:
+            print(f"  solo: {note}", file=sys.stderr)
     cmp.evaluate()
     table = cmp.table()
     for row in table:

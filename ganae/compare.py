@@ -7,7 +7,10 @@
     cmp.write("out/")             # table.csv, histories.csv, losses.png, samples.png
 
 The base itself is always the first variant ("base"), so a comparison reads "what does this change do?".
-Fair share: runs advance in chunks of `chunk` steps in turn, so at any moment they differ by at most one chunk.
+Runs train as ensembles (ganae/ensemble.py): variants × seeds that share a structure are stacked into one batched
+model, each member exactly its solo run; what cannot be batched trains solo (`cohort.notes` says why).
+Fair share: groups advance in chunks of `chunk` steps in turn, so at any moment they differ by at most one chunk.
+`train_runs(cfgs, steps)` is the same engine as a plain function (for a process pool or a Ray task).
 """
 from __future__ import annotations
 
@@ -21,7 +24,8 @@ import numpy as np
 
 from . import metrics
 from .config import ConfigError, RunConfig
-from .trainer import DivergenceError, Trainer
+from .ensemble import Cohort, Ensemble
+from .trainer import Trainer
 
 # metric -> True when higher is better, False when lower is, None when it is not ranked (a period is a
 # description of the oscillation, not a score)
@@ -47,17 +51,25 @@ class Variant:
 class Run:
     variant: str
     seed: int
-    trainer: Trainer
+    solo: Trainer                # the run's own Trainer (an ensemble member's record)
     error: str = ""              # divergence message, the run stops advancing
+    ensemble: Ensemble | None = None
+    index: int = 0               # its member index in `ensemble`
+
+    @property
+    def trainer(self) -> Trainer:
+        """The run's Trainer, up to date (an ensemble member's weights are brought back into it)."""
+        return self.ensemble.view(self.index) if self.ensemble is not None else self.solo
 
     @property
     def step(self) -> int:
-        return self.trainer.step_count
+        return self.solo.step_count
 
 
 class Comparison:
     def __init__(self, base: RunConfig, variants: Iterable[Variant], seeds: Iterable[int] = (0,),
-                 chunk: int = 25, device: str | None = None, runs: list[Run] | None = None):
+                 chunk: int = 25, device: str | None = None, runs: list[Run] | None = None,
+                 ensembles: bool = True):
         self.base = base.validate()
         self.variants = [Variant("base", {})] + [v for v in variants if v.name != "base"]
         names = [v.name for v in self.variants]
@@ -75,20 +87,22 @@ class Comparison:
         else:
             self.runs = [Run(name, s, Trainer(c, device=device)) for name, s, c in cfgs]
         self.evals: dict[tuple[str, int], dict[str, float]] = {}
+        self.ensembles = ensembles
+        self.cohort: Cohort | None = None      # built at the first step() (the Arena steps the Trainers itself)
 
     # ---- advancing -----------------------------------------------------------------------------
     def step(self, n: int) -> None:
-        """Advance every healthy run by n steps, round-robin in chunks (fair share of compute)."""
-        target = {id(r): r.step + n for r in self.runs}
-        while True:
-            pending = [r for r in self.runs if not r.error and r.step < target[id(r)]]
-            if not pending:
-                break
-            for r in pending:
-                try:
-                    r.trainer.step(min(self.chunk, target[id(r)] - r.step))
-                except DivergenceError as e:
-                    r.error = str(e)
+        """Advance every healthy run by n steps: ensembles and solo runs take turns in chunks (fair share)."""
+        if self.cohort is None:
+            self.cohort = Cohort([r.solo for r in self.runs], batched=self.ensembles)
+            for idx, unit in self.cohort.groups:
+                if isinstance(unit, Ensemble):
+                    for k, i in enumerate(idx):
+                        self.runs[i].ensemble, self.runs[i].index = unit, k
+        self.cohort.errors = [r.error for r in self.runs]
+        self.cohort.step(n, self.chunk)
+        for r, e in zip(self.runs, self.cohort.errors):
+            r.error = e
 
     def evaluate(self) -> None:
         for r in self.runs:
@@ -159,6 +173,19 @@ class Comparison:
         paths = [write_csv(out / "table.csv", self.table()), write_csv(out / "histories.csv", self.history_rows())]
         paths += plot_pngs(self, out)
         return paths
+
+
+def train_runs(cfgs: list[RunConfig], steps: int, chunk: int = 25, device: str | None = None,
+               evaluate: bool = True) -> list[tuple[Trainer, str, dict[str, float]]]:
+    """Train `cfgs` for `steps` steps on one engine (ensembles by structure, solo where not): per config its
+    Trainer, its divergence message ("" when healthy) and its evaluation. A plain function: a task for a pool."""
+    cohort = Cohort([Trainer(c, device=device) for c in cfgs])
+    cohort.step(steps, chunk)
+    out = []
+    for i in range(len(cfgs)):
+        t, err = cohort.trainer(i), cohort.errors[i]
+        out.append((t, err, t.evaluate() if evaluate and not err else {}))
+    return out
 
 
 def write_csv(path: Path, rows: list[dict[str, Any]]) -> Path:

@@ -11,7 +11,8 @@ Notation: D outputs a logit (or critic value) `r = D(x)` on real data and `f = D
 | wgan      | f - r                                         | -f                       | Arjovsky et al. 2017      |
 | hinge     | max(0, 1 - r) + max(0, 1 + f)                 | -f                       | Lim & Ye 2017; Miyato 2018|
 
-All functions return the batch mean. One-sided label smoothing (Salimans et al. 2016) replaces the real target 1
+All functions return the batch mean: the mean over the last axis, so logits (K, N) of an ensemble's K members give
+K losses, and one run's (N,) a 0-d tensor. One-sided label smoothing (Salimans et al. 2016) replaces the real target 1
 by `real_target` (e.g. 0.9) in the losses that have targets (minimax, ns, ls).
 """
 from __future__ import annotations
@@ -26,28 +27,28 @@ def d_loss(kind: str, real: torch.Tensor, fake: torch.Tensor, real_target: float
     """Discriminator / critic loss on real logits `real` and generated logits `fake`."""
     if kind in ("minimax", "ns"):
         t = real_target
-        if t == 1.0:                             # no smoothing: skip the (1 - t) term, which is exactly 0
-            return F.softplus(-real).mean() + F.softplus(fake).mean()
-        return (t * F.softplus(-real) + (1 - t) * F.softplus(real)).mean() + F.softplus(fake).mean()
+        if not torch.is_tensor(t) and t == 1.0:  # no smoothing: skip the (1 - t) term, which is exactly 0
+            return F.softplus(-real).mean(-1) + F.softplus(fake).mean(-1)
+        return (t * F.softplus(-real) + (1 - t) * F.softplus(real)).mean(-1) + F.softplus(fake).mean(-1)
     if kind == "ls":
-        return 0.5 * ((real - real_target) ** 2).mean() + 0.5 * (fake ** 2).mean()
+        return 0.5 * ((real - real_target) ** 2).mean(-1) + 0.5 * (fake ** 2).mean(-1)
     if kind == "wgan":
-        return fake.mean() - real.mean()
+        return fake.mean(-1) - real.mean(-1)
     if kind == "hinge":
-        return F.relu(1.0 - real).mean() + F.relu(1.0 + fake).mean()
+        return F.relu(1.0 - real).mean(-1) + F.relu(1.0 + fake).mean(-1)
     raise ValueError(f"unknown GAN loss '{kind}'")
 
 
 def g_loss(kind: str, fake: torch.Tensor) -> torch.Tensor:
     """Generator loss on the logits D gives its samples."""
     if kind == "minimax":
-        return -F.softplus(fake).mean()          # = mean log(1 - σ(f)): saturates when D rejects G's samples
+        return -F.softplus(fake).mean(-1)       # = mean log(1 - σ(f)): saturates when D rejects G's samples
     if kind == "ns":
-        return F.softplus(-fake).mean()          # = mean -log σ(f)
+        return F.softplus(-fake).mean(-1)       # = mean -log σ(f)
     if kind == "ls":
-        return 0.5 * ((fake - 1.0) ** 2).mean()
+        return 0.5 * ((fake - 1.0) ** 2).mean(-1)
     if kind in ("wgan", "hinge"):
-        return -fake.mean()
+        return -fake.mean(-1)
     raise ValueError(f"unknown GAN loss '{kind}'")
 
 
@@ -84,8 +85,8 @@ def zero_centered_penalty(critic: Callable[[torch.Tensor], torch.Tensor], x: tor
 
 
 def feature_matching(f_real: torch.Tensor, f_fake: torch.Tensor) -> torch.Tensor:
-    """‖E[f(x)] - E[f(G(z))]‖² over D's penultimate features (Salimans et al. 2016)."""
-    return (f_real.detach().mean(0) - f_fake.mean(0)).pow(2).sum()
+    """‖E[f(x)] - E[f(G(z))]‖² over D's penultimate features (Salimans et al. 2016); features (N, F) or (K, N, F)."""
+    return (f_real.detach().mean(-2) - f_fake.mean(-2)).pow(2).sum(-1)
 
 
 def ac_loss(class_logits: torch.Tensor, y: torch.Tensor) -> torch.Tensor:
