@@ -57,7 +57,10 @@ class Run:
 
 class Comparison:
     def __init__(self, base: RunConfig, variants: Iterable[Variant], seeds: Iterable[int] = (0,),
-                 chunk: int = 25, device: str | None = None):
+                 chunk: int = 25, device: str | None = None, *, only: str | None = None,
+                 runs: Iterable[Run] | None = None):
+        """`only`: build just that variant's runs (one part of a sweep, trained by a Ray task: ganae/cluster.py).
+        `runs`: runs trained elsewhere, gathered here instead of building new ones (the parts of a sweep)."""
         self.base = base.validate()
         self.variants = [Variant("base", {})] + [v for v in variants if v.name != "base"]
         names = [v.name for v in self.variants]
@@ -66,10 +69,15 @@ class Comparison:
         self.seeds = list(seeds)
         if not self.seeds:
             raise ConfigError("seeds", "at least one seed is needed")
+        if only is not None and only not in names:
+            raise ConfigError("variants", f"there is no variant named '{only}'")
         self.chunk = int(chunk)
-        cfgs = [(v.name, s, v.config(self.base, s)) for v in self.variants for s in self.seeds]
-        self.runs: list[Run] = [Run(name, s, Trainer(c, device=device)) for name, s, c in cfgs]
+        cfgs = [(v.name, s, v.config(self.base, s)) for v in self.variants for s in self.seeds
+                if only in (None, v.name)]
+        self.runs: list[Run] = (list(runs) if runs is not None else
+                                [Run(name, s, Trainer(c, device=device)) for name, s, c in cfgs])
         self.evals: dict[tuple[str, int], dict[str, float]] = {}
+        self.failed: dict[tuple[str, int], str] = {}   # (variant, seed) -> why it has no result (a lost Ray task)
 
     # ---- advancing -----------------------------------------------------------------------------
     def step(self, n: int) -> None:
@@ -112,6 +120,9 @@ class Comparison:
             per = [self.run_metrics(r) for r in runs]
             row: dict[str, Any] = {"variant": v.name, "n": len(runs),
                                    "diverged": int(sum(p.get("diverged", 0) for p in per))}
+            lost = [why for (name, _), why in self.failed.items() if name == v.name]
+            if lost:
+                row["failed"], row["note"] = len(lost), " ".join(dict.fromkeys(lost))
             keys = [k for k in TABLE_METRICS if any(k in p for p in per)]
             for k in keys:
                 vals = np.array([p.get(k, math.nan) for p in per], dtype=np.float64)
@@ -192,10 +203,12 @@ def plot_pngs(cmp: Comparison, out: Path) -> list[Path]:
 
     fig, axes = plt.subplots(1, n, figsize=(3.0 * n, 3.0), squeeze=False)
     for ax, v in zip(axes[0], cmp.variants):
-        r = next(r for r in cmp.runs if r.variant == v.name)
-        snap = r.trainer.snapshot(visuals=False)
+        r = next((r for r in cmp.runs if r.variant == v.name), None)
         ax.set_title(v.name, fontsize=9)
         ax.set_xticks([]), ax.set_yticks([])
+        if r is None:       # every run of this variant was lost (see Comparison.failed)
+            continue
+        snap = r.trainer.snapshot(visuals=False)
         imgs = snap.samples if snap.samples is not None else snap.recons
         if imgs is None:
             continue
