@@ -3,6 +3,7 @@
     .venv/bin/python benchmarks/quality.py                # every preset below × 5 seeds (~50 min of CPU, one core)
     .venv/bin/python benchmarks/quality.py --quick        # 1 seed, a quarter of the steps (a smoke run, ~3 min)
     .venv/bin/python benchmarks/quality.py --presets ring8-recommended,digits-ae --seeds 3
+    .venv/bin/python benchmarks/quality.py --ray 127.0.0.1:6379   # every preset × seed a Ray task (ganae/cluster.py)
 
 For every preset × seed it builds a Trainer on the CPU (one torch thread unless --threads says otherwise), trains
 `train.steps` iterations, calls `Trainer.evaluate()` and prints mean ± sd over seeds of
@@ -140,6 +141,8 @@ def main(argv: list[str] | None = None) -> None:
     ap.add_argument("--quick", action="store_true", help="1 seed and a quarter of each preset's steps")
     ap.add_argument("--threads", type=int, default=1, help="torch intra-op threads (default 1)")
     ap.add_argument("--device", default="cpu", help="cpu (default; the targets are for the CPU), cuda, auto")
+    ap.add_argument("--ray", nargs="?", const="auto", metavar="ADDRESS",
+                    help="train every preset × seed as a Ray task on this cluster (HOST:PORT or auto)")
     args = ap.parse_args(argv)
     torch.set_num_threads(args.threads)
     names = [p.strip() for p in args.presets.split(",") if p.strip()]
@@ -150,15 +153,30 @@ def main(argv: list[str] | None = None) -> None:
     print(f"# ganae quality benchmark: {len(names)} presets × {len(seeds)} seed(s), "
           f"{'quick (¼ of the steps)' if args.quick else 'full length'}, device {args.device}, "
           f"{torch.get_num_threads()} thread(s), torch {torch.__version__}", flush=True)
+    remote: dict[tuple[str, int], object] = {}
+    if args.ray:                           # all at once on the cluster; the table below is the same
+        from ganae import cluster
+        jobs = [(nm, s) for nm in names for s in seeds]
+        try:
+            out = cluster.run_tasks(run_preset, [(nm, s, scale, args.device) for nm, s in jobs], address=args.ray,
+                                    progress=cluster.text_progress())
+        except cluster.ClusterError as e:
+            sys.exit(f"error: {e}")
+        remote = dict(zip(jobs, out))
     lines: list[str] = []
     for i, nm in enumerate(names):
         results = []
         for s in seeds:
-            r = run_preset(nm, s, scale, args.device)
+            r = remote[(nm, s)] if args.ray else run_preset(nm, s, scale, args.device)
+            if not isinstance(r, dict):    # a Ray task lost twice (cluster.TaskLost)
+                print(f"  {nm} seed {s}: no result, the Ray task failed ({r.why})", flush=True)
+                continue
             results.append(r)
             print(f"  {nm} seed {s}: " + ", ".join(f"{k} {r[k]:.4g}" for k, *_ in COLUMNS if k in r), flush=True)
+        if not results:
+            continue
         cells = {k: mean_sd([r[k] * mul for r in results if k in r], fmt) for k, _, mul, fmt in COLUMNS}
-        lines.append(row(f"`{nm}`", str(results[0]["steps"]), str(len(seeds)), cells))
+        lines.append(row(f"`{nm}`", str(results[0]["steps"]), str(len(results)), cells))
         ds = presets.get(nm).data.name
         if i + 1 < len(names) and presets.get(names[i + 1]).data.name == ds:
             continue

@@ -122,3 +122,16 @@ def test_an_unusable_ray_address_is_one_sentence_with_exit_code_2(address, words
     assert main(["compare", "--steps", "5", "--ray", address]) == 2
     last = capsys.readouterr().err.strip().splitlines()[-1]
     assert last.startswith("error: ") and words in last
+
+
+def test_quality_benchmark_on_ray_prints_the_local_rows(ray_cluster):
+    def preset_row(extra: list[str]) -> list[str]:
+        p = subprocess.run([sys.executable, "benchmarks/quality.py", "--presets", "ring8-vanilla", "--quick", *extra],
+                           cwd=ROOT, capture_output=True, text=True, timeout=240)
+        assert p.returncode == 0, p.stderr
+        line = next(ln for ln in p.stdout.splitlines() if ln.startswith("| `ring8-vanilla`"))
+        return line.split("|")[1:-3]          # preset, steps, seeds, modes, HQ, FD, test MSE (not the times)
+
+    local_row = preset_row([])
+    assert local_row == preset_row(["--ray", ray_cluster.address])
+    assert local_row[2].strip() == "1" and local_row[3].strip() not in ("—", "")
