@@ -262,7 +262,9 @@ class LocalCluster:
 
     def _ray_start(self, *args: str) -> subprocess.Popen:
         exe = Path(sys.executable).with_name("ray")
-        env = {**os.environ, "RAY_USAGE_STATS_ENABLED": "0"}
+        # loopback-only test clusters: no usage stats, and no token auth even where ~/.ray/auth_token exists (the
+        # nodes would demand it from drivers that were not told about it)
+        env = {**os.environ, "RAY_USAGE_STATS_ENABLED": "0", "RAY_AUTH_MODE": "disabled"}
         p = subprocess.Popen([str(exe), "start", "--block", "--disable-usage-stats", f"--num-cpus={self._cpus}",
                               *args], env=env, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
                              start_new_session=True)
@@ -270,6 +272,14 @@ class LocalCluster:
         return p
 
     def start(self) -> "LocalCluster":
+        try:
+            self._start()
+        except BaseException:
+            self.close()                       # no node outlives a failed start
+            raise
+        return self
+
+    def _start(self) -> None:
         deadline = time.monotonic() + self._timeout
         self._ray_start("--head", "--node-ip-address=127.0.0.1", f"--port={self.port}",
                         "--include-dashboard=false", f"--temp-dir={self.temp}")
@@ -283,7 +293,6 @@ class LocalCluster:
         for k in range(1, self._nodes):
             self.add_node(k)
         self.wait_cpus(self._nodes * self._cpus, deadline)
-        return self
 
     def add_node(self, k: int) -> subprocess.Popen:
         return self._ray_start(f"--address={self.address}", f"--resources={json.dumps({f'node{k}': 1})}")
@@ -303,7 +312,6 @@ class LocalCluster:
 
     def _check(self, deadline: float, what: str) -> None:
         if time.monotonic() > deadline or any(p.poll() is not None for p in self.procs[:1]):
-            self.close()
             raise ClusterError(f"{what} (within {self._timeout:.0f} s)")
 
     def close(self) -> None:

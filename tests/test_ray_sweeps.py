@@ -27,12 +27,6 @@ TIMING = ("ms_per_step", "ms_per_step_sd")
 
 
 @pytest.fixture(scope="module")
-def ray_cluster():
-    with cluster.LocalCluster(nodes=2, cpus_per_node=1) as c:
-        yield c
-
-
-@pytest.fixture(scope="module")
 def local(tmp_path_factory):
     cmp = Comparison(BASE, VARIANTS, seeds=SEEDS)
     cmp.step(STEPS)
