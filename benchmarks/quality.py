@@ -3,6 +3,7 @@
     .venv/bin/python benchmarks/quality.py                # every preset below × 5 seeds (~50 min of CPU, one core)
     .venv/bin/python benchmarks/quality.py --quick        # 1 seed, a quarter of the steps (a smoke run, ~3 min)
     .venv/bin/python benchmarks/quality.py --presets ring8-recommended,digits-ae --seeds 3
+    .venv/bin/python benchmarks/quality.py --ray 127.0.0.1:6379   # every preset a Ray task (ganae/cluster.py)
 
 For every preset it builds one Trainer per seed on the CPU (one torch thread unless --threads says otherwise), trains
 the seeds together as one batched Ensemble (ganae/ensemble.py: each member exactly its solo run; `--solo` steps them
@@ -155,6 +156,8 @@ def main(argv: list[str] | None = None) -> None:
     ap.add_argument("--threads", type=int, default=1, help="torch intra-op threads (default 1)")
     ap.add_argument("--device", default="cpu", help="cpu (default; the targets are for the CPU), cuda, auto")
     ap.add_argument("--solo", action="store_true", help="train the seeds one by one instead of as one ensemble")
+    ap.add_argument("--ray", nargs="?", const="auto", metavar="ADDRESS",
+                    help="train every preset (its seeds as one ensemble) as a Ray task on this cluster (HOST:PORT or auto)")
     args = ap.parse_args(argv)
     torch.set_num_threads(args.threads)
     names = [p.strip() for p in args.presets.split(",") if p.strip()]
@@ -165,13 +168,27 @@ def main(argv: list[str] | None = None) -> None:
     print(f"# ganae quality benchmark: {len(names)} presets × {len(seeds)} seed(s), "
           f"{'quick (¼ of the steps)' if args.quick else 'full length'}, device {args.device}, "
           f"{torch.get_num_threads()} thread(s), torch {torch.__version__}", flush=True)
+    remote: dict[str, object] = {}
+    if args.ray:                           # one task per preset (its seeds as one ensemble); the table is the same
+        from ganae import cluster
+        try:
+            out = cluster.run_tasks(run_preset, [(nm, seeds, scale, args.device, not args.solo) for nm in names],
+                                    address=args.ray, progress=cluster.text_progress())
+        except cluster.ClusterError as e:
+            sys.exit(f"error: {e}")
+        remote = dict(zip(names, out))
     lines: list[str] = []
     for i, nm in enumerate(names):
-        results = run_preset(nm, seeds, scale, args.device, batched=not args.solo)
+        results = remote[nm] if args.ray else run_preset(nm, seeds, scale, args.device, batched=not args.solo)
+        if not isinstance(results, list):    # a Ray task lost twice (cluster.TaskLost)
+            print(f"  {nm}: no result, the Ray task failed ({results.why})", flush=True)
+            continue
         for s, r in zip(seeds, results):
             print(f"  {nm} seed {s}: " + ", ".join(f"{k} {r[k]:.4g}" for k, *_ in COLUMNS if k in r), flush=True)
+        if not results:
+            continue
         cells = {k: mean_sd([r[k] * mul for r in results if k in r], fmt) for k, _, mul, fmt in COLUMNS}
-        lines.append(row(f"`{nm}`", str(results[0]["steps"]), str(len(seeds)), cells))
+        lines.append(row(f"`{nm}`", str(results[0]["steps"]), str(len(results)), cells))
         ds = presets.get(nm).data.name
         if i + 1 < len(names) and presets.get(names[i + 1]).data.name == ds:
             continue

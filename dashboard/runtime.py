@@ -136,13 +136,32 @@ def registry() -> Registry:
     # (.streamlit/config.toml also turns off Streamlit's gc.collect after every script run, for the same reason).
     # No run exists yet, so nothing that should be freed later is frozen.
     gc.freeze()
-    reg = Registry(limit=MAX_TRAINING, grace_s=GRACE_S, reap_every_s=REAP_EVERY_S,
+    # GANAE_RAY_ADDRESS set: runs train on Ray actors (ganae/placement.py), admitted cluster-wide; this process
+    # only draws pages. An unreachable address is said in the sidebar (device_text) and runs stay here.
+    place = _placement()
+    limit = MAX_TRAINING if place is None else (int(os.environ.get("GANAE_MAX_TRAINING", "0")) or -1)
+    reg = Registry(limit=limit, grace_s=GRACE_S, reap_every_s=REAP_EVERY_S, placement=place,
                    runner_kwargs={"nice": TRAIN_NICE, "gate": GATE})
     reg.start_reaper()
     threading.Thread(target=_warm_up, name="ganae-warmup", daemon=True).start()
     if STATS_FILE:
         threading.Thread(target=_write_stats, args=(reg, STATS_FILE), name="ganae-stats", daemon=True).start()
     return reg
+
+
+PLACEMENT: list = []                 # the RayPlacement in use (GANAE_RAY_ADDRESS), if any
+PLACEMENT_ERROR: list[str] = []       # why GANAE_RAY_ADDRESS could not be used (one sentence), if it could not
+
+
+def _placement():
+    from ganae import placement
+    from ganae.cluster import ClusterError
+    try:
+        PLACEMENT[:] = [p for p in [placement.from_env()] if p is not None]
+        return PLACEMENT[0] if PLACEMENT else None
+    except ClusterError as e:
+        PLACEMENT_ERROR[:] = [f"GANAE_RAY_ADDRESS is set but {e}; runs train in this server instead."]
+        return None
 
 
 def _thread_cpu() -> dict[str, float]:
@@ -269,7 +288,13 @@ def _make_copy(make_copy, key: str) -> None:
 
 @st.cache_resource(show_spinner=False)
 def device_text() -> str:
-    return device_mod.describe(device_mod.pick("auto"))
+    registry()
+    if PLACEMENT:
+        p = PLACEMENT[0]
+        gpus = f", {p.gpus:g} GPUs" if p.gpus else ""
+        return f"Ray cluster at {p.address} ({p.cpus} CPUs{gpus})"
+    text = device_mod.describe(device_mod.pick("auto"))
+    return f"{text} · {PLACEMENT_ERROR[0]}" if PLACEMENT_ERROR else text
 
 
 # ---- the run of this page ---------------------------------------------------------------------------------

@@ -1,9 +1,10 @@
-"""Command line: `python -m ganae train | eval | presets`.
+"""Command line: `python -m ganae train | eval | compare | presets`.
 
     python -m ganae train --preset ring8-recommended --steps 2000 --out checkpoints/ring8.pt
     python -m ganae train --set data.name=digits --set model.family=vae --steps 500
     python -m ganae train --config run.json --dry-run          # build, 2 steps, save + reload, no output kept
     python -m ganae eval checkpoints/ring8.pt                   # recompute its metrics
+    python -m ganae compare vanilla-vs-recommended --seeds 4 --ray 127.0.0.1:6379   # one Ray task per variant
 """
 from __future__ import annotations
 
@@ -18,6 +19,7 @@ from pathlib import Path
 
 from . import checkpoint, device, presets
 from .checkpoint import CheckpointError
+from .cluster import ClusterError
 from .data import DataError
 from .config import ConfigError, ConfigWarning, RunConfig
 from .trainer import DivergenceError, Trainer
@@ -188,22 +190,29 @@ def cmd_compare(args: argparse.Namespace) -> int:
         base = base.with_updates(**{"train.steps": args.steps})
     device.set_threads(1)
     seeds = list(range(args.seeds))
-    cmp = compare.Comparison(base, variants, seeds=seeds, device=args.device or None)
     steps = base.train.steps
-    print(f"comparing {len(cmp.variants)} variants x {len(seeds)} seeds for {steps} steps", file=sys.stderr)
-    done = 0
-    while done < steps:
-        k = min(max(1, steps // 10), steps - done)
-        cmp.step(k)
-        done += k
-        print(f"  {done}/{steps}", file=sys.stderr)
-    if cmp.cohort is not None:
-        groups = [len(idx) for idx, _ in cmp.cohort.groups]
-        print(f"trained as {len(groups)} group(s) of {', '.join(map(str, groups))} run(s) (ensembles by structure)",
-              file=sys.stderr)
-        for note in cmp.cohort.notes:
-            print(f"  solo: {note}", file=sys.stderr)
-    cmp.evaluate()
+    if args.ray:
+        from . import cluster
+        print(f"comparing {len(variants) + 1} variants x {len(seeds)} seeds for {steps} steps on Ray "
+              f"({args.ray})", file=sys.stderr)
+        cmp = cluster.sweep(base, variants, seeds, steps, address=args.ray, device=args.device or None,
+                            group=args.ray_group, progress=cluster.text_progress())
+    else:
+        cmp = compare.Comparison(base, variants, seeds=seeds, device=args.device or None)
+        print(f"comparing {len(cmp.variants)} variants x {len(seeds)} seeds for {steps} steps", file=sys.stderr)
+        done = 0
+        while done < steps:
+            k = min(max(1, steps // 10), steps - done)
+            cmp.step(k)
+            done += k
+            print(f"  {done}/{steps}", file=sys.stderr)
+        if cmp.cohort is not None:
+            groups = [len(idx) for idx, _ in cmp.cohort.groups]
+            print(f"trained as {len(groups)} group(s) of {', '.join(map(str, groups))} run(s) (ensembles by "
+                  f"structure)", file=sys.stderr)
+            for note in cmp.cohort.notes:
+                print(f"  solo: {note}", file=sys.stderr)
+        cmp.evaluate()
     table = cmp.table()
     for row in table:
         print(json.dumps({k: (round(v, 4) if isinstance(v, float) else v) for k, v in row.items()}))
@@ -211,7 +220,9 @@ def cmd_compare(args: argparse.Namespace) -> int:
     if args.out:
         for p in cmp.write(args.out):
             print(f"wrote {p}", file=sys.stderr)
-    return 0
+    for why in dict.fromkeys(cmp.failed.values()):
+        print(f"error: {why}", file=sys.stderr)
+    return 1 if cmp.failed else 0
 
 
 def cmd_presets(args: argparse.Namespace) -> int:
@@ -255,6 +266,11 @@ def parser() -> argparse.ArgumentParser:
     cp.add_argument("--seed", type=int, help=argparse.SUPPRESS)
     cp.add_argument("--device", help="auto | cpu | cuda | mps")
     cp.add_argument("--out", help="folder for table.csv, histories.csv, losses.png, samples.png")
+    cp.add_argument("--ray", nargs="?", const="auto", metavar="ADDRESS",
+                    help="train on a Ray cluster (HOST:PORT, or auto: the one started on this machine); one task "
+                         "per (variant, seed group), the same table as a local run")
+    cp.add_argument("--ray-group", type=int, metavar="K", help="seeds per Ray task (default: enough tasks to keep "
+                                                              "every CPU of the cluster busy)")
     cp.set_defaults(func=cmd_compare)
     cl = sub.add_parser("classifier", help="train the offline metric classifier of an image dataset")
     cl.add_argument("--data", default="digits")
@@ -274,7 +290,7 @@ def main(argv: list[str] | None = None) -> int:
     warnings.formatwarning = lambda msg, cat, *a, **k: f"note: {msg}\n"
     try:
         return args.func(args)
-    except (ConfigError, CheckpointError, DataError, UserError, DivergenceError) as e:
+    except (ConfigError, CheckpointError, DataError, UserError, DivergenceError, ClusterError) as e:
         print(f"error: {e}", file=sys.stderr)
         return 2
 

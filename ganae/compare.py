@@ -68,8 +68,11 @@ class Run:
 
 class Comparison:
     def __init__(self, base: RunConfig, variants: Iterable[Variant], seeds: Iterable[int] = (0,),
-                 chunk: int = 25, device: str | None = None, runs: list[Run] | None = None,
-                 ensembles: bool = True):
+                 chunk: int = 25, device: str | None = None, *, only: str | None = None,
+                 runs: Iterable[Run] | None = None, ensembles: bool = True):
+        """`only`: build just that variant's runs (one part of a sweep, trained by a Ray task: ganae/cluster.py).
+        `runs`: runs built or trained elsewhere, taken instead of building new ones (the parts of a sweep, or the
+        copies of an arena's runs). `ensembles`: train runs of one structure as one batched Ensemble."""
         self.base = base.validate()
         self.variants = [Variant("base", {})] + [v for v in variants if v.name != "base"]
         names = [v.name for v in self.variants]
@@ -78,15 +81,21 @@ class Comparison:
         self.seeds = list(seeds)
         if not self.seeds:
             raise ConfigError("seeds", "at least one seed is needed")
+        if only is not None and only not in names:
+            raise ConfigError("variants", f"there is no variant named '{only}'")
         self.chunk = int(chunk)
-        cfgs = [(v.name, s, v.config(self.base, s)) for v in self.variants for s in self.seeds]
-        if runs is not None:       # going on from these runs (one per (variant, seed), in this order)
-            if [(r.variant, r.seed, r.trainer.cfg) for r in runs] != cfgs:
+        cfgs = [(v.name, s, v.config(self.base, s)) for v in self.variants for s in self.seeds
+                if only in (None, v.name)]
+        if runs is not None:       # each given run must be the one its (variant, seed) describes
+            runs = list(runs)
+            want = {(name, s): c for name, s, c in cfgs}
+            if any(want.get((r.variant, r.seed)) != r.solo.cfg for r in runs):
                 raise ConfigError("runs", "the runs given do not match the variants and seeds")
-            self.runs: list[Run] = list(runs)
+            self.runs: list[Run] = runs
         else:
             self.runs = [Run(name, s, Trainer(c, device=device)) for name, s, c in cfgs]
         self.evals: dict[tuple[str, int], dict[str, float]] = {}
+        self.failed: dict[tuple[str, int], str] = {}   # (variant, seed) -> why it has no result (a lost Ray task)
         self.ensembles = ensembles
         self.cohort: Cohort | None = None      # built at the first step() (the Arena steps the Trainers itself)
 
@@ -131,6 +140,9 @@ class Comparison:
             per = [self.run_metrics(r) for r in runs]
             row: dict[str, Any] = {"variant": v.name, "n": len(runs),
                                    "diverged": int(sum(p.get("diverged", 0) for p in per))}
+            lost = [why for (name, _), why in self.failed.items() if name == v.name]
+            if lost:
+                row["failed"], row["note"] = len(lost), " ".join(dict.fromkeys(lost))
             keys = [k for k in TABLE_METRICS if any(k in p for p in per)]
             for k in keys:
                 vals = np.array([p.get(k, math.nan) for p in per], dtype=np.float64)
@@ -224,10 +236,12 @@ def plot_pngs(cmp: Comparison, out: Path) -> list[Path]:
 
     fig, axes = plt.subplots(1, n, figsize=(3.0 * n, 3.0), squeeze=False)
     for ax, v in zip(axes[0], cmp.variants):
-        r = next(r for r in cmp.runs if r.variant == v.name)
-        snap = r.trainer.snapshot(visuals=False)
+        r = next((r for r in cmp.runs if r.variant == v.name), None)
         ax.set_title(v.name, fontsize=9)
         ax.set_xticks([]), ax.set_yticks([])
+        if r is None:       # every run of this variant was lost (see Comparison.failed)
+            continue
+        snap = r.trainer.snapshot(visuals=False)
         imgs = snap.samples if snap.samples is not None else snap.recons
         if imgs is None:
             continue

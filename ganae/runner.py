@@ -779,10 +779,14 @@ class Registry:
 
     def __init__(self, limit: int | None = -1, grace_s: float = 300.0, reap_every_s: float = 10.0,
                  max_runs: int = 64, trainer_factory: Callable[..., Trainer] = Trainer,
-                 runner_kwargs: dict[str, Any] | None = None):
-        if limit == -1:
-            limit = os.cpu_count() or 1
-        self.admission = Admission(limit)
+                 runner_kwargs: dict[str, Any] | None = None, placement: Any = None):
+        # placement: None = runs are threads in this process; ganae.placement.RayPlacement = Ray actors, with a
+        # cluster-wide admission (its limit -1: the cluster's CPUs)
+        self._make = placement.runner if placement is not None else Runner
+        if placement is not None:
+            self.admission = placement.admission(limit)
+        else:
+            self.admission = Admission((os.cpu_count() or 1) if limit == -1 else limit)
         self.grace_s = float(grace_s)
         self.reap_every_s = float(reap_every_s)
         self.max_runs = int(max_runs)
@@ -810,7 +814,7 @@ class Registry:
             while run_id in self._runs:
                 run_id = new_run_id()
         opts = {**self._runner_kwargs, **kwargs}
-        runner = Runner(source, self._factory, run_id=run_id, admission=self.admission, owner=owner, **opts)
+        runner = self._make(source, self._factory, run_id=run_id, admission=self.admission, owner=owner, **opts)
         with self._lock:
             self._runs[run_id] = runner
             self._seen[run_id] = time.monotonic()
