@@ -103,8 +103,8 @@ def link(cfg: RunConfig, page: str | None = None, **extra: str) -> str:
 
 def problem_sentence(e: ConfigError) -> str:
     """What a page says about a link it cannot use (the parameter and the fix)."""
-    return (f"The link's settings could not be used — **{quote.md(e.field, 80)}**: "
-            f"{quote.md(str(e).split(': ', 1)[-1])}. The page starts from its defaults instead.")
+    return (f"The link's settings could not be used — {quote.field_error(e)}. The page starts from its defaults "
+            f"instead.")
 
 
 def config_from_url(show_error: bool = True) -> RunConfig | None:
@@ -457,5 +457,5 @@ def _restore_into(trainer, payload: Mapping[str, Any]) -> None:
 
 __all__ = ["params_of", "config_of", "query_string", "page_url", "link", "config_from_url", "url_fingerprint",
            "problem_sentence", "is_upload", "check_server_paths", "opened_link", "report_problem", "follow",
-           "leave_run", "student_caption", "sync_url", "copy_link", "advanced", "set_advanced", "carry", "page_file", "open_page",
-           "session_runs", "start_run", "payload_config", "start_from_payload"]
+           "leave_run", "student_caption", "sync_url", "copy_link", "advanced", "set_advanced", "carry", "page_file",
+           "open_page", "session_runs", "start_run", "payload_config", "start_from_payload"]
