@@ -448,8 +448,8 @@ def training_page(*, title: str, caption: str, key: str, prefix: str, form: Form
     st.title(title)
     st.caption(caption)
     if lost:
-        st.info(f"The run {quote.code(lost)} is no longer on this server (it was left unwatched for a while, or the server "
-                f"restarted). Press Train to start a new one.")
+        st.info(f"The run {quote.code(lost)} is no longer on this server (it was left unwatched for a while, or the "
+                f"server restarted). Press Train to start a new one.")
     left, right = st.columns([1, 2.9], gap="medium")
     with left:
         if not advanced:

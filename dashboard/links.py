@@ -102,8 +102,8 @@ def link(cfg: RunConfig, page: str | None = None, **extra: str) -> str:
 
 def problem_sentence(e: ConfigError) -> str:
     """What a page says about a link it cannot use (the parameter and the fix)."""
-    return (f"The link's settings could not be used — **{quote.md(e.field, 80)}**: "
-            f"{quote.md(str(e).split(': ', 1)[-1])}. The page starts from its defaults instead.")
+    return (f"The link's settings could not be used — {quote.field_error(e)}. The page starts from its defaults "
+            f"instead.")
 
 
 def config_from_url(show_error: bool = True) -> RunConfig | None:

@@ -424,9 +424,6 @@ def sidebar_status(status: RunStatus | None) -> None:
 
 def show_error(e: Exception) -> None:
     """A user-fixable error as one sentence (never a traceback)."""
-    if isinstance(e, ConfigError):      # the field and the value quoted in it may be a visitor's text: quoted
-        st.error(f"**{quote.md(e.field, 80)}**: {quote.md(str(e).split(': ', 1)[-1])}")
-    else:
-        st.error(quote.md(e))
+    st.error(quote.field_error(e) if isinstance(e, ConfigError) else quote.md(e))
 
 

@@ -324,7 +324,7 @@ class RunConfig:
         _int_range("train.batch_size", tr.batch_size, 2, 4096)
         _int_range("train.seed", tr.seed, 0, 2**31 - 1)
         if not (tr.device in ("auto", "cpu", "cuda", "mps") or tr.device.startswith("cuda:")):
-            raise ConfigError("train.device", f"'{tr.device}' is not a device; allowed: auto, cpu, cuda, cuda:N, mps")
+            raise ConfigError("train.device", f"{shown(tr.device)} is not a device; allowed: auto, cpu, cuda, cuda:N, mps")
         _int_range("train.steps", tr.steps, 1, 10_000_000)
         _int_range("train.threads", tr.threads, 0, 256)
         _int_range("train.history", tr.history, 16, 100_000)

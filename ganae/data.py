@@ -321,7 +321,7 @@ def _parse_csv_points(lines, name: str) -> np.ndarray:
             rows.extend(values)
             if len(rows) > 2 * MAX_CSV_ROWS:
                 raise DataError(f"'{name}' has more than {MAX_CSV_ROWS:,} rows; keep at most that many points.")
-    except csv.Error as e:                        # e.g. a NUL byte, an unclosed quote at the end
+    except csv.Error as e:                        # a row the csv module refuses in the dialect it sniffed
         raise DataError(f"Line {at[0]} of '{name}' cannot be read as CSV ({e}); save it as plain CSV with "
                         f"two numbers a row.") from None
     if len(rows) < 2 * MIN_CSV_ROWS:

@@ -415,7 +415,7 @@ def check_weights(payload: Mapping[str, Any]) -> None:
 
     The model is built on the CPU from the data's shape without loading the data (an upload is checked before it
     is kept, and its data may be a folder this server does not have); an AC-GAN's class count is read from the
-    weights themselves."""
+    weights themselves (an AC-GAN without them cannot fit)."""
     try:
         cfg = RunConfig.from_dict(payload["config"]).validate()
     except (ConfigError, KeyError, TypeError) as e:
@@ -423,8 +423,9 @@ def check_weights(payload: Mapping[str, Any]) -> None:
     try:
         state = payload["state"]["model"]
         aux = [t for k, t in state.items() if k.endswith("aux.weight") and isinstance(t, torch.Tensor)]
+        n_classes = int(aux[0].shape[0]) if aux else 2 * cfg.tricks.ac
         with device_mod.seeded_init(0):
-            model = models.build(cfg, data_mod.example_shape(cfg.data), int(aux[0].shape[0]) if aux else 0)
+            model = models.build(cfg, data_mod.example_shape(cfg.data), n_classes)
         model.load_state_dict(state)
     except (RuntimeError, KeyError, ValueError, TypeError, AttributeError, IndexError) as e:
         raise _misfit(e) from None

@@ -204,6 +204,14 @@ def test_dirac_bad_link_is_named_and_the_rest_applies():
     assert at.radio(key="dg_mode").value == "simultaneous" and at.slider(key="dg_theta0").value == 1.0
 
 
+def test_dirac_link_text_is_quoted_in_its_sentence():
+    """Before: ?mode=[x](https://evil.example) was a live link in the warning."""
+    at = open_dirac_link({"mode": "[x](https://evil.example) ![](https://evil.example/t.png)", "h": "x" * 500})
+    (warning,) = [w.value for w in at.warning]
+    assert r"'\[x\](https:" in warning and "![](" not in warning and "](https://" not in warning
+    assert "**h**" in warning and len(warning) < 600                     # the pasted value is cut
+
+
 def test_dirac_student_view_hides_the_method_parameters_and_keeps_them():
     at = open_dirac_link({"mode": "alternating", "dsteps": "2", "advanced": "0"})
     assert not [n for n in at.number_input if n.key and n.key.startswith("dg_p:")]

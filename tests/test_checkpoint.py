@@ -461,3 +461,13 @@ def test_the_misfit_sentence_of_from_payload_ends_at_a_word():
     with pytest.raises(CheckpointError, match="weights do not fit") as e:
         Trainer.from_payload(payload, device="cpu")
     assert_cut_at_a_word(e)
+
+
+def test_an_ac_gan_checkpoint_is_checked_with_its_class_count():
+    from ganae.trainer import check_weights
+    payload = _trained_payload(**{"data.name": "digits", "model.arch": "mlp", "tricks.ac": True,
+                                  "model.latent_dim": 4, "train.n_fixed": 8})
+    check_weights(payload)                                     # 10 classes, read from the weights
+    payload["state"]["model"] = {k: v for k, v in payload["state"]["model"].items() if "aux" not in k}
+    with pytest.raises(CheckpointError, match="weights do not fit"):
+        check_weights(payload)

@@ -28,7 +28,7 @@ from streamlit.testing.v1 import AppTest
 
 from dashboard import figures_images as fi
 from dashboard import image_controls as ic
-from dashboard import links, runtime, settings
+from dashboard import links, quote, runtime, settings
 from ganae import export, presets
 from ganae.config import ConfigError, RunConfig
 
@@ -575,3 +575,24 @@ def test_the_latent_explorer_opens_the_checkpoint_a_link_names():
     assert not at.exception and qp(at)["checkpoint"] == "digits-ae.pt"       # the choice goes into the URL
     bad = open_page("latent", {"checkpoint": "nope.pt"})
     assert len(bad.warning) == 1 and "nope.pt" in bad.warning[0].value and not bad.exception
+
+
+MD_PAYLOAD = "[x](https://evil.example) ![](https://evil.example/t.png) `y`"
+
+
+def test_a_checkpoint_named_in_a_link_is_quoted_in_the_sentence():
+    """Before: `?checkpoint=` text went into a code span it could close, then became a live link and an image."""
+    at = open_page("latent", {"checkpoint": MD_PAYLOAD})
+    (w,) = [w.value for w in at.warning]
+    assert f"The link's checkpoint {quote.code(MD_PAYLOAD)} is not in" in w
+    assert quote.code(MD_PAYLOAD).startswith("`` ") and w.count("``") == 2        # one span, longer fence
+
+
+def test_a_payload_in_an_arena_variant_name_is_text():
+    """The issue's link: the name reached st.markdown(..., unsafe_allow_html=True) unescaped."""
+    name = '<iframe srcdoc="<script>parent.alert(1)</script>"></iframe> ' + MD_PAYLOAD
+    at = open_page("arena", {"train.seed": "0", "variants": json.dumps({name: {"objective.r1": 2}})})
+    assert not at.warning and not at.error
+    row = next(m.value for m in at.markdown if "R1" in m.value and "evil.example" in m.value)
+    assert f"**{quote.md(name)}**" in row and "<span" not in row
+    assert not any(getattr(m, "allow_html", False) and "evil.example" in m.value for m in at.markdown)

@@ -67,6 +67,6 @@ def test_a_link_problem_quotes_the_field_and_the_value():
     e = ConfigError("[x](https://evil.example)", "'![](https://evil.example/t.png)' is not one of: a, b")
     sentence = links.problem_sentence(e)
     assert not unescaped_openers(sentence.replace("**", "")), sentence
-    assert unescape(sentence).replace(quote.ZWSP, "") == ("The link's settings could not be used — **[x](https://evil.example)**: "
-                                  "'![](https://evil.example/t.png)' is not one of: a, b. The page starts from its "
-                                  "defaults instead.")
+    assert unescape(sentence).replace(quote.ZWSP, "") == (
+        "The link's settings could not be used — **[x](https://evil.example)**: '![](https://evil.example/t.png)' is "
+        "not one of: a, b. The page starts from its defaults instead.")

@@ -706,8 +706,8 @@ def run() -> None:
     st.markdown(INTRO)
     st.latex(MEAN_SD)
     if lost:
-        st.info(f"The comparison {quote.code(lost)} is no longer on this server (left unwatched for a while, or the server "
-                f"restarted). Press Start to run it again.")
+        st.info(f"The comparison {quote.code(lost)} is no longer on this server (left unwatched for a while, or the "
+                f"server restarted). Press Start to run it again.")
 
     left, right = st.columns([1.1, 2.6], gap="large")
     with left:

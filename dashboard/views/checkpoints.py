@@ -165,7 +165,7 @@ def _label(e: dict[str, Any]) -> str:
 def open_checkpoint(e: dict[str, Any], page: str) -> None:
     """Start a run from the checkpoint and open `page` on it (a sentence when that is not possible)."""
     try:
-        with st.spinner(f"Loading {Path(e['path']).name}…"):
+        with st.spinner(f"Loading {quote.md(Path(e['path']).name)}…"):
             payload = checkpoint.load(e["path"])
             runner = links.start_from_payload(page, payload)
     except ERRORS as err:

@@ -166,8 +166,8 @@ def from_url() -> None:
         try:
             ss[_url_key(name)] = _url_value(name, text)
         except ValueError as e:
-            problems.append(f"**{quote.md(name)}** {quote.md(e)}" if "must" in str(e) else
-                            f"**{quote.md(name)}**: {quote.md(e)}")
+            reason = quote.md(e, 160)                 # (it may quote the link's text back)
+            problems.append(f"**{quote.md(name)}** {reason}" if "must" in str(e) else f"**{quote.md(name)}**: {reason}")
     if problems:
         ss["dg_url_problem"] = ("The link's settings could not all be used — " + "; ".join(problems)
                                 + ". Those keep their current values.")

@@ -139,7 +139,7 @@ def pick_source() -> Source | None:
         try:
             from ganae.config import RunConfig
             desc = _describe(RunConfig.from_dict(e["config"]), e["step"])
-        except (ConfigError, TypeError, KeyError):
+        except (ArithmeticError, KeyError, TypeError, ValueError):   # (ConfigError is a ValueError): an odd file
             desc = f"step {e.get('step', 0):,}"
         labels[f"ckpt:{e['path']}"] = f"checkpoint {Path(e['path']).name} · {desc}"
     up = st.session_state.get("lx_upload_key")

@@ -63,7 +63,7 @@ def test_no_link_parameter_runs_script_links_or_fetches_on_any_page(server, tab)
         tab.wait_for_timeout(300)                           # an injected iframe's script would run by now
         live = tab.evaluate(LIVE_JS)
         shown = tab.locator("[data-testid='stMain']").inner_text()
-        where = f"/{page} with {sorted(params)[:3]}…"
+        where = f"link {i}: /{page} with {', '.join(sorted(params)[:3])}…"
         if dialogs or fetched or live:
             problems.append(f"{where}: dialogs {dialogs}, fetched {fetched}, live elements {live}")
             e2e.shot(tab, f"security-{i}-{page}.png")
