@@ -133,3 +133,14 @@ def test_ae_pretrained_generator_is_reproducible_whatever_the_global_rng():
         torch.manual_seed(global_seed + 10)
         runs.append((t.prepare(), t.step(10)))
     assert runs[0] == runs[1]
+
+
+def test_a_checkpoint_from_before_foreach_optimisers_resumes_on_the_foreach_path():
+    t = Trainer(RunConfig().with_updates(**SMALL), device="cpu")
+    t.step(3)
+    payload = t.payload()
+    for state in payload["optim"].values():
+        for group in state["param_groups"]:
+            group["foreach"] = None                 # what checkpoints saved before this change hold
+    resumed = Trainer.from_payload(payload, device="cpu")
+    assert all(g["foreach"] is True for o in resumed.model.optimizers.values() for g in o.param_groups)
