@@ -381,6 +381,8 @@ class Trainer:
             for k, o in t.model.optimizers.items():
                 if k in payload.get("optim", {}):
                     o.load_state_dict(payload["optim"][k])
+                    for group in o.param_groups:   # older checkpoints saved foreach=None: keep the fast path
+                        group["foreach"] = o.defaults.get("foreach")
             for k, s in t.schedulers.items():
                 if s is not None and k in payload.get("sched", {}):
                     s.load_state_dict(payload["sched"][k])

@@ -15,7 +15,7 @@ import torch
 from torch import nn
 from torch.nn import functional as F
 
-from .. import nets, objectives, tricks
+from .. import device as device_mod, nets, objectives, tricks
 from ..config import RunConfig
 from .common import Family, StepContext, critic_step, generator_step, make_optimizer
 
@@ -116,8 +116,9 @@ class GAN(Family):
         variance per dimension -- roughly the N(0, I) that G will be fed afterwards.
         """
         m, cfg = self.cfg.model, self.cfg   # a separate optimiser: G's own starts fresh for the game
-        body, feat = nets.body(self.shape, cfg.arch, m.d_hidden, m.d_layers, m.channels, m.d_activation)
-        encoder = nn.Sequential(body, nn.Linear(feat, m.latent_dim), nn.BatchNorm1d(m.latent_dim, affine=False))
+        with device_mod.seeded_init(cfg.train.seed + 1):   # the encoder's init: from the run's seed, too
+            body, feat = nets.body(self.shape, cfg.arch, m.d_hidden, m.d_layers, m.channels, m.d_activation)
+            encoder = nn.Sequential(body, nn.Linear(feat, m.latent_dim), nn.BatchNorm1d(m.latent_dim, affine=False))
         encoder.to(next(self.g.parameters()).device)
         decoder = self.g  # train G's own weights as the decoder: afterwards they simply stay
         opt = torch.optim.Adam(list(encoder.parameters()) + list(decoder.parameters()), lr=self.cfg.optim.g_lr)
