@@ -32,6 +32,22 @@ LOSS_NOTES = {
             "spectral norm) for that to be a distance.",
     "hinge": "Hinge: D is only pushed until real scores exceed 1 and generated ones fall below −1.",
 }
+# where each game comes to rest (p_g = p_data), from its paper
+EQUILIBRIA = {
+    "minimax": "At the equilibrium the generated points cover the data (p_g = p_data): the best D, "
+               "D*(x) = p_data(x) / (p_data(x) + p_g(x)), is ½ everywhere and D's loss is log 4 ≈ 1.39 "
+               "(Goodfellow et al. 2014).",
+    "ns": "Its equilibrium is the minimax game's: where p_g = p_data the best D is D(x) = ½ everywhere (D's loss "
+          "log 4 ≈ 1.39); only G's gradient on the way there differs.",
+    "ls": "At the equilibrium (p_g = p_data) D's output sits midway between its targets, 0 for generated and 1 for "
+          "real: D*(x) = p_data / (p_data + p_g) = ½, and D's loss is ¼ (Mao et al. 2017).",
+    "wgan": "At the equilibrium (p_g = p_data) the Wasserstein distance is 0: the critic can no longer separate "
+            "the two, E[D(real)] − E[D(fake)] → 0, and its values themselves mean nothing (any constant will do; "
+            "Arjovsky et al. 2017).",
+    "hinge": "D's best loss is 2 − 2·TV(p_data, p_g), with D(x) = +1 where the data is denser and −1 where G's "
+             "points are; at the equilibrium (p_g = p_data) it is 2, every D(x) in [−1, 1] scores the same, and "
+             "E[D(real)] − E[D(fake)] → 0 (Lim & Ye 2017).",
+}
 
 
 @st.cache_resource(show_spinner=False, max_entries=16)
@@ -133,8 +149,7 @@ def _explanation(loss: str) -> None:
     st.markdown("**The minimax game.** D learns to tell real points from generated ones; G learns to fool D.")
     st.latex(MINIMAX)
     st.caption(LOSS_NOTES.get(loss, "") + " The heatmap is D's verdict on the plane (green: *real*, purple: "
-               "*generated*); each arrow is −∇ₓL_G, where G's loss pushes that sample. At the equilibrium the "
-               "generated points cover the data and D(x) = ½ everywhere.")
+               "*generated*); each arrow is −∇ₓL_G, where G's loss pushes that sample. " + EQUILIBRIA.get(loss, ""))
 
 
 def points_png(r) -> bytes:
