@@ -1,7 +1,7 @@
 """GAN Playground (2D): train a GAN on points in the plane and watch D, G and the losses live.
 
 Thin page: widgets -> RunConfig -> Runner (a background thread) -> figures. The live part is a fragment that
-redraws from `runner.snapshot()` every REFRESH_S while the run trains, and not at all while it is paused.
+redraws from `runner.frame()` every REFRESH_S while the run trains, and not at all while it is paused.
 """
 from __future__ import annotations
 
@@ -217,17 +217,18 @@ def live(runner, pending: RunConfig | None) -> None:
         r = reg.get(run_id) if run_id else None
         if run_id and r is None:
             st.rerun()                                   # reaped meanwhile: the page says so
-        status = r.status() if r is not None else None
+        status, snap = r.frame() if r is not None else (None, None)    # one moment: state line and plots
         if status0 is not None and status is not None and status.state != status0.state:
             st.rerun()                                   # new state: new refresh rate, sidebar, buttons
         with st.sidebar:
             runtime.sidebar_status(status)
-        draw(r, status, pending)
+        draw(r, status, snap, pending)
 
     frame()
 
 
-def draw(r, status, pending: RunConfig | None) -> None:
+def draw(r, status, snap, pending: RunConfig | None) -> None:
+    """One frame: `status` and `snap` come from one `r.frame()` (the state line's step is the plots' step)."""
     cfg = r.cfg if r is not None else pending
     loss = cfg.objective.loss if cfg is not None else "ns"
     prob = loss in PROB_LOSSES
@@ -238,7 +239,6 @@ def draw(r, status, pending: RunConfig | None) -> None:
         f"Restore the last good state (step {step:,})", key="pg_restore", icon=":material/history:",
         on_click=_on_press, args=("restore",)))
 
-    snap = r.snapshot() if r is not None else None
     # With a run, every figure below depends only on its snapshot (the run's data and settings come with it) and
     # on the options named in `memo_on`: a page redrawn with the same snapshot (queued, paused) reuses them.
     shown_layers = tuple(sorted(layers))
