@@ -91,23 +91,6 @@ def data_bounds(*arrays: np.ndarray | None, pad: float = 0.15) -> tuple[float, f
     return (float(lo[0] - m), float(hi[0] + m), float(lo[1] - m), float(hi[1] + m))
 
 
-def _widen(bounds: tuple[float, float, float, float], pts: np.ndarray | None, most: float = 1.0
-           ) -> tuple[float, float, float, float]:
-    """Grow `bounds` so generated points that wandered off the data stay visible (by at most `most` spans)."""
-    if pts is None or not len(pts):
-        return bounds
-    p = np.asarray(pts, dtype=np.float64).reshape(-1, 2)
-    p = p[np.isfinite(p).all(axis=1)]
-    if not len(p):
-        return bounds
-    x0, x1, y0, y1 = bounds
-    wx, wy = (x1 - x0) * most, (y1 - y0) * most
-    pad = 0.05 * max(x1 - x0, y1 - y0)
-    lo, hi = p.min(axis=0) - pad, p.max(axis=0) + pad
-    return (max(min(x0, lo[0]), x0 - wx), min(max(x1, hi[0]), x1 + wx),
-            max(min(y0, lo[1]), y0 - wy), min(max(y1, hi[1]), y1 + wy))
-
-
 # ---- the 2D plane -------------------------------------------------------------------------------------------
 def points_figure(real: np.ndarray | None, fake: np.ndarray | None = None, *,
                   heat_x: np.ndarray | None = None, heat_y: np.ndarray | None = None,
@@ -120,12 +103,12 @@ def points_figure(real: np.ndarray | None, fake: np.ndarray | None = None, *,
     real, fake: (N, 2). heatmap: (len(heat_y), len(heat_x)) of D's output over the plane (a probability when
     `probability`, else the critic's raw value). manifold: (k, k, 2) image of a noise grid under G.
     arrows: (M, 4) = x, y, dx, dy: where the generator's loss pushes each generated point; drawn scaled so
-    the longest is `arrow_scale` of the plot's span.
+    the longest is `arrow_scale` of the plot's span. With a heatmap grid, the axes span exactly that grid
+    (`Trainer.visuals_2d` lays it over the data and the generated points): D's verdict lies under all that is drawn.
     """
     if bounds is None:
         if heat_x is not None and heat_y is not None and len(heat_x) and len(heat_y):
             bounds = (float(heat_x[0]), float(heat_x[-1]), float(heat_y[0]), float(heat_y[-1]))
-            bounds = _widen(bounds, fake)
         else:
             bounds = data_bounds(real, fake)
     data: list[dict[str, Any]] = []

@@ -413,8 +413,9 @@ def run_actions(prefix: str, runner) -> None:
         c2.caption(f"Saved `{st.session_state[prefix + 'saved']}`")
 
 
-def live_view(runner, pending: RunConfig | None, draw: Callable[[Any, Any, RunConfig | None], None]) -> None:
-    """The live part of an image page: redrawn by itself while the run trains (`draw(runner, status, pending)`);
+def live_view(runner, pending: RunConfig | None, draw: Callable[[Any, Any, Any, RunConfig | None], None]) -> None:
+    """The live part of an image page: redrawn by itself while the run trains (`draw(runner, status, snapshot,
+    pending)`, the status and the snapshot of one `runner.frame()`);
     a change of state (finished, diverged, reaped) reruns the whole page for its buttons and sidebar."""
     status0 = runner.status() if runner is not None else None
     run_id = runner.run_id if runner is not None else None
@@ -424,12 +425,12 @@ def live_view(runner, pending: RunConfig | None, draw: Callable[[Any, Any, RunCo
         r = runtime.registry().get(run_id) if run_id else None
         if run_id and r is None:
             st.rerun()
-        status = r.status() if r is not None else None
+        status, snap = r.frame() if r is not None else (None, None)
         if status0 is not None and status is not None and status.state != status0.state:
             st.rerun()
         with st.sidebar:                 # the run and the training slots, as fresh as the frame
             runtime.sidebar_status(status)
-        draw(r, status, pending)
+        draw(r, status, snap, pending)
 
     frame()
 

@@ -34,7 +34,7 @@ import numpy as np
 
 __all__ = [
     "METHODS", "DEFAULTS", "MODES", "PAPER_VERDICTS", "PAPER_VERDICTS_BY_MODE",
-    "f", "f_prime", "f_second", "vector_field", "trajectory", "verdict", "jacobian", "eigenvalues",
+    "f", "f_prime", "f_second", "vector_field", "trajectory", "verdict", "jacobian", "eigenvalues", "radial_drift",
     "update_eigenvalues", "convergence_rate", "critical_value", "explain",
 ]
 
@@ -374,6 +374,19 @@ def eigenvalues(method: str, **params) -> np.ndarray:
         _params(method, params)
         return np.array([np.nan + 0j, np.nan + 0j])
     return np.linalg.eigvals(jacobian(method, 0.0, 0.0, **params)).astype(complex)
+
+
+def radial_drift(method: str, theta, psi, **params):
+    """½ d/dt (θ² + ψ²) = θ v_θ + ψ v_ψ of the continuous flow: what the linearisation at (0, 0) cannot see.
+
+    - gan:    0 everywhere (v is at right angles to the radius: the flow keeps ‖(θ, ψ)‖, so simultaneous steps,
+              which add h²‖v‖² to ‖(θ, ψ)‖² each, spiral out)
+    - ns-gan: -t tanh(t/2) with t = ψθ, ≤ 0 (the non-saturating loss pulls inwards away from the axes, which
+              balances the steps' outward h² drift on a cycle of radius ≈ sqrt(2h))
+    """
+    v_theta, v_psi = _raw_field(method, np.asarray(theta, dtype=float), np.asarray(psi, dtype=float),
+                                _params(method, params))
+    return theta * v_theta + psi * v_psi
 
 
 def update_eigenvalues(method: str, h: float = 0.1, mode: str = "simultaneous", d_steps: int = 1,

@@ -284,14 +284,24 @@ class Runner:
             return self._initial
 
     def status(self) -> RunStatus:
+        """The run now: `step` counts the trainer's iterations, which run ahead of the latest snapshot."""
+        return self._status()[0]
+
+    def frame(self) -> tuple[RunStatus, Snapshot]:
+        """The latest snapshot and the status published with it, read together: what one frame of a page draws,
+        its state line (status.step == snapshot.step) and its plots from the same moment."""
+        return self._status(of_snapshot=True)
+
+    def _status(self, of_snapshot: bool = False) -> tuple[RunStatus, Snapshot]:
         with self._lock:
             state, message, version = self._state, self._message, self._version
-            step, it = int(self.trainer.step_count), self._it_per_s
+            snap, it = self._snap, self._it_per_s
+            step = int(snap.step if of_snapshot else self.trainer.step_count)
             good = self._good_step
             target = self._target
             note = self._eval_note
         pos = self._admission.position(self) if state == "queued" else 0
-        return RunStatus(self.run_id, state, message, step, target, pos, self._speed, it, version, good, note)
+        return RunStatus(self.run_id, state, message, step, target, pos, self._speed, it, version, good, note), snap
 
     @property
     def state(self) -> str:

@@ -121,6 +121,26 @@ def _ro(a: torch.Tensor | np.ndarray | None) -> np.ndarray | None:
     return arr
 
 
+def plane_region(bounds: tuple[float, float, float, float], *points: torch.Tensor | np.ndarray | None,
+                 pad: float = 0.05, most: float = 1.0) -> tuple[float, float, float, float]:
+    """The region of the plane a 2D GAN's picture covers: the data's `bounds` (xmin, xmax, ymin, ymax) grown to
+    hold every finite point of `points` plus `pad` of the larger side, by at most `most` of the data's spans on
+    each side (so one sample that flew off does not shrink the data to a dot)."""
+    x0, x1, y0, y1 = bounds
+    pts = [np.asarray(p.detach().float().cpu() if isinstance(p, torch.Tensor) else p, dtype=np.float64)
+           .reshape(-1, 2) for p in points if p is not None]
+    pts = [p[np.isfinite(p).all(axis=1)] for p in pts]
+    pts = [p for p in pts if len(p)]
+    if not pts:
+        return bounds
+    allp = np.concatenate(pts)
+    wx, wy = (x1 - x0) * most, (y1 - y0) * most
+    m = pad * max(x1 - x0, y1 - y0)
+    lo, hi = allp.min(axis=0) - m, allp.max(axis=0) + m
+    return (float(max(min(x0, lo[0]), x0 - wx)), float(min(max(x1, hi[0]), x1 + wx)),
+            float(max(min(y0, lo[1]), y0 - wy)), float(min(max(y1, hi[1]), y1 + wy)))
+
+
 class Trainer:
     def __init__(self, cfg: RunConfig, data: data_mod.Dataset | None = None,
                  device: torch.device | str | None = None):
@@ -249,34 +269,39 @@ class Trainer:
         finally:
             self.model.train(was)
 
-    def visuals_2d(self, resolution: int = 60, manifold: int = 25, arrows: int = 150) -> dict[str, np.ndarray]:
+    def visuals_2d(self, resolution: int = 60, manifold: int = 25, arrows: int = 150,
+                   samples: torch.Tensor | None = None) -> dict[str, np.ndarray]:
         """GAN on 2D points: D's output over the plane, G's image of a noise grid, and the gradient arrows.
 
-        heatmap: D output on a resolution² grid over the data bounds (probability for minimax / ns).
+        heatmap: D output on a resolution² grid over `plane_region` -- the data bounds grown to hold the generated
+            points and the manifold, so D's verdict lies under everything drawn (probability for minimax / ns).
+            heat_x / heat_y: the grid's coordinates; a new region (G moved) gives a new grid.
         manifold: (manifold, manifold, 2) -- G applied to a grid over the first two noise dimensions.
         arrows: (arrows, 4) -- x, y of a generated point and -∂L_G/∂x there: where G's loss pushes that sample.
+        `samples`: this model's `samples()`, when the caller has them already.
         """
         m = self.model
         if self.data.kind != "points" or not isinstance(m, models.GAN):
             return {}
         from .objectives import d_output, g_loss
-        x0, x1, y0, y1 = self.data.bounds
-        gx = torch.linspace(x0, x1, resolution, device=self.device)
-        gy = torch.linspace(y0, y1, resolution, device=self.device)
-        grid = torch.stack(torch.meshgrid(gx, gy, indexing="xy"), dim=-1).reshape(-1, 2)
         was = m.d.training
         m.d.eval()
         try:
             with torch.no_grad():
+                lim = 1.0 if self.cfg.model.noise == "uniform" else 2.5
+                t = torch.linspace(-lim, lim, manifold, device=self.device)
+                zz = torch.zeros(manifold * manifold, m.latent_dim, device=self.device)
+                mesh = torch.stack(torch.meshgrid(t, t, indexing="xy"), dim=-1).reshape(-1, 2)
+                zz[:, : min(2, m.latent_dim)] = mesh[:, : min(2, m.latent_dim)]
+                yy = None if not m.n_classes else torch.zeros(len(zz), dtype=torch.long, device=self.device)
+                man = m.generate(zz, yy).reshape(manifold, manifold, 2)
+                samples = self.samples() if samples is None else samples
+                x0, x1, y0, y1 = plane_region(self.data.bounds, samples, man)
+                gx = torch.linspace(x0, x1, resolution, device=self.device)
+                gy = torch.linspace(y0, y1, resolution, device=self.device)
+                grid = torch.stack(torch.meshgrid(gx, gy, indexing="xy"), dim=-1).reshape(-1, 2)
                 heat = d_output(self.cfg.objective.loss, m.d(grid)).reshape(resolution, resolution)
-            lim = 1.0 if self.cfg.model.noise == "uniform" else 2.5
-            t = torch.linspace(-lim, lim, manifold, device=self.device)
-            zz = torch.zeros(manifold * manifold, m.latent_dim, device=self.device)
-            mesh = torch.stack(torch.meshgrid(t, t, indexing="xy"), dim=-1).reshape(-1, 2)
-            zz[:, : min(2, m.latent_dim)] = mesh[:, : min(2, m.latent_dim)]
-            yy = None if not m.n_classes else torch.zeros(len(zz), dtype=torch.long, device=self.device)
-            man = m.generate(zz, yy).reshape(manifold, manifold, 2)
-            pts = m.generate(self.fixed_z[:arrows], None if self.fixed_y is None else self.fixed_y[:arrows])
+                pts = m.generate(self.fixed_z[:arrows], None if self.fixed_y is None else self.fixed_y[:arrows])
             with torch.enable_grad():
                 p = pts.detach().requires_grad_(True)
                 (grad,) = torch.autograd.grad(g_loss(self.cfg.objective.loss, m.d(p)) * len(p), p)
@@ -287,13 +312,13 @@ class Trainer:
 
     def snapshot(self, visuals: bool = True) -> Snapshot:
         """An immutable copy of the run's state for drawing (cheap: fixed-size arrays)."""
-        recons = self.reconstructions()
+        recons, samples = self.reconstructions(), self.samples()
         return Snapshot(
             step=self.step_count, family=self.cfg.model.family, kind=self.data.kind,
             device=str(self.device), last=dict(self.last), history=self.history.arrays(),
-            evals=self.evals.arrays(), samples=_ro(self.samples()), sample_labels=_ro(self.fixed_y),
+            evals=self.evals.arrays(), samples=_ro(samples), sample_labels=_ro(self.fixed_y),
             inputs=_ro(self.fixed_x) if recons is not None else None, noisy=_ro(self.fixed_noisy),
-            recons=_ro(recons), visuals=self.visuals_2d() if visuals else {}, seconds=self.seconds,
+            recons=_ro(recons), visuals=self.visuals_2d(samples=samples) if visuals else {}, seconds=self.seconds,
             it_per_s=self._it_per_s)
 
     # ---- evaluation ---------------------------------------------------------------------------
@@ -314,6 +339,8 @@ class Trainer:
                 if d.modes is not None:
                     mm = metrics.mode_metrics(fake, d.modes.cpu().numpy(), d.mode_std)
                     out.update(modes=float(mm["modes"]), hq=float(mm["hq"]), reverse_kl=float(mm["reverse_kl"]))
+                # on the data's fixed box (stray samples are clipped onto its border, their mass kept), not on the
+                # picture's moving plane_region: KL / JS stay comparable across steps and across runs
                 gd = metrics.grid_divergence(d.x_test.cpu().numpy(), fake, d.bounds)
                 out.update(kl=float(gd["kl"]), js=float(gd["js"]))
             if m.generative and d.kind == "images":

@@ -280,3 +280,35 @@ def test_arena_control_bar_follows_the_live_state_and_pause_stops_the_steps():
     at.select_slider(key="ar_steps").set_value(5000).run()              # another setup: Start builds it
     assert not at.button(key="ar_start").disabled
     assert any("You changed the setup" in i.value for i in at.info)
+
+
+def test_dirac_gan_and_ns_gan_share_their_linearisation_and_the_page_says_why_they_end_apart():
+    """Issue #20.4: gan and ns-gan showed the same eigenvalues (±0.5i) and update |λ| (1.0012), one labelled
+    'diverges', the other 'oscillates', without a word on why."""
+    from ganae import dirac
+    np.testing.assert_allclose(dirac.eigenvalues("gan"), dirac.eigenvalues("ns-gan"), atol=1e-6)
+    np.testing.assert_allclose(np.sort_complex(dirac.eigenvalues("gan")), [-0.5j, 0.5j], atol=1e-6)
+    rad = np.abs(dirac.update_eigenvalues("gan", h=0.1))
+    np.testing.assert_allclose(rad, np.abs(dirac.update_eigenvalues("ns-gan", h=0.1)), rtol=1e-9)
+    assert rad.max() == pytest.approx(np.sqrt(1 + 0.1 ** 2 / 4))          # 1.0012 > 1 for both
+    # away from (0, 0) they differ: the GAN's flow keeps the radius, the NS-GAN's pulls in by -t tanh(t/2)
+    th, ps = np.meshgrid(np.linspace(-2, 2, 9), np.linspace(-2, 2, 9))
+    np.testing.assert_allclose(dirac.radial_drift("gan", th, ps), 0.0, atol=1e-12)
+    t = th * ps
+    np.testing.assert_allclose(dirac.radial_drift("ns-gan", th, ps), -t * np.tanh(t / 2), atol=1e-12)
+    # ... which ends one on an outward spiral and the other on a cycle of radius ≈ sqrt(2h)
+    for h in (0.05, 0.1, 0.2):
+        ns = dirac.trajectory("ns-gan", 1.0, 1.0, steps=int(400 / h), h=h)
+        assert np.hypot(*ns[-len(ns) // 4:].T).mean() == pytest.approx(np.sqrt(2 * h), rel=0.03)
+    gan = dirac.trajectory("gan", 1.0, 1.0, steps=1000, h=0.1)
+    assert np.all(np.diff(np.hypot(*gan.T)) > 0) and dirac.verdict(gan) == "diverges"
+
+    at = open_page("dirac")
+    table = at.table[0].value
+    assert table.loc["gan", "here"] == "diverges" and table.loc["ns-gan", "here"] == "oscillates"
+    assert table.loc["gan", "update |λ|max"] == table.loc["ns-gan", "update |λ|max"] == "1.0012 > 1"
+    note = [c.value for c in at.caption if "Same linearisation" in c.value]
+    assert len(note) == 1 and "±0.5i" in note[0] and "1.0012" in note[0] and "-0.46 at the start" in note[0]
+    assert "√(2h) = 0.45" in note[0]
+    at.radio(key="dg_mode").set_value("alternating").run()          # both circle: nothing to explain
+    assert not any("Same linearisation" in c.value for c in at.caption)

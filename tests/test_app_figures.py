@@ -47,21 +47,21 @@ def test_scatter_holds_the_snapshot_points(snap):
     k = v["manifold"].shape[0]
     assert len(trace(fig, "G manifold").x) == 2 * k * (k + 1)     # k rows + k columns, each with a gap
     assert len(trace(fig, "G gradient").x) == 7 * len(v["arrows"])
-    # the axes span the heatmap's grid (widened for generated points off the data) and keep the plane square
-    x0, x1 = fig.layout.xaxis.range
-    assert x0 <= float(v["heat_x"][0]) and x1 >= float(v["heat_x"][-1])
+    # the axes span the heatmap's grid (laid over the generated points too) and keep the plane square
+    assert fig.layout.xaxis.range == (float(v["heat_x"][0]), float(v["heat_x"][-1]))
+    assert fig.layout.yaxis.range == (float(v["heat_y"][0]), float(v["heat_y"][-1]))
     assert fig.layout.yaxis.scaleanchor == "x"
 
 
-def test_plane_widens_for_stray_points_but_not_forever():
-    heat_x = heat_y = np.linspace(-1.0, 1.0, 5)
-    z = np.full((5, 5), 0.5)
-    near = np.array([[1.5, 0.0]])
-    fig = figures.points_figure(None, near, heat_x=heat_x, heat_y=heat_y, heatmap=z)
-    assert fig.layout.xaxis.range[1] > 1.5 and fig.layout.yaxis.range == (-1.0, 1.0)
-    far = np.array([[100.0, -100.0]])
-    fig = figures.points_figure(None, far, heat_x=heat_x, heat_y=heat_y, heatmap=z)
-    assert fig.layout.xaxis.range == (-1.0, 3.0) and fig.layout.yaxis.range == (-3.0, 1.0)   # one span at most
+def test_plane_spans_exactly_the_heatmap_grid():
+    """Issue #20.2: the axes were widened for stray points past the heatmap, which left them on white; the core
+    now lays the grid over them (Trainer.visuals_2d), and the plane shows that grid and no more."""
+    heat_x, heat_y = np.linspace(-1.0, 3.0, 5), np.linspace(-2.0, 1.0, 4)
+    z = np.full((4, 5), 0.5)
+    fig = figures.points_figure(None, np.array([[2.95, 0.0]]), heat_x=heat_x, heat_y=heat_y, heatmap=z)
+    assert fig.layout.xaxis.range == (-1.0, 3.0) and fig.layout.yaxis.range == (-2.0, 1.0)
+    fig = figures.points_figure(np.array([[0.0, 0.0], [1.0, 1.0]]), None)   # no grid: the points' box
+    assert fig.layout.xaxis.range == pytest.approx((-0.15, 1.15))
 
 
 def test_layers_can_be_left_out(snap):

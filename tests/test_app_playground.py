@@ -373,3 +373,24 @@ def test_a_page_redrawn_on_the_same_snapshot_builds_no_figure(monkeypatch):
     assert calls == [] and not at.exception
     at.button(key="pg_step_d").click().run()          # a new snapshot: drawn anew
     assert sorted(calls) == first
+
+
+EQUILIBRIUM_OF = {   # a phrase of each loss's own equilibrium sentence
+    "minimax": "D*(x) = p_data(x) / (p_data(x) + p_g(x)), is ½ everywhere",
+    "ns": "the best D is D(x) = ½ everywhere",
+    "ls": "midway between its targets, 0 for generated and 1 for real",
+    "wgan": "E[D(real)] − E[D(fake)] → 0, and its values themselves mean nothing",
+    "hinge": "D's best loss is 2 − 2·TV(p_data, p_g)",
+}
+
+
+@pytest.mark.parametrize("loss", list(EQUILIBRIUM_OF))
+def test_each_loss_explains_its_own_equilibrium(loss):
+    """Issue #20.3: with hinge, Wasserstein or least squares the text still ended "D(x) = ½ everywhere"."""
+    at = playground()
+    at.selectbox(key="pg:objective.loss").set_value(loss).run()
+    text = " ".join(c.value for c in at.caption if "each arrow is" in c.value)
+    assert EQUILIBRIUM_OF[loss] in text
+    assert all(other not in text for k, other in EQUILIBRIUM_OF.items() if k != loss)
+    if loss in ("wgan", "hinge"):
+        assert "½" not in text                        # their D is a raw score, not a probability

@@ -53,6 +53,22 @@ def test_play_grows_and_pause_stops(runners):
     assert r.snapshot().step == s0          # pausing publishes the latest state
 
 
+def test_a_frame_is_one_moment_its_status_step_is_its_snapshot_step(runners):
+    """Issue #20.6: the Playground's plot title (the snapshot's step) lagged its state line (the live counter):
+    "Step 1,006" over "step 1,042"."""
+    r = Runner(FAST, publish_every_s=5.0)             # snapshots seldom: the trainer runs well ahead of them
+    runners.append(r)
+    r.play()
+    assert wait_until(lambda: r.status().step > r.snapshot().step + 20, 20)
+    status, snap = r.frame()
+    assert status.step == snap.step and snap is r.snapshot()
+    assert status.state == "running" and status.version == r.status().version
+    assert r.status().step > status.step                # status() keeps counting live
+    r.pause()
+    status, snap = r.frame()
+    assert status.state == "paused" and status.step == snap.step == r.status().step
+
+
 def test_first_snapshot_after_play_has_data(runners):
     """What a page waits for after Train: a published snapshot past the step it started from, with history."""
     r = Runner(FAST)

@@ -114,6 +114,43 @@ def test_snapshot_is_immutable_and_holds_what_the_playground_draws():
     assert 0.0 <= s.visuals["heatmap"].min() <= s.visuals["heatmap"].max() <= 1.0
 
 
+def test_plane_region_holds_the_points_with_a_margin_but_at_most_one_span_more():
+    from ganae.trainer import plane_region
+    b = (-1.0, 1.0, -2.0, 2.0)                                   # spans 2 and 4: the margin is 5 % of 4
+    assert plane_region(b) == b and plane_region(b, np.array([[0.5, 0.5]])) == b
+    assert plane_region(b, np.array([[2.5, 0.0]]), None) == pytest.approx((-1.0, 2.7, -2.0, 2.0))
+    assert plane_region(b, torch.tensor([[0.0, -2.5]]), np.array([[-1.5, np.nan]])) == \
+        pytest.approx((-1.0, 1.0, -2.7, 2.0))                    # NaN rows are left out; tensors welcome
+    assert plane_region(b, np.array([[100.0, -100.0]])) == pytest.approx((-1.0, 3.0, -6.0, 2.0))  # one span at most
+
+
+def test_heatmap_covers_generated_points_off_the_data_and_follows_them():
+    """Issue #20.2: D's heatmap covered the data's box only; G's points off it sat on white."""
+    t = Trainer(cfg())
+    x0, x1, y0, y1 = t.data.bounds
+    v = t.visuals_2d()
+    assert (v["heat_x"][0], v["heat_x"][-1], v["heat_y"][0], v["heat_y"][-1]) == pytest.approx((x0, x1, y0, y1))
+    last = t.model.g.net[-1]
+    with torch.no_grad():
+        last.bias[0] += 3.0                                      # every generated point moves 3 to the right
+    s = t.snapshot()
+    fake = s.samples
+    assert fake[:, 0].min() > x1                                 # all of them off the data's box
+    hx, hy = s.visuals["heat_x"], s.visuals["heat_y"]
+    assert hx[0] == pytest.approx(x0) and hx[-1] >= fake[:, 0].max() and hy[0] <= fake[:, 1].min()
+    assert hy[-1] >= fake[:, 1].max() and hx[-1] <= x1 + (x1 - x0) + 1e-6
+    # the grid is where D was evaluated: its last column is D's verdict at x = hx[-1]
+    from ganae.objectives import d_output
+    t.model.d.eval()
+    with torch.no_grad():
+        col = d_output("ns", t.model.d(torch.tensor(np.stack([np.full_like(hy, hx[-1]), hy], 1)))).reshape(-1)
+    np.testing.assert_allclose(s.visuals["heatmap"][:, -1], col.numpy(), rtol=1e-5, atol=1e-6)
+    with torch.no_grad():
+        last.bias[0] -= 3.0                                      # back on the data: the grid shrinks again
+    v = t.visuals_2d()
+    assert v["heat_x"][-1] == pytest.approx(x1) and v["heat_y"][-1] == pytest.approx(y1)
+
+
 def test_gradient_arrows_point_where_the_generator_loss_falls():
     t = Trainer(cfg())
     t.step(100)

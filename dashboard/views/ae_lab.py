@@ -2,7 +2,7 @@
 each test input beside its reconstruction sharpen, the error fall, and (VAEs) the KL spread over the code.
 
 Thin page: widgets -> RunConfig -> Runner (a background thread) -> figures. The live part is a fragment that
-redraws from `runner.snapshot()` while the run trains; model read-outs (KL per dimension, codes of the test set)
+redraws from `runner.frame()` while the run trains; model read-outs (KL per dimension, codes of the test set)
 go through `runner.call`, so they run on the runner's thread between training chunks.
 """
 from __future__ import annotations
@@ -251,12 +251,12 @@ def _call_cached(r, name: str, fn, step: int, max_age: float = 0.0):
     return value
 
 
-def draw(r, status, pending: RunConfig | None) -> None:
+def draw(r, status, snap, pending: RunConfig | None) -> None:
+    """One frame: `status` and `snap` come from one `r.frame()` (image_controls.live_view)."""
     cfg = r.cfg if r is not None else pending
     variant = variant_of(cfg) if cfg is not None else FORM.get("variant", "ae")
     fam = cfg.model.family if cfg is not None else "ae"
     ic.status_block(r, status)
-    snap = r.snapshot() if r is not None else None
     if snap is not None and snap.recons is not None and snap.inputs is not None:
         noisy = snap.noisy if fam == "dae" else None
         what = "clean | noisy | reconstructed" if noisy is not None else "input | reconstruction"

@@ -272,6 +272,8 @@ def results() -> None:
     st.markdown(f"**Verdicts** — {agree} of {len(methods)} agree with the paper "
                 f"({MODE_LABELS[mode]} updates, h = {h:g}, {steps:,} steps from ({th0:g}, {ps0:g})).")
     st.table(verdict_table(rows))
+    if mode == "simultaneous" and {"gan", "ns-gan"} <= set(methods) and verdicts["gan"] != verdicts["ns-gan"]:
+        st.caption(same_linearisation_note(h, th0, ps0))
     if agree < len(methods):
         if _at_paper_setting():
             st.warning("A verdict differs from the paper at its own setting: please report this.")
@@ -295,6 +297,18 @@ def results() -> None:
     st.plotly_chart(fc.dirac_distance(trajs, h), key="dg_distance", config={"displaylogo": False})
     st.caption("Flat: circling for ever. Falling: converging (a straight line on this log axis is a linear rate). "
                "Rising: spiralling out.")
+
+
+def same_linearisation_note(h: float, theta0: float, psi0: float) -> str:
+    """Why gan and ns-gan, one Jacobian at (0, 0), end differently under simultaneous steps (issue #20.4)."""
+    b = float(np.max(dirac.eigenvalues("gan").imag))
+    rad = float(np.max(np.abs(dirac.update_eigenvalues("gan", h=h))))
+    pull = float(dirac.radial_drift("ns-gan", theta0, psi0))
+    return (f"**Same linearisation, different ends:** gan and ns-gan share the Jacobian at (0, 0) (eigenvalues "
+            f"±{b:g}i, update |λ| {rad:.4f}), so only the terms away from it decide — the GAN's flow keeps "
+            f"‖(θ, ψ)‖ (½ d/dt ‖(θ, ψ)‖² = 0 everywhere), so every step's outward drift adds up and it spirals out, "
+            f"while the NS-GAN's non-saturating loss pulls inwards (½ d/dt ‖(θ, ψ)‖² = −ψθ tanh(ψθ/2), {pull:.2f} "
+            f"at the start) until the pull balances the drift on a cycle of radius ≈ √(2h) = {np.sqrt(2 * h):.2f}.")
 
 
 def share(url: str) -> None:

@@ -276,12 +276,12 @@ def sample_panel(r, snap, cfg: RunConfig) -> None:
     ic.image(img, caption=cap)
 
 
-def draw(r, status, pending: RunConfig | None) -> None:
+def draw(r, status, snap, pending: RunConfig | None) -> None:
+    """One frame: `status` and `snap` come from one `r.frame()` (image_controls.live_view)."""
     cfg = r.cfg if r is not None else pending
     loss = cfg.objective.loss if cfg is not None else "ns"
     prob = loss in PROB_LOSSES
     ic.status_block(r, status)
-    snap = r.snapshot() if r is not None else None
     panel, side = st.columns([1, 1], gap="medium")
     with panel:
         if snap is not None and snap.samples is not None:

@@ -1,7 +1,7 @@
 """GAN Playground (2D): train a GAN on points in the plane and watch D, G and the losses live.
 
 Thin page: widgets -> RunConfig -> Runner (a background thread) -> figures. The live part is a fragment that
-redraws from `runner.snapshot()` every REFRESH_S while the run trains, and not at all while it is paused.
+redraws from `runner.frame()` every REFRESH_S while the run trains, and not at all while it is paused.
 """
 from __future__ import annotations
 
@@ -31,6 +31,22 @@ LOSS_NOTES = {
     "wgan": "Wasserstein: a critic f estimates E[f(x)] − E[f(G(z))]; it must stay 1-Lipschitz (clip, GP or "
             "spectral norm) for that to be a distance.",
     "hinge": "Hinge: D is only pushed until real scores exceed 1 and generated ones fall below −1.",
+}
+# where each game comes to rest (p_g = p_data), from its paper
+EQUILIBRIA = {
+    "minimax": "At the equilibrium the generated points cover the data (p_g = p_data): the best D, "
+               "D*(x) = p_data(x) / (p_data(x) + p_g(x)), is ½ everywhere and D's loss is log 4 ≈ 1.39 "
+               "(Goodfellow et al. 2014).",
+    "ns": "Its equilibrium is the minimax game's: where p_g = p_data the best D is D(x) = ½ everywhere (D's loss "
+          "log 4 ≈ 1.39); only G's gradient on the way there differs.",
+    "ls": "At the equilibrium (p_g = p_data) D's output sits midway between its targets, 0 for generated and 1 for "
+          "real: D*(x) = p_data / (p_data + p_g) = ½, and D's loss is ¼ (Mao et al. 2017).",
+    "wgan": "At the equilibrium (p_g = p_data) the Wasserstein distance is 0: the critic can no longer separate "
+            "the two, E[D(real)] − E[D(fake)] → 0, and its values themselves mean nothing (any constant will do; "
+            "Arjovsky et al. 2017).",
+    "hinge": "D's best loss is 2 − 2·TV(p_data, p_g), with D(x) = +1 where the data is denser and −1 where G's "
+             "points are; at the equilibrium (p_g = p_data) it is 2, every D(x) in [−1, 1] scores the same, and "
+             "E[D(real)] − E[D(fake)] → 0 (Lim & Ye 2017).",
 }
 
 
@@ -137,8 +153,7 @@ def _explanation(loss: str) -> None:
     st.markdown("**The minimax game.** D learns to tell real points from generated ones; G learns to fool D.")
     st.latex(MINIMAX)
     st.caption(LOSS_NOTES.get(loss, "") + " The heatmap is D's verdict on the plane (green: *real*, purple: "
-               "*generated*); each arrow is −∇ₓL_G, where G's loss pushes that sample. At the equilibrium the "
-               "generated points cover the data and D(x) = ½ everywhere.")
+               "*generated*); each arrow is −∇ₓL_G, where G's loss pushes that sample. " + EQUILIBRIA.get(loss, ""))
 
 
 def points_png(r) -> bytes:
@@ -207,17 +222,18 @@ def live(runner, pending: RunConfig | None, watching: bool = False) -> None:
         r = reg.get(run_id) if run_id else None
         if run_id and r is None:
             st.rerun()                                   # reaped meanwhile: the page says so
-        status = r.status() if r is not None else None
+        status, snap = r.frame() if r is not None else (None, None)    # one moment: state line and plots
         if status0 is not None and status is not None and status.state != status0.state:
             st.rerun()                                   # new state: new refresh rate, sidebar, buttons
         with st.sidebar:
             runtime.sidebar_status(status)
-        draw(r, status, pending, watching)
+        draw(r, status, snap, pending, watching)
 
     frame()
 
 
-def draw(r, status, pending: RunConfig | None, watching: bool = False) -> None:
+def draw(r, status, snap, pending: RunConfig | None, watching: bool = False) -> None:
+    """One frame: `status` and `snap` come from one `r.frame()` (the state line's step is the plots' step)."""
     cfg = r.cfg if r is not None else pending
     loss = cfg.objective.loss if cfg is not None else "ns"
     prob = loss in PROB_LOSSES
@@ -228,7 +244,6 @@ def draw(r, status, pending: RunConfig | None, watching: bool = False) -> None:
         f"Restore the last good state (step {step:,})", key="pg_restore", icon=":material/history:",
         on_click=_on_press, args=("restore",), disabled=watching))
 
-    snap = r.snapshot() if r is not None else None
     # With a run, every figure below depends only on its snapshot (the run's data and settings come with it) and
     # on the options named in `memo_on`: a page redrawn with the same snapshot (queued, paused) reuses them.
     shown_layers = tuple(sorted(layers))
