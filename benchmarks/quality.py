@@ -153,6 +153,7 @@ def main(argv: list[str] | None = None) -> None:
     ap.add_argument("--presets", default=",".join(PRESETS), help="comma-separated preset names")
     ap.add_argument("--seeds", type=int, default=5, help="seeds 0..N-1 per preset (default 5)")
     ap.add_argument("--quick", action="store_true", help="1 seed and a quarter of each preset's steps")
+    ap.add_argument("--scale", type=float, help="this share of each preset's steps (default 1, --quick 0.25)")
     ap.add_argument("--threads", type=int, default=1, help="torch intra-op threads (default 1)")
     ap.add_argument("--device", default="cpu", help="cpu (default; the targets are for the CPU), cuda, auto")
     ap.add_argument("--solo", action="store_true", help="train the seeds one by one instead of as one ensemble")
@@ -164,9 +165,9 @@ def main(argv: list[str] | None = None) -> None:
     for nm in names:
         presets.get(nm)                    # an unknown name fails before any training
     seeds = list(range(1 if args.quick else args.seeds))
-    scale = 0.25 if args.quick else 1.0
+    scale = args.scale or (0.25 if args.quick else 1.0)
     print(f"# ganae quality benchmark: {len(names)} presets × {len(seeds)} seed(s), "
-          f"{'quick (¼ of the steps)' if args.quick else 'full length'}, device {args.device}, "
+          f"{'full length' if scale == 1 else f'{scale:g} of the steps'}, device {args.device}, "
           f"{torch.get_num_threads()} thread(s), torch {torch.__version__}", flush=True)
     remote: dict[str, object] = {}
     if args.ray:                           # one task per preset (its seeds as one ensemble); the table is the same

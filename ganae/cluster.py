@@ -22,6 +22,7 @@ import json
 import logging
 import math
 import os
+import shutil
 import signal
 import socket
 import subprocess
@@ -40,6 +41,7 @@ from .trainer import Trainer
 
 CRASH_ENV = "GANAE_RAY_CRASH"     # tests: a folder of crash counts (see _maybe_crash)
 CONNECT_TIMEOUT_S = 3.0
+OBJECT_STORE_BYTES = 200_000_000    # per node of a LocalCluster (snapshots and payloads are small)
 
 
 class ClusterError(Exception):
@@ -225,25 +227,27 @@ def sweep(base: RunConfig, variants: Iterable[Variant], seeds: Iterable[int], st
     return cmp
 
 
-def text_progress(label: str = "tasks", out=sys.stderr) -> Callable[[int, int], None]:
-    """A one-line progress bar of finished tasks, redrawn in place."""
+def text_progress(label: str = "tasks", out=None) -> Callable[[int, int], None]:
+    """A one-line progress bar of finished tasks, redrawn in place (on `out`, default: sys.stderr at the time)."""
     t0 = time.perf_counter()
 
     def show(done: int, total: int) -> None:
+        out_ = out or sys.stderr
         bar = "#" * int(30 * done / max(1, total))
-        print(f"\r[{bar:<30}] {done}/{total} {label}  {time.perf_counter() - t0:.0f} s", end="", file=out,
+        print(f"\r[{bar:<30}] {done}/{total} {label}  {time.perf_counter() - t0:.0f} s", end="", file=out_,
               flush=True)
         if done == total:
-            print(file=out)
+            print(file=out_)
     return show
 
 
 # ---- a Ray cluster on this machine ------------------------------------------------------------------------
 class LocalCluster:
-    """`ray start --head` and `nodes - 1` more `ray start --address` nodes on this machine, `cpus_per_node` CPUs
-    each, no dashboard, no usage stats; every node is a `ray start --block` child of this process, so close()
-    (or the end of a with block) stops exactly these processes and nothing else. Node k > 0 also offers the custom
-    resource `node<k>` = 1: a test can place an actor there and then lose that node (kill_node)."""
+    """`ray start --head` and `nodes - 1` more `ray start --address` nodes on this machine (started together),
+    `cpus_per_node` CPUs each, no dashboard, no usage stats; every node is a `ray start --block` child of this
+    process in its own process group, so close() (or the end of a with block) stops exactly these processes and
+    nothing else. Node k > 0 also offers the custom resource `node<k>` = 1: a test can place an actor there and then
+    lose that node (kill_node)."""
 
     def __init__(self, nodes: int = 2, cpus_per_node: int = 1, port: int | None = None, timeout_s: float = 90.0):
         self.port = port or _free_port()
@@ -264,9 +268,11 @@ class LocalCluster:
         exe = Path(sys.executable).with_name("ray")
         # loopback-only test clusters: no usage stats, and no token auth even where ~/.ray/auth_token exists (the
         # nodes would demand it from drivers that were not told about it)
-        env = {**os.environ, "RAY_USAGE_STATS_ENABLED": "0", "RAY_AUTH_MODE": "disabled"}
+        env = {**os.environ, "RAY_USAGE_STATS_ENABLED": "0", "RAY_AUTH_MODE": "disabled",
+               # a lost node is declared dead after ~5 missed 1 s health checks (Ray's default waits longer)
+               "RAY_health_check_period_ms": "1000", "RAY_health_check_failure_threshold": "5"}
         p = subprocess.Popen([str(exe), "start", "--block", "--disable-usage-stats", f"--num-cpus={self._cpus}",
-                              *args], env=env, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
+                              f"--object-store-memory={OBJECT_STORE_BYTES}", *args], env=env, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
                              start_new_session=True)
         self.procs.append(p)
         return p
@@ -295,7 +301,12 @@ class LocalCluster:
         self.wait_cpus(self._nodes * self._cpus, deadline)
 
     def add_node(self, k: int) -> subprocess.Popen:
-        return self._ray_start(f"--address={self.address}", f"--resources={json.dumps({f'node{k}': 1})}")
+        """Start node k (custom resource node<k>); it joins in the background (wait_cpus to wait for it). A new
+        node k replaces a lost one in `procs`."""
+        p = self._ray_start(f"--address={self.address}", f"--resources={json.dumps({f'node{k}': 1})}")
+        if k < len(self.procs) - 1:
+            self.procs[k] = self.procs.pop()
+        return p
 
     def wait_cpus(self, n: int, deadline: float) -> None:
         """Connect this process (connect()) and wait until the cluster offers n CPUs."""
@@ -306,28 +317,37 @@ class LocalCluster:
 
     def kill_node(self, k: int) -> None:
         """Lose node k (1-based among the added nodes) at once: SIGKILL to its whole process group."""
-        p = self.procs[k]
-        os.killpg(p.pid, signal.SIGKILL)
-        p.wait(10)
+        _signal_group(self.procs[k], signal.SIGKILL)
+        self.procs[k].wait(10)
 
     def _check(self, deadline: float, what: str) -> None:
         if time.monotonic() > deadline or any(p.poll() is not None for p in self.procs[:1]):
             raise ClusterError(f"{what} (within {self._timeout:.0f} s)")
 
     def close(self) -> None:
-        """ray.shutdown() in this process, then SIGTERM to every node (`ray start --block` stops its children)."""
+        """ray.shutdown() in this process, then SIGTERM to every node's process group (SIGKILL after 10 s)."""
         ray = sys.modules.get("ray")
         if ray is not None and ray.is_initialized():
             ray.shutdown()
-        for p in reversed(self.procs):
-            if p.poll() is None:
-                p.send_signal(signal.SIGTERM)
+        for p in reversed(self.procs):     # each node is its own process group: ray start, raylet, workers
+            _signal_group(p, signal.SIGTERM)
+        deadline = time.monotonic() + 3.0
         for p in reversed(self.procs):
             try:
-                p.wait(30)
+                p.wait(max(0.1, deadline - time.monotonic()))
             except subprocess.TimeoutExpired:
-                os.killpg(p.pid, signal.SIGKILL)
+                pass
+            _signal_group(p, signal.SIGKILL)       # whatever did not stop in 3 s (a throwaway cluster)
+            p.wait(10)
         self.procs.clear()
+        shutil.rmtree(self.temp, ignore_errors=True)
+
+
+def _signal_group(p: subprocess.Popen, sig: int) -> None:
+    try:
+        os.killpg(p.pid, sig)          # start_new_session=True: the group is this node's processes only
+    except ProcessLookupError:
+        pass
 
 
 def _free_port() -> int:

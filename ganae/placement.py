@@ -96,9 +96,10 @@ class RemoteAdmission:
     def __init__(self, limit: int | None = None):
         ray = cluster._ray()
         self._ray = ray
+        # on the head node, with the GCS: losing a worker node must not lose every run's slot
         self._actor = ray.remote(AdmissionHost).options(
             name=ADMISSION_NAME, namespace=NAMESPACE, get_if_exists=True, lifetime="detached", num_cpus=0,
-            max_concurrency=1).remote(limit)
+            resources={"node:__internal_head__": 0.001}, max_restarts=-1, max_concurrency=1).remote(limit)
 
     def __reduce__(self):                     # into a RunHost: the handle is found again by name
         return (_admission_by_name, ())
@@ -157,9 +158,6 @@ class RunHost:
 
     def command(self, name: str, *args: Any, **kwargs: Any) -> Any:
         return getattr(self.runner, name)(*args, **kwargs)
-
-    def stop(self, timeout: float) -> bool:
-        return self.runner.stop(timeout)
 
 
 def _last_error(text: str) -> str:
@@ -335,15 +333,15 @@ class RemoteRunner:
         return self.snapshot().step > past_step
 
     def stop(self, timeout: float = 5.0) -> bool:
-        """Stop the run and kill its actor (the registry's reaper and remove() call this)."""
+        """Free the run: its training slot is given back and its actor killed, thread and all (the registry's
+        reaper and remove() call this)."""
         if self._stopped:
             return True
         self._stopped = True
-        if not self._lost:
-            try:
-                self._ray.get(self._actor.stop.remote(timeout), timeout=timeout + 5.0)
-            except self._ray.exceptions.RayError:
-                pass
+        try:
+            self._placement.admission().release(self)
+        except self._ray.exceptions.RayError:
+            pass
         self._ray.kill(self._actor, no_restart=True)
         return True
 

@@ -27,10 +27,11 @@ def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item
 
 @pytest.fixture(scope="session")
 def ray_cluster():
-    """A real Ray cluster on this machine for the tests that need one (test_ray_*.py): a head and a second node, one
-    CPU each, on 127.0.0.1, no dashboard; this process is connected to it. Stopped (exactly these processes) at the
-    end of the session. Skipped when ray is not installed."""
+    """A real Ray cluster on this machine for the tests that need one (test_ray_*.py, test_serve.py): a head and a
+    second node, one CPU each, on 127.0.0.1, no dashboard; this process is connected to it. A test may lose the
+    second node and start a new one (test_ray_placement.py). Stopped (exactly these processes) at the end of the
+    session. Skipped when ray is not installed."""
     pytest.importorskip("ray", reason="ray is not installed (pip install ray==2.60.0, see requirements.txt)")
     from ganae.cluster import LocalCluster
-    with LocalCluster(nodes=2, cpus_per_node=1) as c:
+    with LocalCluster(nodes=2, cpus_per_node=1, timeout_s=180) as c:
         yield c

@@ -51,8 +51,7 @@ def test_runs_train_on_actors_with_the_numbers_of_a_local_trainer(place):
         r.step(4, "d")
         assert r.status().step == 34
         r.play()
-        assert r.wait_for(lambda st: st.state == "running" and st.step >= 80, timeout=30)
-        assert r.snapshot().step > 34 and r.status().it_per_s > 0
+        assert r.wait_for(lambda st: st.state == "running" and r.snapshot().step >= 50, timeout=30)
         r.pause()
         assert r.status().state == "paused"
         with pytest.raises(ValueError, match="part must be"):            # the Runner's own errors come through
@@ -74,40 +73,19 @@ def test_admission_is_shared_by_two_replicas_and_reaping_kills_the_actor(place):
         assert rb.wait_for(lambda s: s.state == "running", timeout=10)
         actor = rb._actor
         assert b.reap(0.0) == [rb.run_id]            # nobody views it: freed, and its actor killed
+        assert a.counts()["running"] == 0 and rb.run_id not in b
+        deadline = time.monotonic() + 30
         with pytest.raises(ray.exceptions.RayActorError):
-            ray.get(actor.poll.remote(0), timeout=30)
-        assert a.counts()["running"] == 0
+            while time.monotonic() < deadline:       # ray.kill is asynchronous: a call or two may still be answered
+                ray.get(actor.poll.remote(0), timeout=30)
+                time.sleep(0.1)
     finally:
         a.shutdown()
         b.shutdown()
 
 
-def test_a_killed_actor_is_an_error_with_a_sentence_and_reset_starts_it_again(place):
-    reg = registry(place)
-    try:
-        r = reg.create(CFG)
-        r.step(10)
-        ray.kill(r._actor)
-        assert r.wait_for(lambda s: s.state == "error", timeout=30)
-        assert r.status().message == lost_sentence(10)
-        with pytest.raises(RuntimeError, match="was lost"):
-            r.play()
-        assert reg.get(r.run_id) is r and reg.reap(60.0) == []     # it stays for its page to reset it
-        r.reset()
-        assert (r.status().state, r.status().step) == ("idle", 0)
-        r.step(3)
-        assert r.status().step == 3
-    finally:
-        reg.shutdown()
-
-
-def test_a_lost_node_turns_its_run_into_an_error_and_the_others_go_on(ray_cluster):
-    ray_cluster.add_node(2)                            # a third node, to be lost
-    deadline = time.monotonic() + 60
-    while not any(n["Alive"] and n["Resources"].get("node2") for n in ray.nodes()):
-        assert time.monotonic() < deadline
-        time.sleep(0.2)
-    node2 = next(n["NodeID"] for n in ray.nodes() if n["Alive"] and n["Resources"].get("node2"))
+def test_a_lost_node_turns_its_run_into_an_error_with_a_sentence_others_go_on_reset_recovers(ray_cluster):
+    lost = next(n["NodeID"] for n in ray.nodes() if n["Alive"] and n["Resources"].get("node1"))
     head = next(n["NodeID"] for n in ray.nodes() if n["Resources"].get("node:__internal_head__"))
     from ray.util.scheduling_strategies import NodeAffinitySchedulingStrategy
 
@@ -115,25 +93,34 @@ def test_a_lost_node_turns_its_run_into_an_error_and_the_others_go_on(ray_cluste
         return placement.RayPlacement(ray_cluster.address, actor_options={
             "scheduling_strategy": NodeAffinitySchedulingStrategy(node, soft=True)})
 
-    reg, other_reg = registry(on(node2)), registry(on(head))
+    reg, other_reg = registry(on(lost)), registry(on(head))
     try:
         r, other = reg.create(CFG), other_reg.create(CFG)
-        assert (r.node, other.node) == (node2, head)
+        assert (r.node, other.node) == (lost, head)
         r.step(7)
         other.play()
-        ray_cluster.kill_node(len(ray_cluster.procs) - 1)
+        ray_cluster.kill_node(1)
         assert r.wait_for(lambda s: s.state == "error", timeout=60)
         assert r.status().message == lost_sentence(7)
+        with pytest.raises(RuntimeError, match="was lost"):
+            r.play()
+        assert reg.get(r.run_id) is r and reg.reap(60.0) == []     # it stays for its page to reset it
         s0 = other.status().step
         assert other.wait_for(lambda s: s.step > s0 + 20, timeout=30)     # the other run trains on
-        while any(n["Alive"] for n in ray.nodes() if n["NodeID"] == node2):   # the cluster knows it, too
-            assert time.monotonic() < deadline + 120
+        deadline = time.monotonic() + 60
+        while any(n["Alive"] for n in ray.nodes() if n["NodeID"] == lost):   # the cluster knows it, too
+            assert time.monotonic() < deadline
             time.sleep(0.2)
         r.reset()                                      # again, on a node still there
-        assert r.node != node2 and r.status().state == "idle"
+        assert r.node != lost and (r.status().state, r.status().step) == ("idle", 0)
+        r.step(3)
+        assert r.status().step == 3
     finally:
         reg.shutdown()
         other_reg.shutdown()
+        if ray_cluster.procs[1].poll() is not None:
+            ray_cluster.add_node(1)                    # a new second node for the tests after this one (it joins
+            #                                           while they start: they work with one CPU or two)
 
 
 def test_an_unreachable_ray_address_is_one_sentence(monkeypatch):
