@@ -242,6 +242,17 @@ def text_progress(label: str = "tasks", out=None) -> Callable[[int, int], None]:
 
 
 # ---- a Ray cluster on this machine ------------------------------------------------------------------------
+def loopback_only() -> bool:
+    """True when this process's network namespace has no interface but loopback (e.g. under `unshare -n` with `lo`
+    up, as .ci/run runs the tests). Ray 2.60 replaces 127.0.0.1 by the machine's own network address wherever it
+    can find one (services.resolve_ip_for_localhost), so only in such a namespace do its nodes really talk over
+    127.0.0.1 alone."""
+    try:
+        return all(name == "lo" for _, name in socket.if_nameindex())
+    except OSError:
+        return False
+
+
 class LocalCluster:
     """`ray start --head` and `nodes - 1` more `ray start --address` nodes on this machine (started together),
     `cpus_per_node` CPUs each, no dashboard, no usage stats; every node is a `ray start --block` child of this

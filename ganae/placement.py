@@ -27,7 +27,7 @@ from typing import Any, Callable
 
 from . import cluster
 from .config import RunConfig
-from .runner import Admission, Runner, RunStatus
+from .runner import Admission, NotOwner, Runner, RunStatus, copy_payload, owned_by
 from .trainer import Snapshot, Trainer
 
 ENV = "GANAE_RAY_ADDRESS"
@@ -142,13 +142,18 @@ class RunHost:
     """The Ray actor of one live run: a ganae Runner (its own training thread) and the calls a RemoteRunner makes.
     Threaded (max_concurrency > 1): status polls are answered while a long command (step(5000)) is in flight."""
 
-    def __init__(self, cfg: RunConfig, factory: Callable[..., Trainer], run_id: str, options: dict[str, Any]):
-        self.runner = Runner(cfg, factory, run_id=run_id, admission=_admission_by_name(), **options)
+    def __init__(self, source: RunConfig | dict[str, Any], factory: Callable[..., Trainer], run_id: str,
+                 options: dict[str, Any]):
+        if isinstance(source, dict):       # a run going on from a payload (a fork, a checkpoint opened)
+            build = getattr(factory, "from_payload", None) or Trainer.from_payload
+            source = build(source)
+        self.runner = Runner(source, factory, run_id=run_id, admission=_admission_by_name(), **options)
 
     def poll(self, version: int) -> tuple[RunStatus, Snapshot | None]:
-        """The status, and the snapshot only when it is newer than the caller's `version`."""
-        status = self.runner.status()
-        return status, (self.runner.snapshot() if status.version != version else None)
+        """The status published with the latest snapshot (one frame: status.step == snapshot.step), and the
+        snapshot only when it is newer than the caller's `version`."""
+        status, snap = self.runner.frame()
+        return status, (snap if status.version != version else None)
 
     def facts(self) -> dict[str, Any]:
         """What a page reads once per trainer: the first snapshot, the sample of real data, class names."""
@@ -173,19 +178,24 @@ def _node_id() -> str:
 class RemoteRunner:
     """A Runner's interface over a RunHost actor (see the module docstring)."""
 
-    def __init__(self, placement: "RayPlacement", cfg: RunConfig, factory: Callable[..., Trainer], run_id: str,
-                 options: dict[str, Any]):
+    def __init__(self, placement: "RayPlacement", source: RunConfig | Trainer, factory: Callable[..., Trainer],
+                 run_id: str, options: dict[str, Any], owner: str | None = None):
         self.run_id, self._placement, self._factory, self._options = run_id, placement, factory, options
+        self._owner = owner                 # checked here, in the web server, before any command leaves for Ray
         self._ray = cluster._ray()
         self._lock = threading.Lock()
         self._stopped = False
         self.created = time.time()
-        self._start(cfg)                    # ConfigError / DataError from building the trainer reach the caller
+        if isinstance(source, Trainer):     # a built trainer travels as its payload (weights, optimiser, history)
+            source = copy_payload(source.payload(note=f"run {run_id}"))
+        self._start(source)                 # ConfigError / DataError from building the trainer reach the caller
 
     # ---- the actor ------------------------------------------------------------------------------------
-    def _start(self, cfg: RunConfig) -> None:
-        """A new actor for this run; one more try when the first one's node is lost while it starts."""
-        cfg = cfg.validate()                 # a ConfigError reaches the caller as it does with a local Runner
+    def _start(self, cfg: RunConfig | dict[str, Any]) -> None:
+        """A new actor for this run (from a config, or a payload); one more try when the first one's node is lost
+        while it starts."""
+        if isinstance(cfg, RunConfig):
+            cfg = cfg.validate()             # a ConfigError reaches the caller as it does with a local Runner
         for attempt in (1, 2):
             actor = self._placement.actor_class().remote(cfg, self._factory, self.run_id, self._options)
             try:
@@ -286,23 +296,42 @@ class RemoteRunner:
         self._poll()
         return self._status
 
+    def frame(self) -> tuple[RunStatus, Snapshot]:
+        """The latest snapshot and the status published with it (as Runner.frame)."""
+        self._poll()
+        with self._lock:
+            return self._status, self._snap
+
+    def owned_by(self, token: str | None) -> bool:
+        return owned_by(self._owner, token)
+
+    def _check(self, owner: str | None, action: str) -> None:
+        if not self.owned_by(owner):
+            raise NotOwner("run", action)
+
     def snapshot(self) -> Snapshot:
         self._poll()
         return self._snap
 
-    def play(self, wait: bool = True) -> None:
+    def play(self, wait: bool = True, owner: str | None = None) -> None:
+        self._check(owner, "train")
         self._send("play")
 
-    def pause(self, wait: bool = True) -> None:
+    def pause(self, wait: bool = True, owner: str | None = None) -> None:
+        self._check(owner, "pause")
         self._send("pause")
 
-    def step(self, n: int = 1, part: str = "both", wait: bool = True, timeout: float = 30.0) -> None:
+    def step(self, n: int = 1, part: str = "both", wait: bool = True, timeout: float = 30.0,
+             owner: str | None = None) -> None:
+        self._check(owner, "step")
         self._send("step", n, part, timeout=timeout)
 
-    def restore_last_good(self, wait: bool = True) -> None:
+    def restore_last_good(self, wait: bool = True, owner: str | None = None) -> None:
+        self._check(owner, "restore")
         self._send("restore_last_good")
 
-    def set_speed(self, steps_per_redraw: int, frame_s: float | None = None) -> None:
+    def set_speed(self, steps_per_redraw: int, frame_s: float | None = None, owner: str | None = None) -> None:
+        self._check(owner, "change the speed of")
         self._send("set_speed", steps_per_redraw, frame_s)
 
     def call(self, fn: Callable[[Trainer], Any], timeout: float = 30.0) -> Any:
@@ -311,8 +340,15 @@ class RemoteRunner:
     def state_dict(self):
         return self._send("state_dict")
 
-    def reset(self, cfg: RunConfig | None = None, wait: bool = True) -> None:
+    def copy_trainer(self, timeout: float = 120.0) -> Trainer:
+        """A local Trainer equal to this run's now (what Registry.fork starts a copy from)."""
+        payload = self.call(lambda t: copy_payload(t.payload(note=f"copy of run {self.run_id}")), timeout=timeout)
+        build = getattr(self._factory, "from_payload", None) or Trainer.from_payload
+        return build(payload)
+
+    def reset(self, cfg: RunConfig | None = None, wait: bool = True, owner: str | None = None) -> None:
         """A new trainer from `cfg` (default: the same config). A lost run gets a new actor: it starts again."""
+        self._check(owner, "reset")
         cfg = cfg if cfg is not None else self._cfg
         if self._lost:
             self._start(cfg)
@@ -379,7 +415,7 @@ class RayPlacement:
     def _limit(self, limit: int | None) -> int:
         return int(self.gpus * 8) or self.cpus if limit in (None, -1) else int(limit)
 
-    def runner(self, cfg: RunConfig, factory: Callable[..., Trainer] = Trainer, *, run_id: str,
-               admission: Any = None, **options: Any) -> RemoteRunner:
+    def runner(self, source: RunConfig | Trainer, factory: Callable[..., Trainer] = Trainer, *, run_id: str,
+               admission: Any = None, owner: str | None = None, **options: Any) -> RemoteRunner:
         kept = {k: v for k, v in options.items() if k in REMOTE_OPTIONS}
-        return RemoteRunner(self, cfg, factory, run_id, kept)
+        return RemoteRunner(self, source, factory, run_id, kept, owner=owner)

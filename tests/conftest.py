@@ -32,6 +32,9 @@ def ray_cluster():
     second node and start a new one (test_ray_placement.py). Stopped (exactly these processes) at the end of the
     session. Skipped when ray is not installed."""
     pytest.importorskip("ray", reason="ray is not installed (pip install ray==2.60.0, see requirements.txt)")
-    from ganae.cluster import LocalCluster
+    from ganae.cluster import LocalCluster, loopback_only
+    if not loopback_only() and os.environ.get("GANAE_RAY_ANY_NETWORK") != "1":
+        pytest.skip("Ray's nodes would talk over this machine's network address, not 127.0.0.1: run the tests in a "
+                    "loopback-only namespace as .ci/run does (unshare -n), or set GANAE_RAY_ANY_NETWORK=1")
     with LocalCluster(nodes=2, cpus_per_node=1, timeout_s=180) as c:
         yield c

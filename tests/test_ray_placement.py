@@ -129,3 +129,27 @@ def test_an_unreachable_ray_address_is_one_sentence(monkeypatch):
         placement.from_env()
     monkeypatch.delenv(placement.ENV)
     assert placement.from_env() is None
+
+
+def test_a_remote_run_obeys_its_owner_and_forks_with_its_state(place):
+    """Ownership is checked in the web server before a command leaves for Ray; a fork of a remote run goes on
+    from its weights and history on a new actor; frame() gives the state line's step with its snapshot."""
+    from ganae.runner import NotOwner
+    reg = registry(place)
+    try:
+        r = reg.create(CFG, owner="alice")
+        r.step(12, owner="alice")
+        status, snap = r.frame()
+        assert status.step == snap.step == 12
+        with pytest.raises(NotOwner):
+            r.pause(owner="bob")
+        with pytest.raises(NotOwner):
+            r.step(5)                                   # no secret at all: refused too
+        assert r.status().step == 12
+        mine = reg.fork(r.run_id, owner="bob")
+        assert isinstance(mine, placement.RemoteRunner) and mine._actor is not r._actor
+        np.testing.assert_array_equal(mine.snapshot().history["loss_d"], snap.history["loss_d"])
+        mine.step(3, owner="bob")
+        assert (mine.status().step, r.status().step) == (15, 12)
+    finally:
+        reg.shutdown()
