@@ -453,15 +453,10 @@ def controls(arena: ArenaRunner | None, ready: bool, share: RunConfig | None = N
     can = arena is not None and arena.alive and not watching
     c = st.columns([1.5, 1, 1, 1.2, 1.6], gap="small")
     if share is not None:
-        with c[4]:
-            if arena is None:
-                _share(share, setup or {})
-            else:
-                c1, c2 = st.columns(2, gap="small")
-                with c1:
-                    _share(share, setup or {})
-                with c2:
-                    links.watch_link(PAGE, {QUERY: arena.arena_id}, key="ar_watch", what="comparison")
+        with c[4], st.container(horizontal=True, gap="small"):
+            _share(share, setup or {})
+            if arena is not None:
+                links.watch_link(PAGE, {QUERY: arena.arena_id}, key="ar_watch", what="comparison")
     return {
         "start": c[0].button("Start", icon=":material/play_arrow:", type="primary", key="ar_start",
                              disabled=not ready, width="stretch",
@@ -490,7 +485,9 @@ def act(pressed: dict[str, bool], arena: ArenaRunner | None, setup: tuple) -> Ar
     base, variants, seeds, steps, error = setup
     try:
         if pressed["start"] and base is not None and error is None:
-            return start(base, variants, seeds, steps) or arena
+            if start(base, variants, seeds, steps) is not None:
+                st.rerun()           # the control bar was drawn before the press: now the new arena's (Watch)
+            return arena
         if arena is None:
             return arena
         me = runtime.owner_token()
