@@ -319,15 +319,11 @@ def watch_link(page: str, params: Mapping[str, str], key: str, what: str = "run"
 
 
 def share_links(cfg: RunConfig | None, page: str, run_params: Mapping[str, str] | None, key: str) -> None:
-    """Share (the settings) and, with a run, Watch (this run) side by side."""
-    if not run_params:
+    """Share (the settings) and, with a run, Watch (this run) side by side (on two lines where they do not fit)."""
+    with st.container(horizontal=True, gap="small"):
         copy_link(cfg, page, key=f"{key}share")
-        return
-    c1, c2 = st.columns(2, gap="small")
-    with c1:
-        copy_link(cfg, page, key=f"{key}share")
-    with c2:
-        watch_link(page, run_params, key=f"{key}watch")
+        if run_params:
+            watch_link(page, run_params, key=f"{key}watch")
 
 
 # ---- the student view ------------------------------------------------------------------------------------------

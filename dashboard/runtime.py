@@ -267,7 +267,7 @@ def watch_banner(obj, make_copy, key: str, what: str = "a run") -> bool:
     `make_copy()` (a fork into a run of this browser). Returns whether the page is watching (controls off)."""
     if not watching(obj):
         return False
-    c1, c2 = st.columns([4, 1.2], vertical_alignment="center")
+    c1, c2 = st.columns([3, 1.3], vertical_alignment="center")
     c1.info(WATCH_NOTE.format(what=what), icon=":material/visibility:")
     c2.button("Make my own copy", key=key, icon=":material/fork_right:", type="primary", width="stretch",
               on_click=_make_copy, args=(make_copy, key),

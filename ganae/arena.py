@@ -11,8 +11,8 @@ One thread owns the whole comparison, so K variants share one core fairly: each 
 advances the same number of steps (chosen so that a round takes about ROUND_S), and at any moment the runs
 differ by at most one chunk. A variant that diverges is reported in the view and stops advancing; the others
 go on. An arena made with `owner=<secret>` obeys only commands bringing that secret (the browser that started
-it, see ganae.runner.NotOwner); anyone may watch it and `ArenaStore.fork` it. The arena asks an `Admission` (the registry's, in the dashboard) for one training slot and waits,
-"queued", while there is none. Quality metrics are evaluated every EVAL_EVERY_S (at most OVERHEAD_SHARE of the
+it, see ganae.runner.NotOwner); anyone may watch it and `ArenaStore.fork` it. The arena asks an `Admission` (the
+registry's, in the dashboard) for one training slot and waits, "queued", while there is none. Quality metrics are evaluated every EVAL_EVERY_S (at most OVERHEAD_SHARE of the
 time) and once more at the end. Nothing here imports streamlit.
 """
 from __future__ import annotations
@@ -38,7 +38,7 @@ import torch
 from . import metrics
 from .compare import Comparison, Run, Variant, plot_pngs
 from .config import ConfigError, RunConfig
-from .runner import Gate, NotOwner, copy_payload, lower_thread_priority, name_os_thread, owned_by
+from .runner import Gate, Owned, copy_payload, lower_thread_priority, name_os_thread
 from .trainer import DivergenceError, Trainer
 
 log = logging.getLogger(__name__)
@@ -198,8 +198,9 @@ class _Command:
         self.error: BaseException | None = None
 
 
-class ArenaRunner:
+class ArenaRunner(Owned):
     """A Comparison advanced by one daemon thread; controls are commands that thread executes between rounds."""
+    _what = "comparison"
 
     def __init__(self, base: RunConfig, variants: Iterable[Variant] = (), seeds: Iterable[int] = (0,),
                  steps: int | None = None, *, admission: Any = None, arena_id: str | None = None,
@@ -287,14 +288,6 @@ class ArenaRunner:
         """Someone is looking: the arena keeps training (it pauses after `grace_s` without a touch, and its
         thread ends after STOP_AFTER_GRACES × `grace_s`)."""
         self._touched = time.monotonic()
-
-    def owned_by(self, token: str | None) -> bool:
-        """True when `token` may command this arena (its owner's secret, or any token for an arena without owner)."""
-        return owned_by(self._owner, token)
-
-    def _check(self, owner: str | None, action: str) -> None:
-        if not self.owned_by(owner):
-            raise NotOwner("comparison", action)
 
     def play(self, wait: bool = True, owner: str | None = None) -> None:
         self._check(owner, "train")

@@ -205,6 +205,20 @@ def owned_by(owner: str | None, token: str | None) -> bool:
     return owner is None or (token is not None and secrets.compare_digest(str(owner), str(token)))
 
 
+class Owned:
+    """The ownership check of a Runner and an ArenaRunner: `_owner` is the secret its commands must bring."""
+    _owner: str | None = None
+    _what = "run"                  # what NotOwner's sentence calls it
+
+    def owned_by(self, token: str | None) -> bool:
+        """True when `token` may command this (its owner's secret, or any token when it has no owner)."""
+        return owned_by(self._owner, token)
+
+    def _check(self, owner: str | None, action: str) -> None:
+        if not self.owned_by(owner):
+            raise NotOwner(self._what, action)
+
+
 class _Command:
     __slots__ = ("name", "args", "done", "result", "error")
 
@@ -215,7 +229,7 @@ class _Command:
         self.error: BaseException | None = None
 
 
-class Runner:
+class Runner(Owned):
     """A Trainer trained by a daemon thread; controls are commands executed by that thread.
 
     `source` is a RunConfig (the trainer is built from it) or a Trainer already built (e.g. restored from a
@@ -306,14 +320,6 @@ class Runner:
     @property
     def state(self) -> str:
         return self._state
-
-    def owned_by(self, token: str | None) -> bool:
-        """True when `token` may command this run (its owner's secret, or any token for a run without owner)."""
-        return owned_by(self._owner, token)
-
-    def _check(self, owner: str | None, action: str) -> None:
-        if not self.owned_by(owner):
-            raise NotOwner("run", action)
 
     def play(self, wait: bool = True, owner: str | None = None) -> None:
         self._check(owner, "train")
@@ -950,5 +956,5 @@ class Registry:
             self.remove(rid, timeout)
 
 
-__all__ = ["Runner", "RunStatus", "Registry", "NotOwner", "owned_by", "Admission", "Gate", "STATES", "new_run_id", "runner_threads",
-           "name_os_thread", "lower_thread_priority", "THREAD_PREFIX"]
+__all__ = ["Runner", "RunStatus", "Registry", "NotOwner", "Owned", "owned_by", "Admission", "Gate", "STATES",
+           "new_run_id", "runner_threads", "name_os_thread", "lower_thread_priority", "THREAD_PREFIX"]

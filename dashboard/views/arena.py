@@ -475,15 +475,10 @@ def controls(arena: ArenaRunner | None, setup: tuple, share: RunConfig | None = 
     ready = setup[0] is not None and setup[4] is None
     c = st.columns([1.5, 1, 1, 1.2, 1.6], gap="small")
     if share is not None:
-        with c[4]:
-            if arena is None:
-                _share(share, params or {})
-            else:
-                c1, c2 = st.columns(2, gap="small")
-                with c1:
-                    _share(share, params or {})
-                with c2:
-                    links.watch_link(PAGE, {QUERY: arena.arena_id}, key="ar_watch", what="comparison")
+        with c[4], st.container(horizontal=True, gap="small"):
+            _share(share, params or {})
+            if arena is not None:
+                links.watch_link(PAGE, {QUERY: arena.arena_id}, key="ar_watch", what="comparison")
     spec = [  # action, label, icon, disabled, help
         ("start", "Start", ":material/play_arrow:", not ready or (active and not watching and started(setup)),
          "Build every (variant, seed) run from the setup and train them together"),

@@ -141,6 +141,14 @@ def apply_dirac(state: dict[str, Any]) -> None:
     ss["dg_mode"] = state.get("mode", "simultaneous")
 
 
+TEACHER_NOTE = (
+    ":material/visibility: **Projecting a run for the class.** A run obeys only the browser that started it. Press "
+    "**Watch** next to **Share** on a training page (or on the Arena) and hand out that link, or project it: whoever "
+    "opens it sees the run live with its controls off, so nobody can pause, step or reset it for you. A student who "
+    "wants to try something from that point presses **Make my own copy** and trains a copy of their own. A **Share** "
+    "link, by contrast, holds only the settings and the seed: each student trains their own run from scratch.")
+
+
 # ---- page ----------------------------------------------------------------------------------------------------
 def run() -> None:
     ss = st.session_state
@@ -195,6 +203,7 @@ def run() -> None:
             st.markdown(f"{mark} **{j + 1}. {s.title}** · {s.page_title}")
     params = urlencode({"lesson": name, "step": i + 1, **links.carry()})
     st.caption(f"Link to this step: `{links.page_url()}?{params}`")
+    st.markdown(TEACHER_NOTE)
 
 
 run()

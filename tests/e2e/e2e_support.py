@@ -134,3 +134,44 @@ def keyed_button(page, key: str):
 def errors(page) -> list[str]:
     """Texts of the exception and error boxes on the page (a user should see none unless provoked)."""
     return [e.inner_text()[:300] for e in page.query_selector_all(ERRORS_SELECTOR)]
+
+
+# Every plotly chart: its title and, per trace, the decoded x / y arrays (a chart being replaced is listed first).
+PLOTS_JS = """() => {
+  const decode = (x) => {
+    if (!x) return [];
+    if (Array.isArray(x) || ArrayBuffer.isView(x)) return Array.from(x, Number);
+    if (x.bdata) {
+      const bin = atob(x.bdata), buf = new Uint8Array(bin.length);
+      for (let i = 0; i < bin.length; i++) buf[i] = bin.charCodeAt(i);
+      const T = {f8: Float64Array, f4: Float32Array, i4: Int32Array, i2: Int16Array, i1: Int8Array,
+                 u1: Uint8Array, u2: Uint16Array, u4: Uint32Array}[x.dtype];
+      if (T) return Array.from(new T(buf.buffer), Number);
+      if (x.dtype === 'i8') return Array.from(new BigInt64Array(buf.buffer), Number);
+    }
+    return [];
+  };
+  const out = [];
+  for (const d of document.querySelectorAll('.js-plotly-plot')) {
+    const title = (d.layout && d.layout.title && d.layout.title.text) || '';
+    const stale = !!d.closest('[data-stale="true"]');
+    out.push({title, stale, traces: (d.data || []).map(t => ({name: t.name || '', x: decode(t.x), y: decode(t.y)}))});
+  }
+  return out.sort((a, b) => Number(b.stale) - Number(a.stale));   // fresh charts last: they win below
+}"""
+
+
+def plots(page) -> dict[str, dict[str, dict[str, list[float]]]]:
+    """{title: {trace name: {"x": [...], "y": [...]}}} of the live charts (titles without markup)."""
+    out = {}
+    for p in page.evaluate(PLOTS_JS):
+        title = re.sub(r"<[^>]+>", " ", p["title"]).strip()
+        out[title] = {t["name"]: {"x": t["x"], "y": t["y"]} for t in p["traces"]}
+    return out
+
+
+def chart(page, prefix: str) -> dict[str, dict[str, list[float]]]:
+    for title, traces in plots(page).items():
+        if title.startswith(prefix):
+            return traces
+    return {}

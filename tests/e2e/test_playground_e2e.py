@@ -11,54 +11,14 @@ import time
 
 import pytest
 
-from e2e_support import button, href, page_step, settle, shot, wait_for
+from e2e_support import button, chart, href, page_step, plots, settle, shot, wait_for
 
 pytestmark = pytest.mark.e2e
-
-# Every plotly chart: its title and, per trace, the decoded x / y arrays (a chart being replaced is listed first).
-PLOTS_JS = """() => {
-  const decode = (x) => {
-    if (!x) return [];
-    if (Array.isArray(x) || ArrayBuffer.isView(x)) return Array.from(x, Number);
-    if (x.bdata) {
-      const bin = atob(x.bdata), buf = new Uint8Array(bin.length);
-      for (let i = 0; i < bin.length; i++) buf[i] = bin.charCodeAt(i);
-      const T = {f8: Float64Array, f4: Float32Array, i4: Int32Array, i2: Int16Array, i1: Int8Array,
-                 u1: Uint8Array, u2: Uint16Array, u4: Uint32Array}[x.dtype];
-      if (T) return Array.from(new T(buf.buffer), Number);
-      if (x.dtype === 'i8') return Array.from(new BigInt64Array(buf.buffer), Number);
-    }
-    return [];
-  };
-  const out = [];
-  for (const d of document.querySelectorAll('.js-plotly-plot')) {
-    const title = (d.layout && d.layout.title && d.layout.title.text) || '';
-    const stale = !!d.closest('[data-stale="true"]');
-    out.push({title, stale, traces: (d.data || []).map(t => ({name: t.name || '', x: decode(t.x), y: decode(t.y)}))});
-  }
-  return out.sort((a, b) => Number(b.stale) - Number(a.stale));   // fresh charts last: they win below
-}"""
 
 
 @pytest.fixture
 def viewport():
     return {"width": 1440, "height": 2000}     # the whole Playground (plane, diagram, charts) on one screenshot
-
-
-def plots(page) -> dict[str, dict[str, dict[str, list[float]]]]:
-    """{title: {trace name: {"x": [...], "y": [...]}}} of the live charts (titles without markup)."""
-    out = {}
-    for p in page.evaluate(PLOTS_JS):
-        title = re.sub(r"<[^>]+>", " ", p["title"]).strip()
-        out[title] = {t["name"]: {"x": t["x"], "y": t["y"]} for t in p["traces"]}
-    return out
-
-
-def chart(page, prefix: str) -> dict[str, dict[str, list[float]]]:
-    for title, traces in plots(page).items():
-        if title.startswith(prefix):
-            return traces
-    return {}
 
 
 def step_of(page) -> int | None:
