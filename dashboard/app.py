@@ -47,9 +47,11 @@ def load_runtime():
 
 
 def sidebar(url_path: str):
-    """The device and the training slots; returns dashboard.runtime."""
+    """The projector switch, the device and the training slots; returns dashboard.runtime."""
+    from dashboard import charts
     runtime = load_runtime()
     with st.sidebar:
+        charts.projector_toggle()
         st.caption(f"Device: **{runtime.device_text()}**")
         if url_path not in LIVE_STATUS:      # training pages draw their run and the slots from their live frame
             runtime.sidebar_status(None)
