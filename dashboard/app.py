@@ -49,9 +49,9 @@ def load_runtime():
 def sidebar(url_path: str):
     """The projector switch, the device and the training slots; returns dashboard.runtime."""
     from dashboard import charts
-    runtime = load_runtime()
     with st.sidebar:
-        charts.projector_toggle()
+        charts.projector_toggle()          # (before torch loads: on a fresh server Home shows it at once)
+        runtime = load_runtime()
         st.caption(f"Device: **{runtime.device_text()}**")
         if url_path not in LIVE_STATUS:      # training pages draw their run and the slots from their live frame
             runtime.sidebar_status(None)
