@@ -47,9 +47,11 @@ def load_runtime():
 
 
 def sidebar(url_path: str):
-    """The device and the training slots; returns dashboard.runtime."""
-    runtime = load_runtime()
+    """The projector switch, the device and the training slots; returns dashboard.runtime."""
+    from dashboard import charts
     with st.sidebar:
+        charts.projector_toggle()          # (before torch loads: on a fresh server Home shows it at once)
+        runtime = load_runtime()
         st.caption(f"Device: **{runtime.device_text()}**")
         runtime.keep_owner_cookie()        # this browser's secret: the runs it starts obey it (never in a URL)
         if url_path not in LIVE_STATUS:      # training pages draw their run and the slots from their live frame

@@ -28,6 +28,11 @@ HEAT_SCALE = [[0.0, "#7b3294"], [0.25, "#c2a5cf"], [0.5, "#f7f7f7"], [0.75, "#a6
 MAX_CURVE_POINTS = 600
 VALIDATE = os.environ.get("GANAE_VALIDATE_FIGURES", "") == "1"   # check every property (tests do)
 FONT = {"size": 12}
+# Plotly's toolbar (the modebar, shown on hover) stands upright in a strip of the right margin this wide, clear of
+# the title (top left) and of the legend (under the plot): nothing overlaps, however narrow the column.
+MODEBAR_PX = 30
+LEGEND_ROW_PX = 22                  # one row of a horizontal legend
+AXIS_TITLE_PX = 44                  # under the plot: tick labels and the x axis title, then the legend
 
 
 # ---- helpers ------------------------------------------------------------------------------------------------
@@ -45,18 +50,31 @@ def _series(hist: Mapping[str, np.ndarray], key: str) -> tuple[np.ndarray, np.nd
     return np.asarray(hist["step"])[idx], np.asarray(hist[key], dtype=np.float64)[idx]
 
 
-def _layout(title: str | None, height: int, legend: bool = True, **more: Any) -> dict[str, Any]:
+def _layout(title: str | None, height: int, legend: bool | str = True, legend_rows: int = 1, **more: Any
+            ) -> dict[str, Any]:
+    """A figure's layout: the title at the top left, the toolbar upright in the right margin (MODEBAR_PX) and
+    the legend (`legend=True`) in `legend_rows` rows under the plot, the figure taller by as much. `legend="own"`:
+    the caller places the legend itself."""
     lay: dict[str, Any] = {
         # fixed margins: plotly's auto-margins redraw a chart twice per update, which the browser pays for
         "height": height, "margin": {"l": 48, "r": 10, "t": 40 if title else 10, "b": 36, "autoexpand": False},
         "font": FONT,
-        "showlegend": legend, "uirevision": "keep",
+        "showlegend": bool(legend), "uirevision": "keep",
         "legend": {"orientation": "h", "yanchor": "bottom", "y": 1.0, "xanchor": "right", "x": 1.0,
                    "bgcolor": "rgba(0,0,0,0)"},
+        "modebar": {"orientation": "v"},
     }
     if title:
         lay["title"] = {"text": title, "x": 0.0, "xanchor": "left", "font": {"size": 14}}
     lay.update(more)
+    lay["margin"] = m = {**lay["margin"]}
+    m["r"] = max(m.get("r", 0), MODEBAR_PX)
+    if legend is True:
+        m["b"] = max(m.get("b", 0), AXIS_TITLE_PX) + legend_rows * LEGEND_ROW_PX
+        lay["height"] = height + legend_rows * LEGEND_ROW_PX
+        # in the figure's bottom rows, under the x axis title (however tall the tick labels make it)
+        lay["legend"] = {"orientation": "h", "xanchor": "left", "x": 0.0, "yref": "container", "yanchor": "bottom",
+                         "y": 0.0, "bgcolor": "rgba(0,0,0,0)"}
     return lay
 
 
@@ -68,6 +86,42 @@ def _figure(data: list[dict[str, Any]], layout: dict[str, Any]) -> go.Figure:
                 trace[k] = v.astype(np.float32)
     # plotly's property validation costs more than building the figure; the tests switch it on (VALIDATE)
     return go.Figure({"data": data, "layout": layout}, _validate=VALIDATE)
+
+
+_FONT_KEYS = ("font", "tickfont", "textfont", "titlefont", "insidetextfont", "outsidetextfont")
+
+
+def _enlarge_fonts(node: Any, k: float) -> None:
+    """Every font size in a layout / trace dict, times k (in place)."""
+    if isinstance(node, list):
+        for v in node:
+            _enlarge_fonts(v, k)
+    elif isinstance(node, dict):
+        for key, v in node.items():
+            if key in _FONT_KEYS and isinstance(v, dict) and isinstance(v.get("size"), (int, float)):
+                v["size"] = v["size"] * k
+            _enlarge_fonts(v, k)
+
+
+def enlarged(fig: go.Figure, k: float) -> go.Figure:
+    """`fig` for a projector: fonts, markers, lines, margins and height times `k` (the plot keeps its shape, the
+    legend its place under it)."""
+    spec = fig.to_plotly_json()
+    lay = spec.setdefault("layout", {})
+    lay["font"] = {**FONT, **(lay.get("font") or {})}
+    _enlarge_fonts(lay, k)
+    for side, v in list((lay.get("margin") or {}).items()):
+        if isinstance(v, (int, float)) and not isinstance(v, bool):
+            lay["margin"][side] = v * k
+    if isinstance(lay.get("height"), (int, float)):
+        lay["height"] = lay["height"] * k
+    for trace in spec.get("data", []):
+        _enlarge_fonts(trace, k)
+        for part, prop in (("marker", "size"), ("line", "width")):
+            v = (trace.get(part) or {}).get(prop)
+            if isinstance(v, (int, float, np.ndarray)) and not isinstance(v, bool):   # a size, or one per point
+                trace[part][prop] = v * k
+    return go.Figure(spec, _validate=False)
 
 
 def empty_figure(message: str, height: int = 260, title: str | None = None) -> go.Figure:
@@ -143,7 +197,7 @@ def points_figure(real: np.ndarray | None, fake: np.ndarray | None = None, *,
         if len(seg):
             data.append({"type": "scatter", "x": seg[:, 0], "y": seg[:, 1], "mode": "lines", "name": "G gradient",
                          "hoverinfo": "skip", "line": {"color": ARROW, "width": 1}})
-    layout = _layout(title, height,
+    layout = _layout(title, height, legend="own",
                      margin={"l": 48, "r": 10, "t": 40 if title else 10, "b": 72, "autoexpand": False},
                      xaxis={"range": [bounds[0], bounds[1]], "showgrid": False, "zeroline": False,
                             "constrain": "domain"},

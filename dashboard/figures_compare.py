@@ -51,7 +51,7 @@ def variant_colors(variants: Sequence[str]) -> dict[str, str]:
 
 
 # ---- helpers ------------------------------------------------------------------------------------------------
-def _layout(title: str | None, height: int, legend: bool = True, **more: Any) -> dict[str, Any]:
+def _layout(title: str | None, height: int, legend: bool | str = True, **more: Any) -> dict[str, Any]:
     """figures._layout with the small margins of panel grids."""
     margin = {"l": 10, "r": 10, "t": 40 if title else 10, "b": 10}
     return base_layout(title, height, legend, **{"margin": margin, "font": {"size": 12}, **more})
@@ -133,7 +133,7 @@ def loss_multiples(runs: Sequence[Any], variants: Sequence[str], height: int | N
     data: list[dict[str, Any]] = []
     shown: set[str] = set()
     ys: list[np.ndarray] = []
-    lay = _layout(title, height)
+    lay = _layout(title, height, legend="own")
     lay["margin"]["t"] = 70
     notes = []
     first_seed = {v: min((r.seed for r in runs if r.variant == v), default=0) for v in variants}
@@ -243,7 +243,7 @@ def sample_panels(kind: str, samples: Mapping[str, np.ndarray | None], variants:
     rows = math.ceil(len(variants) / max(1, min(cols, len(variants))))
     height = height or 300 * rows + 40
     data: list[dict[str, Any]] = []
-    lay = _layout(title, height, legend=kind == "points")
+    lay = _layout(title, height, legend="own" if kind == "points" else False)
     lay["margin"]["t"] = 70
     notes = []
     pts = [a for a in [real, *[samples.get(v) for v in variants]] if a is not None and kind == "points" and len(a)]
@@ -469,7 +469,7 @@ def dirac_distance(trajs: Mapping[str, np.ndarray], h: float = 1.0, height: int 
         data.append({"type": "scatter", "x": idx.astype(np.float64), "y": np.maximum(r[idx], 1e-8),
                      "mode": "lines", "name": m, "line": {"color": METHOD_COLORS.get(m, "#333"), "width": 1.8},
                      "hovertemplate": "step %{x:.0f}<br>r %{y:.3g}<extra>" + m + "</extra>"})
-    lay = _layout(title, height, xaxis={"title": {"text": f"step (h = {h:g})"}},
+    lay = _layout(title, height, legend="own", xaxis={"title": {"text": f"step (h = {h:g})"}},
                   yaxis={"type": "log", "title": {"text": "distance r"}, "exponentformat": "power"})
     lay["legend"] = {"orientation": "v", "x": 1.01, "xanchor": "left", "y": 1.0, "bgcolor": "rgba(0,0,0,0)"}
     lay["margin"]["r"] = 130

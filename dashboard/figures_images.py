@@ -18,7 +18,7 @@ import torch
 from PIL import Image, ImageDraw, ImageFont
 from torchvision.utils import make_grid
 
-from dashboard.figures import _figure
+from dashboard.figures import MODEBAR_PX, _figure
 from dashboard.figures import _layout as base_layout
 
 REAL = "#1a9850"
@@ -31,8 +31,6 @@ MUTED = "#9e9e9e"
 WHITE, GAP = 255, 150               # page-coloured padding between groups; grey seam inside a group
 TILE_PX = 48                        # target display size of one image tile
 MAX_CURVE_POINTS = 600
-INSIDE_LEGEND = {"orientation": "v", "x": 0.99, "y": 0.99, "xanchor": "right", "yanchor": "top",
-                 "bgcolor": "rgba(255,255,255,0.7)"}
 PALETTE = ["#1f77b4", "#ff7f0e", "#2ca02c", "#d62728", "#9467bd", "#8c564b", "#e377c2", "#7f7f7f", "#bcbd22",
            "#17becf", "#393b79", "#637939", "#8c6d31", "#843c39", "#7b4173", "#3182bd", "#e6550d", "#31a354",
            "#756bb1", "#636363"]
@@ -284,7 +282,7 @@ def single_image(image: np.ndarray, target: int = 160) -> np.ndarray:
 
 
 # ---- plots -------------------------------------------------------------------------------------------------
-def _layout(title: str | None, height: int, legend: bool = True, **more: Any) -> dict[str, Any]:
+def _layout(title: str | None, height: int, legend: bool | str = True, **more: Any) -> dict[str, Any]:
     """figures._layout with the small margins of panel grids."""
     margin = {"l": 10, "r": 10, "t": 44 if title else 10, "b": 10}
     return base_layout(title, height, legend, **{"margin": margin, "font": {"size": 12}, **more})
@@ -326,9 +324,8 @@ def recon_error_figure(history: Mapping[str, np.ndarray], evals: Mapping[str, np
     train_name = "train batches (from noisy inputs)" if denoising else "train batches"
     data = _curve(history, "mse", train_name, TRAIN, scale=0.25)
     data += _curve(evals, "test_mse", "test set", TEST, mode="lines+markers", marker={"size": 5})
-    lay = _layout(title, height, xaxis={"title": {"text": "step"}},
+    lay = _layout(title, height, legend_rows=2, xaxis={"title": {"text": "step"}},
                   yaxis={"type": "log", "title": {"text": "MSE"}, "dtick": "D2", "tickformat": ".2~g"})
-    lay["legend"].update(INSIDE_LEGEND)
     return _figure(data, lay)
 
 
@@ -340,9 +337,8 @@ def elbo_figure(history: Mapping[str, np.ndarray], beta: float, height: int = 28
     data = _curve(history, "recon", "reconstruction Σ(x̂−x)²", TRAIN)
     data += _curve(history, "kl", f"β·KL (β = {beta:g})", FAKE, scale=beta)
     data += _curve(history, "loss", "loss = recon + β·KL", "#444", dash="dot")
-    lay = _layout(title, height, xaxis={"title": {"text": "step"}},
+    lay = _layout(title, height, legend_rows=2, xaxis={"title": {"text": "step"}},
                   yaxis={"type": "log", "title": {"text": "per example"}, "dtick": "D2", "tickformat": ".3~g"})
-    lay["legend"].update(INSIDE_LEGEND)
     return _figure(data, lay)
 
 
@@ -409,7 +405,7 @@ def quality_gan_figure(evals: Mapping[str, np.ndarray], n_classes: int = 0, heig
     add("recall", "recall", REAL, 2)
     add("coverage", "coverage", TRAIN, 2)
     add("classes", "classes", G_COLOR, 3)
-    lay = _layout(title, height, legend=True)
+    lay = _layout(title, height, legend="own")
     lay["legend"].update({"y": -0.18, "yanchor": "top", "xanchor": "center", "x": 0.5})
     lay["margin"].update({"t": 62, "b": 30})
     subs = ("Fréchet distance ↓", "precision · recall · cov. ↑", "classes ↑")
@@ -468,15 +464,19 @@ def latent_map_figure(xy: np.ndarray, labels: np.ndarray | None = None, class_na
                                 "line": {"width": 3, "color": "#000"}}})
     # no dragmode / clickmode here: Streamlit sets pan + click-to-select for selection_mode "points" (a box is one
     # modebar click away); with dragmode "select" it would turn click-to-select off
-    lay = _layout(title, height, legend=True, hovermode="closest",
+    lay = _layout(title, height, legend="own", hovermode="closest",
                   xaxis={"title": {"text": axis_titles[0]}, "zeroline": True, "showgrid": True},
                   yaxis={"title": {"text": axis_titles[1]}, "zeroline": True, "showgrid": True})
     if grid is not None:      # the axes end half a cell beyond the grid: every spot of the plot is near a grid point
         for ax, g in (("xaxis", np.asarray(grid[0], np.float64)), ("yaxis", np.asarray(grid[1], np.float64))):
             half = (g[-1] - g[0]) / max(1, len(g) - 1) / 2
             lay[ax]["range"] = [float(g[0] - half), float(g[-1] + half)]
-    lay["legend"].update({"orientation": "v", "x": 1.01, "xanchor": "left", "y": 0.93, "yanchor": "top",
+    # the legend upright beside the plot, the toolbar's strip beyond it (a row under the plot would take a narrow
+    # column's whole height)
+    names = [g[0] for g in groups_] + (["decoded"] if picked is not None else [])
+    lay["legend"].update({"orientation": "v", "x": 1.02, "xanchor": "left", "y": 1.0, "yanchor": "top",
                           "font": {"size": 11}, "tracegroupgap": 0})
+    lay["margin"]["r"] = MODEBAR_PX + 60 + 7 * max(map(len, names), default=0)
     return _figure(data, lay)
 
 

@@ -19,7 +19,7 @@ from typing import Any, Callable, Iterable
 import numpy as np
 import streamlit as st
 
-from dashboard import links, quote, runtime, uploads
+from dashboard import charts, links, quote, runtime, uploads
 from dashboard.settings import UPLOAD_DIR
 from ganae import config as C
 from ganae.config import ConfigError, RunConfig
@@ -45,8 +45,9 @@ WIDE, HALF, PANEL, FULL = 700, 340, 350, 900
 
 
 def image(img, caption: str | None = None, **kw: Any) -> None:
-    """st.image as a lossless PNG (JPEG would smear the pixel edges of tiny digits)."""
-    kw.setdefault("width", int(img.shape[1]))          # never stretched: pixels stay crisp
+    """st.image as a lossless PNG (JPEG would smear the pixel edges of tiny digits), at its own size or, with the
+    projector on, larger (the browser upscales it pixel for pixel: dashboard/charts.py)."""
+    kw.setdefault("width", charts.image_width(int(img.shape[1])))
     st.image(img, caption=caption, output_format="PNG", **kw)
 
 

@@ -32,6 +32,8 @@ import plotly.graph_objects as go
 import plotly.io as pio
 import streamlit as st
 
+from dashboard import charts           # the studio's toolbar and the projector switch
+
 STATIC = Path(__file__).resolve().parent / "static"
 PLOTLY_JS = "plotly.min.js"
 
@@ -208,10 +210,11 @@ def live_chart(fig: go.Figure | Callable[[], go.Figure], key: str, config: dict[
     instead of rebuilding it. `memo_on=(snapshot, *options)`: the figure depends on nothing else, so its JSON is
     built once for that snapshot and those options (see `memo`)."""
     def build() -> go.Figure:
-        return fig() if callable(fig) else fig
+        return charts.styled(fig() if callable(fig) else fig)
 
+    config = charts.config(config)
     if not _static_ready():
-        st.plotly_chart(build(), key=key, config=config or {"displaylogo": False})
+        st.plotly_chart(build(), key=key, config=config)
         return
 
     def to_json() -> str:
@@ -219,6 +222,7 @@ def live_chart(fig: go.Figure | Callable[[], go.Figure], key: str, config: dict[
         f.layout.template = None           # the component supplies a light template; no need to send plotly's
         return pio.to_json(f, validate=False)
 
-    text = memo(f"chart:{key}", memo_on[0], tuple(memo_on[1:]), to_json) if memo_on is not None else to_json()
-    _component()(data={"figure": text, "template": TEMPLATE, "config": config or {},
+    text = memo(f"chart:{key}", memo_on[0], (*memo_on[1:], charts.projector()), to_json) if memo_on is not None \
+        else to_json()
+    _component()(data={"figure": text, "template": TEMPLATE, "config": config,
                        "src": f"./app/static/{PLOTLY_JS}"}, key=key)

@@ -195,13 +195,11 @@ def _undo() -> None:
 
 
 def drawing_canvas() -> None:
-    from dashboard import figures
+    from dashboard import charts, figures
     pts = drawn_points()
-    st.plotly_chart(figures.canvas_figure(pts), key="pg_canvas", on_select=_on_draw,
-                    selection_mode=("points", "box", "lasso"),
-                    config={"displaylogo": False, "modeBarButtonsToRemove": ["toImage", "autoScale2d", "zoom2d",
-                                                                            "pan2d", "zoomIn2d", "zoomOut2d",
-                                                                            "resetScale2d"]})
+    charts.plotly_chart(figures.canvas_figure(pts), key="pg_canvas", on_select=_on_draw,
+                        selection_mode=("points", "box", "lasso"),
+                        config_extra={"modeBarButtonsToRemove": ["toImage", "zoom2d", "pan2d", "resetScale2d"]})
     c1, c2 = st.columns(2)
     c1.button("Undo", key="pg_draw_undo", on_click=_undo, disabled=not len(pts), width="stretch",
               icon=":material/undo:")

@@ -13,7 +13,7 @@ from typing import Any
 import streamlit as st
 
 from dashboard import figures_compare as fc
-from dashboard import links, quote, runtime, uploads
+from dashboard import charts, links, quote, runtime, uploads
 from ganae import compare, presets
 from ganae.arena import MAX_RUNS, ArenaRunner, ArenaStore, ArenaView, describe_updates
 from ganae.compare import Variant
@@ -595,7 +595,7 @@ def draw(v: ArenaView) -> None:
     colors = fc.variant_colors(v.variants)
 
     st.subheader("Losses", divider="gray")
-    st.plotly_chart(fc.loss_multiples(v.runs, v.variants), key="ar_multiples", config={"displaylogo": False})
+    charts.plotly_chart(fc.loss_multiples(v.runs, v.variants), key="ar_multiples")
     keys = [k for k in HISTORY_LABELS if any(k in r.history for r in v.runs)] or \
         (["loss_d", "loss_g"] if v.family in ("gan", "aae", "vaegan") else ["loss"])
     ekeys = [k for k in EVAL_LABELS if any(k in r.evals for r in v.runs)]
@@ -618,12 +618,10 @@ def draw(v: ArenaView) -> None:
         if choice is not None:
             src, key = choice
             label = (HISTORY_LABELS if src == "history" else EVAL_LABELS)[key]
-            st.plotly_chart(fc.overlay(v.runs, v.variants, key, label, source=src), key="ar_overlay_fig",
-                            config={"displaylogo": False})
+            charts.plotly_chart(fc.overlay(v.runs, v.variants, key, label, source=src), key="ar_overlay_fig")
 
     st.subheader("Samples", divider="gray")
-    st.plotly_chart(fc.sample_panels(v.kind, v.samples, v.variants, v.real), key="ar_samples",
-                    config={"displaylogo": False})
+    charts.plotly_chart(fc.sample_panels(v.kind, v.samples, v.variants, v.real), key="ar_samples")
     if v.kind == "points":
         st.caption("Green: the real data; purple: what each variant's generator makes from the same fixed noise.")
 

@@ -12,7 +12,7 @@ import numpy as np
 import streamlit as st
 
 from dashboard import figures_compare as fc
-from dashboard import links, quote
+from dashboard import charts, links, quote
 from ganae import dirac
 
 PAPER = {"h": 0.1, "steps": 1000, "theta0": 1.0, "psi0": 1.0, "d_steps": 1}
@@ -290,11 +290,11 @@ def results() -> None:
         mark = "✓" if verdicts[m] == paper[m] else "✗"
         panels.append({"method": m, "grid": field(m, lim, _params(m)), "traj": trajs[m],
                        "title": f"<b>{m}</b> · {verdicts[m]} {mark}"})
-    st.plotly_chart(fc.dirac_panels(panels, lim), key="dg_panels", config={"displaylogo": False})
+    charts.plotly_chart(fc.dirac_panels(panels, lim), key="dg_panels")
     st.caption("Grey arrows: the training direction v(θ, ψ) at each point (length ∝ √speed). Coloured line: the "
                "iterates from the start (black dot) to the end (cross). Star: the equilibrium, where the generator "
                "sits on the data (θ = 0) and the discriminator is flat (ψ = 0).")
-    st.plotly_chart(fc.dirac_distance(trajs, h), key="dg_distance", config={"displaylogo": False})
+    charts.plotly_chart(fc.dirac_distance(trajs, h), key="dg_distance")
     st.caption("Flat: circling for ever. Falling: converging (a straight line on this log axis is a linear rate). "
                "Rising: spiralling out.")
 

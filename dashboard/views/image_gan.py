@@ -10,7 +10,7 @@ from __future__ import annotations
 import numpy as np
 import streamlit as st
 
-from dashboard import figures
+from dashboard import charts, figures
 from dashboard import figures_images as fi
 from dashboard import image_controls as ic
 from ganae import config as C
@@ -287,9 +287,10 @@ def draw(r, status, snap, pending: RunConfig | None) -> None:
         if snap is not None and snap.samples is not None:
             sample_panel(r, snap, cfg)
         else:
-            st.plotly_chart(fi.empty_figure("Press Train: the generator's images for<br>64 fixed noise vectors "
-                                            "appear here<br>and evolve as it learns.", 360, "Samples of the fixed noise"),
-                            key="ig_empty", config={"displayModeBar": False})
+            charts.plotly_chart(fi.empty_figure("Press Train: the generator's images for<br>64 fixed noise vectors "
+                                                "appear here<br>and evolve as it learns.", 360,
+                                                "Samples of the fixed noise"),
+                                key="ig_empty", config_extra={"displayModeBar": False})
     with side:
         explanation(cfg)
     hist = snap.history if snap is not None else {"step": np.zeros(0)}
@@ -299,12 +300,11 @@ def draw(r, status, snap, pending: RunConfig | None) -> None:
         st.markdown(f":material/insights: **Reading of the losses:** {text}")
     c1, c2 = st.columns(2, gap="medium")
     with c1:
-        st.plotly_chart(figures.loss_figure(hist), key="ig_loss", config={"displaylogo": False})
+        charts.plotly_chart(figures.loss_figure(hist), key="ig_loss")
     with c2:
-        st.plotly_chart(figures.d_output_figure(hist, probability=prob), key="ig_dout", config={"displaylogo": False})
+        charts.plotly_chart(figures.d_output_figure(hist, probability=prob), key="ig_dout")
     n_cls = N_CLASSES.get(cfg.data.name, 0) if cfg is not None else 0
-    st.plotly_chart(fi.quality_gan_figure(evals, n_cls, note=_quality_note(cfg, status)), key="ig_quality",
-                    config={"displaylogo": False})
+    charts.plotly_chart(fi.quality_gan_figure(evals, n_cls, note=_quality_note(cfg, status)), key="ig_quality")
     c1, c2 = st.columns(2, gap="medium")
     with c1:
         st.caption("**FD**: Fréchet distance between features of real and generated images (lower is better). "
@@ -314,7 +314,7 @@ def draw(r, status, snap, pending: RunConfig | None) -> None:
                    "mode collapse shows as falling recall and fewer classes. The features come from a small "
                    "classifier trained by ganae on the dataset, as Inception features do for FID.")
     with c2:
-        st.plotly_chart(figures.grad_norm_figure(hist), key="ig_grad", config={"displaylogo": False})
+        charts.plotly_chart(figures.grad_norm_figure(hist), key="ig_grad")
 
 
 def live(runner, pending: RunConfig | None) -> None:

@@ -20,7 +20,7 @@ import streamlit as st
 
 from dashboard import figures_images as fi
 from dashboard import image_controls as ic
-from dashboard import latent_ops, links, quote, runtime, uploads
+from dashboard import charts, latent_ops, links, quote, runtime, uploads
 from ganae import checkpoint, latent
 from ganae.checkpoint import CheckpointError
 from ganae.config import ConfigError
@@ -353,22 +353,19 @@ def interpolation(ctx: Ctx) -> None:
     c1, c2 = st.columns(2, gap="medium")
     with c1:
         if not ctx.images:
-            st.plotly_chart(fi.data_paths_figure(ctx.real, decoded), key="lx_int_paths",
-                            config={"displaylogo": False})
+            charts.plotly_chart(fi.data_paths_figure(ctx.real, decoded), key="lx_int_paths")
             st.caption(f"From {what}: where each stop of the two paths lands in data space (big markers: the ends).")
         else:
             t = np.linspace(0, 1, int(n))
             norms = {m: np.linalg.norm(p, axis=1) for m, p in paths.items()}
             typical = float(np.sqrt(info.latent_dim)) if info.generative and info.noise == "normal" else None
-            st.plotly_chart(fi.path_norms_figure(t, norms, typical), key="lx_int_norms",
-                            config={"displaylogo": False})
+            charts.plotly_chart(fi.path_norms_figure(t, norms, typical), key="lx_int_norms")
     with c2:
         if not ctx.images:
             t = np.linspace(0, 1, int(n))
             norms = {m: np.linalg.norm(p, axis=1) for m, p in paths.items()}
             typical = float(np.sqrt(info.latent_dim)) if info.generative and info.noise == "normal" else None
-            st.plotly_chart(fi.path_norms_figure(t, norms, typical), key="lx_int_norms",
-                            config={"displaylogo": False})
+            charts.plotly_chart(fi.path_norms_figure(t, norms, typical), key="lx_int_norms")
         st.caption("**Why slerp.** Under z ~ N(0, I) in d dimensions almost all samples have a length close to √d: "
                    "they live on a thin shell. The straight line between two of them cuts through the inside of the "
                    "shell, where the generator hardly ever saw an input, so the middle frames can look washed out; "
@@ -432,8 +429,8 @@ def traversal(ctx: Ctx) -> None:
                                                       if ctx.kl is not None else ""))
     else:
         paths = {f"z{j + 1}": out[n * k:(n + 1) * k] for n, j in enumerate(dims)}
-        st.plotly_chart(fi.data_paths_figure(ctx.real, paths, title="Each dimension's sweep in data space"),
-                        key="lx_tr_paths", config={"displaylogo": False})
+        charts.plotly_chart(fi.data_paths_figure(ctx.real, paths, title="Each dimension's sweep in data space"),
+                            key="lx_tr_paths")
         st.caption(f"Starting from {start}: each line is one dimension swept from mean − {r:g}·sd to mean + {r:g}·sd.")
     if info.factor_names and ctx.test is not None and "codes" in ctx.test and ctx.test.get("factors") is not None:
         st.markdown("**Which known factor does each dimension follow?** The sprites are drawn from five known "
@@ -443,7 +440,8 @@ def traversal(ctx: Ctx) -> None:
         circ = tuple(names.index(n) for n in SPRITE_CIRCULAR if n in names)
         corr = latent.factor_correlation(ctx.test["codes"], ctx.test["factors"], circular=circ)
         c1, c2 = st.columns([2, 1])
-        c1.plotly_chart(fi.factor_figure(corr, names), key="lx_factors", config={"displaylogo": False})
+        with c1:
+            charts.plotly_chart(fi.factor_figure(corr, names), key="lx_factors")
         sentences = fi.factor_sentences(corr, names)
         with c2:
             st.markdown("\n".join(f"- {s}" for s in sentences) if sentences else
@@ -591,8 +589,8 @@ def latent_map(ctx: Ctx) -> None:
                                    axis_titles=plane.axes, height=520, point_name=name)
         if not info.can_encode:
             fig.update_traces(marker={"color": "#9e9e9e"}, selector={"name": name})
-        st.plotly_chart(fig, key="lx_map", on_select="rerun", selection_mode=("points", "box"),
-                        config={"displaylogo": False, "modeBarButtonsToRemove": ["lasso2d"]})
+        charts.plotly_chart(fig, key="lx_map", on_select="rerun", selection_mode=("points", "box"),
+                            config_extra={"modeBarButtonsToRemove": ["lasso2d"]})
         st.caption(plane.note)
     with right:
         y = class_choice(ctx, "lx_map_class")
@@ -606,7 +604,7 @@ def latent_map(ctx: Ctx) -> None:
         elif ctx.images:
             ic.image(fi.single_image(out, 176), caption=f"Decoded: {what}")
         else:
-            st.plotly_chart(fi.point_figure(ctx.real, out), key="lx_map_point", config={"displaylogo": False})
+            charts.plotly_chart(fi.point_figure(ctx.real, out), key="lx_map_point")
             st.caption(f"Decoded: {what}.")
         with st.expander(f"**Decode by hand** ({min(d, MAX_DIMS)} sliders)", expanded=d <= 4):
             for j, (lo, hi) in enumerate(ranges):

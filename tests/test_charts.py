@@ -1,0 +1,102 @@
+"""How charts are drawn (issue #20, items 7 and 9): legends and the toolbar keep clear of titles and lines, and
+the projector switch enlarges every chart and image grid for the session. The browser view of the same is in
+tests/e2e/test_charts_e2e.py."""
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import numpy as np
+import pytest
+import streamlit as st
+from streamlit.testing.v1 import AppTest
+
+from dashboard import charts, figures
+from dashboard import figures_images as fi
+
+APP = str(Path(__file__).resolve().parent.parent / "dashboard" / "app.py")
+HIST = {"step": np.arange(50.0), "loss_d": np.linspace(1, 0.5, 50), "loss_g": np.linspace(0.5, 1, 50),
+        "d_real": np.full(50, 0.6), "d_fake": np.full(50, 0.4), "grad_d": np.full(50, 2.0),
+        "grad_g": np.full(50, 1.0), "mse": np.linspace(0.4, 0.1, 50), "recon": np.linspace(40, 10, 50),
+        "kl": np.linspace(1, 5, 50), "loss": np.linspace(41, 15, 50)}
+EVALS = {"step": np.array([0.0, 25.0, 49.0]), "test_mse": np.array([0.1, 0.05, 0.03])}
+LINE_CHARTS = {
+    "losses": lambda: figures.loss_figure(HIST),
+    "D outputs": lambda: figures.d_output_figure(HIST),
+    "gradient norms": lambda: figures.grad_norm_figure(HIST),
+    "reconstruction error": lambda: fi.recon_error_figure(HIST, EVALS),
+    "ELBO terms": lambda: fi.elbo_figure(HIST, 1.0),
+}
+
+
+@pytest.mark.parametrize("name", LINE_CHARTS)
+def test_the_legend_is_under_the_plot_and_the_toolbar_in_its_own_strip(name):
+    lay = LINE_CHARTS[name]().layout
+    assert lay.showlegend
+    # the legend sits in the figure's bottom rows (under the x axis title), not over the plot or the title ...
+    assert (lay.legend.yref, lay.legend.yanchor, lay.legend.y, lay.legend.orientation) == \
+        ("container", "bottom", 0.0, "h")
+    rows = 2 if name in ("reconstruction error", "ELBO terms") else 1          # (their names are long)
+    assert lay.margin.b == figures.AXIS_TITLE_PX + rows * figures.LEGEND_ROW_PX
+    # ... and the toolbar stands upright in the right margin, where no title or legend reaches
+    assert lay.modebar.orientation == "v" and lay.margin.r >= figures.MODEBAR_PX
+
+
+def test_a_legend_beside_the_plot_leaves_the_toolbar_its_strip():
+    xy, labels = np.random.default_rng(0).normal(size=(40, 2)), np.arange(40) % 4
+    lay = fi.latent_map_figure(xy, labels, ("square", "ellipse", "heart", "star"), height=300).layout
+    assert lay.legend.orientation == "v" and lay.legend.x >= 1.0
+    assert lay.margin.r == figures.MODEBAR_PX + 60 + 7 * len("ellipse")
+
+
+def test_the_toolbar_keeps_zoom_pan_reset_and_download():
+    cfg = charts.config()
+    assert cfg["displaylogo"] is False
+    assert set(cfg["modeBarButtonsToRemove"]) == {"zoomIn2d", "zoomOut2d", "autoScale2d", "select2d", "lasso2d"}
+    selecting = charts.config({"modeBarButtonsToRemove": ["lasso2d"], "scrollZoom": True}, selecting=True)
+    assert set(selecting["modeBarButtonsToRemove"]) == {"zoomIn2d", "zoomOut2d", "autoScale2d", "lasso2d"}
+    assert selecting["scrollZoom"] is True
+
+
+def test_enlarged_scales_fonts_markers_lines_and_height_and_leaves_the_figure_alone():
+    fig = fi.recon_error_figure(HIST, EVALS)
+    big = figures.enlarged(fig, 1.5)
+    assert big.layout.font.size == 18 and big.layout.title.font.size == 21           # 12 and 14 before
+    assert big.layout.height == 1.5 * fig.layout.height
+    assert big.layout.margin.b == 1.5 * fig.layout.margin.b and big.layout.margin.r == 1.5 * fig.layout.margin.r
+    test = [t for t in big.data if t.name == "test set"][0]
+    assert test.marker.size == 7.5 and test.line.width == 1.5 * [t for t in fig.data if t.name == "test set"][0].line.width
+    assert fig.layout.font.size == 12 and fig.layout.height == 280 + 2 * figures.LEGEND_ROW_PX    # unchanged
+
+
+@pytest.fixture
+def _free_runs():
+    yield
+    st.cache_resource.clear()
+
+
+def _chart_fonts(at: AppTest) -> list[float]:
+    specs = [json.loads(c.proto.spec) for c in at.get("plotly_chart")]
+    return [s["layout"]["font"]["size"] for s in specs]
+
+
+def test_the_projector_switch_enlarges_charts_and_images_on_every_page_of_the_session(_free_runs, monkeypatch):
+    shown = []                                    # the widths image grids are drawn at
+    draw = st.image
+    monkeypatch.setattr(st, "image", lambda img, **kw: (shown.append((img.shape[1], kw["width"])), draw(img, **kw)))
+    at = AppTest.from_file(APP, default_timeout=60).run()
+    at.switch_page("views/image_gan.py").run()
+    assert not at.exception, at.exception
+    assert _chart_fonts(at) and set(_chart_fonts(at)) == {12}
+    at.sidebar.toggle(key="projector_switch").set_value(True).run()
+    assert not at.exception, at.exception
+    assert set(_chart_fonts(at)) == {12 * charts.PROJECTOR_SCALE}
+    shown.clear()
+    at.switch_page("views/ae_lab.py").run()                 # the next page of the session
+    assert at.sidebar.toggle(key="projector_switch").value is True
+    assert set(_chart_fonts(at)) == {12 * charts.PROJECTOR_SCALE}
+    assert shown and all(width == charts.IMAGE_SCALE * natural for natural, width in shown), shown
+    shown.clear()
+    at.sidebar.toggle(key="projector_switch").set_value(False).run()
+    assert shown and all(width == natural for natural, width in shown), shown
+    assert set(_chart_fonts(at)) == {12}
