@@ -2,15 +2,15 @@
 
     arena = ArenaRunner(presets.get("ring8-vanilla"), [Variant("R1 + EMA", {"objective.r1": 0.1,
                         "tricks.ema": 0.99})], seeds=[0, 1], steps=2000)
-    arena.play()                    # every (variant, seed) run advances in round-robin chunks, live
+    arena.play()                    # every (variant, seed) run advances in rounds, live
     view = arena.view()             # the latest immutable ArenaView: histories, samples, table, winners
     arena.pause(); arena.step(50)   # all runs advance 50 steps together, then pause
     arena.stop()
 
-One thread owns the whole comparison, so K variants share one core fairly: each round, every healthy run
-advances the same number of steps (chosen so that a round takes about ROUND_S), and at any moment the runs
-differ by at most one chunk. A variant that diverges is reported in the view and stops advancing; the others
-go on. An arena made with `owner=<secret>` obeys only commands bringing that secret (the browser that started
+One thread owns the whole comparison and advances it through `Comparison.step`: runs of one structure train as
+one batched Ensemble (ganae/ensemble.py; each member exactly its solo run), the rest solo. Each round, every
+healthy run advances the same number of steps (chosen so that a round takes about ROUND_S), so the healthy runs
+are always at the same step. A run that diverges is reported in the view and stops advancing; the others go on. An arena made with `owner=<secret>` obeys only commands bringing that secret (the browser that started
 it, see ganae.runner.NotOwner); anyone may watch it and `ArenaStore.fork` it. The arena asks an `Admission` (the registry's, in the dashboard) for one training slot and waits,
 "queued", while there is none. Quality metrics are evaluated every EVAL_EVERY_S (at most OVERHEAD_SHARE of the
 time) and once more at the end. Nothing here imports streamlit.
@@ -39,7 +39,7 @@ from . import metrics
 from .compare import Comparison, Run, Variant, plot_pngs
 from .config import ConfigError, RunConfig
 from .runner import Gate, NotOwner, copy_payload, lower_thread_priority, name_os_thread, owned_by
-from .trainer import DivergenceError, Trainer
+from .trainer import Trainer
 
 log = logging.getLogger(__name__)
 
@@ -206,7 +206,8 @@ class ArenaRunner:
                  threads: int = 1, max_runs: int = MAX_RUNS, device: str | None = None,
                  publish_every_s: float = PUBLISH_EVERY_S, eval_every_s: float = EVAL_EVERY_S,
                  round_s: float = ROUND_S, grace_s: float | None = GRACE_S, nice: int = 0,
-                 gate: Gate | None = None, owner: str | None = None, runs: list | None = None):
+                 gate: Gate | None = None, owner: str | None = None, runs: list | None = None,
+                 ensembles: bool = True):
         variants = [v for v in variants if v.name != "base"]
         seeds = list(seeds)
         n = (1 + len(variants)) * len(seeds)
@@ -223,7 +224,7 @@ class ArenaRunner:
         if self._threads > 0 and torch.get_num_threads() != self._threads:
             torch.set_num_threads(self._threads)
         # ConfigError / DataError raise here; given `runs` (copy_runs() of another arena) go on from their state
-        self.cmp = Comparison(base, variants, seeds, device=device, runs=runs)
+        self.cmp = Comparison(base, variants, seeds, device=device, runs=runs, ensembles=ensembles)
         self.base = self.cmp.base
         self.target = int(steps if steps is not None else base.train.steps)
         if self.target < 1:
@@ -431,15 +432,9 @@ class ArenaRunner:
         if self._state in ("running", "queued"):
             self._release()
         healthy = [r for r in self.cmp.runs if not r.error]
-        goal = {id(r): r.step + n for r in healthy}
-        self.target = max(self.target, max(goal.values(), default=0))
-        while True:
-            pending = [r for r in healthy if not r.error and r.step < goal[id(r)]]
-            if not pending:
-                break
-            chunk = self._chunk_size(pending)
-            for r in pending:
-                self._advance(r, min(chunk, goal[id(r)] - r.step))
+        if healthy:
+            self.target = max(self.target, self._min_step() + n)
+            self._advance(n, self._chunk_size(healthy))
         self._set_state("paused", self._diverged_note())
         self._evaluate(force=True)
         self._publish(force=True)
@@ -515,33 +510,40 @@ class ArenaRunner:
         return min(healthy) if healthy else max(r.step for r in self.cmp.runs)
 
     def _chunk_size(self, runs: list) -> int:
-        """Steps per run this round: the round should take about `round_s` for all runs together."""
+        """Steps per run this round: the round should take about `round_s` for all runs together (an ensemble
+        member's time is its share of the batched step, so the shares add up to the ensemble's time)."""
         per_step = 0.0
         for r in runs:
-            t = r.trainer
+            t = r.solo
             per_step += t.seconds / t.step_count if t.step_count else 0.0
         if per_step <= 0:
             return 5
         return int(min(max(1, self._round_s / per_step), MAX_CHUNK))
 
-    def _advance(self, r, n: int) -> None:
-        """n steps of one run; a divergence or failure marks that run only."""
-        if n < 1 or r.error:
+    def _prepare(self, runs: list) -> None:
+        """Before a run's first step: an AE-pretrained generator pretrains its autoencoder (said in the view).
+        Such runs train solo (ensemble.unsupported), so their own Trainer is the one to prepare."""
+        for r in runs:
+            t = r.solo
+            if r.error or t.prepared or r.ensemble is not None or t.cfg.model.gan_init != "ae":
+                continue
+            self._set_state(self._state, f"Pretraining the autoencoder of '{r.variant}' (seed {r.seed}) to start "
+                                         f"its generator from the decoder…")
+            self._publish(force=True, samples=False)
+            try:
+                t.prepare()
+            except Exception as e:   # one broken variant must not stop the others
+                log.warning("arena %s: run %s/%s failed: %s", self.arena_id, r.variant, r.seed, e)
+                r.error = f"stopped by an error ({_sentence(e)})"
+            self._set_state(self._state, "")
+
+    def _advance(self, n: int, chunk: int) -> None:
+        """Every healthy run n steps, through the Comparison (ensembles by structure, groups taking turns in
+        chunks); a divergence or failure marks that run only (Comparison.step records it in Run.error)."""
+        if n < 1:
             return
-        try:
-            if not r.trainer.prepared:
-                if r.trainer.cfg.model.gan_init == "ae":
-                    self._set_state(self._state, f"Pretraining the autoencoder of '{r.variant}' (seed {r.seed}) "
-                                                 f"to start its generator from the decoder…")
-                    self._publish(force=True, samples=False)
-                r.trainer.prepare()
-                self._set_state(self._state, "")
-            r.trainer.step(n)
-        except DivergenceError as e:
-            r.error = str(e)
-        except Exception as e:   # one broken variant must not stop the others
-            log.warning("arena %s: run %s/%s failed: %s", self.arena_id, r.variant, r.seed, e)
-            r.error = f"stopped by an error ({_sentence(e)})"
+        self._prepare(self.cmp.runs)
+        self.cmp.step(n, chunk=max(1, min(chunk, n)))
 
     def _diverged_note(self) -> str:
         bad = sorted({r.variant for r in self.cmp.runs if r.error})
@@ -556,11 +558,8 @@ class ArenaRunner:
         if not healthy:
             self._finish()
             return
-        chunk = self._chunk_size(healthy)
-        for r in healthy:
-            self._advance(r, min(chunk, self.target - r.step))
-            if not self._commands.empty() or self._stopping:
-                break                    # answer a command now (the round resumes with the next one)
+        chunk = min(self._chunk_size(healthy), self.target - self._min_step())
+        self._advance(chunk, chunk)
         now = time.perf_counter()
         if now - self._rate_t0 > 0.5:
             with self._lock:
@@ -626,8 +625,8 @@ class ArenaRunner:
         cmp = self.cmp
         runs = []
         for r in cmp.runs:
-            runs.append(RunView(r.variant, r.seed, r.step, r.error, r.trainer.history.arrays(),
-                                r.trainer.evals.arrays(), cmp.run_metrics(r)))
+            runs.append(RunView(r.variant, r.seed, r.step, r.error, r.solo.history.arrays(),    # the records:
+                                r.solo.evals.arrays(), cmp.run_metrics(r)))                    # no weights needed
         table = tuple(cmp.table())
         winners = cmp.winners()
         old = getattr(self, "_view", None)
@@ -666,11 +665,11 @@ class ArenaRunner:
     def _reading(r) -> str:
         if r.error:
             return "Diverged: " + r.error.split(": ", 1)[-1].split(". ")[0] + "."
-        h = r.trainer.history.arrays()
+        h = r.solo.history.arrays()
         if "loss_d" not in h or "loss_g" not in h:
             return ""
         try:
-            prob = r.trainer.cfg.objective.loss in PROB_LOSSES
+            prob = r.solo.cfg.objective.loss in PROB_LOSSES
             return metrics.reading(h["loss_d"], h["loss_g"], h.get("d_real") if prob else None,
                                    h.get("d_fake") if prob else None, steps=h["step"], diverged=False)
         except Exception:   # a reading is a nicety
