@@ -10,10 +10,13 @@
 One thread owns the whole comparison and advances it through `Comparison.step`: runs of one structure train as
 one batched Ensemble (ganae/ensemble.py; each member exactly its solo run), the rest solo. Each round, every
 healthy run advances the same number of steps (chosen so that a round takes about ROUND_S), so the healthy runs
-are always at the same step. A run that diverges is reported in the view and stops advancing; the others go on. An arena made with `owner=<secret>` obeys only commands bringing that secret (the browser that started
-it, see ganae.runner.NotOwner); anyone may watch it and `ArenaStore.fork` it. The arena asks an `Admission` (the registry's, in the dashboard) for one training slot and waits,
-"queued", while there is none. Quality metrics are evaluated every EVAL_EVERY_S (at most OVERHEAD_SHARE of the
-time) and once more at the end. Nothing here imports streamlit.
+are always at the same step. A run that diverges is reported in the view and stops advancing; the others go on.
+An arena made with `owner=<secret>` obeys only commands bringing that secret (the browser that started it, see
+ganae.live.NotOwner); anyone may watch it and `ArenaStore.fork` it. The arena asks an `Admission` (the
+registry's, in the dashboard) for one training slot and waits, "queued", while there is none. The thread, its
+command queue, states, admission, gate and owner check are ganae/live.py's LiveRunner, the same engine as a
+Playground run's (ganae/runner.py). Quality metrics are evaluated every EVAL_EVERY_S (at most OVERHEAD_SHARE of
+the time) and once more at the end. Nothing here imports streamlit.
 """
 from __future__ import annotations
 
@@ -22,7 +25,6 @@ import io
 import logging
 import math
 import os
-import queue
 import secrets
 import tempfile
 import threading
@@ -38,7 +40,8 @@ import torch
 from . import metrics
 from .compare import Comparison, Run, Variant, plot_pngs
 from .config import ConfigError, RunConfig
-from .runner import Gate, NotOwner, copy_payload, lower_thread_priority, name_os_thread, owned_by
+from .live import JOIN_TIMEOUT_S, LiveRunner
+from .runner import Gate, copy_payload
 from .trainer import Trainer
 
 log = logging.getLogger(__name__)
@@ -51,7 +54,6 @@ EVAL_EVERY_S = 2.0           # quality metrics at most this often ...
 OVERHEAD_SHARE = 0.1         # ... and views + evaluations take at most ~10% of the time
 GRACE_S = float(os.environ.get("GANAE_GRACE_S", "300"))   # an arena nobody looks at pauses after this long ...
 STOP_AFTER_GRACES = 4        # ... and its thread ends after this many grace periods (its last view stays)
-JOIN_TIMEOUT_S = 5.0
 STATES = ("idle", "queued", "running", "paused", "finished", "error", "stopped")
 PROB_LOSSES = ("minimax", "ns")          # D's outputs are probabilities: the reading can use them
 N_MODES = {"ring8": 8, "grid25": 25}
@@ -188,18 +190,11 @@ def _csv(rows: list[dict[str, Any]]) -> str:
 
 
 # ---- the runner ---------------------------------------------------------------------------------------
-class _Command:
-    __slots__ = ("name", "args", "done", "result", "error")
+class ArenaRunner(LiveRunner):
+    """A Comparison advanced by one daemon thread (a LiveRunner); controls are commands that thread executes
+    between rounds."""
 
-    def __init__(self, name: str, *args: Any):
-        self.name, self.args = name, args
-        self.done = threading.Event()
-        self.result: Any = None
-        self.error: BaseException | None = None
-
-
-class ArenaRunner:
-    """A Comparison advanced by one daemon thread; controls are commands that thread executes between rounds."""
+    WHAT = "comparison"
 
     def __init__(self, base: RunConfig, variants: Iterable[Variant] = (), seeds: Iterable[int] = (0,),
                  steps: int | None = None, *, admission: Any = None, arena_id: str | None = None,
@@ -216,11 +211,8 @@ class ArenaRunner:
                                        f"make {n} runs; at most {max_runs} train at a useful pace here. Remove a "
                                        f"variant or use fewer seeds.")
         self.arena_id = arena_id or secrets.token_hex(4)
-        self._owner = owner                     # the secret a command must bring (None: anyone may command)
-        self._threads = int(threads)
-        self._nice = max(0, int(nice))          # the training thread's niceness (see ganae.runner.lower_thread_priority)
-        self._gate = gate                       # interactive work this thread gives way to between rounds
-        self._first_round = True
+        super().__init__(f"ganae-arena-{self.arena_id}", admission=admission, threads=threads, nice=nice, gate=gate,
+                         owner=owner)
         if self._threads > 0 and torch.get_num_threads() != self._threads:
             torch.set_num_threads(self._threads)
         # ConfigError / DataError raise here; given `runs` (copy_runs() of another arena) go on from their state
@@ -230,19 +222,10 @@ class ArenaRunner:
         if self.target < 1:
             raise ConfigError("steps", "plan at least 1 step per run")
         self.changes = {v.name: describe_updates(v.updates, self.base) for v in self.cmp.variants}
-        self._admission = admission
         self._publish_every = float(publish_every_s)
         self._eval_every = float(eval_every_s)
         self._round_s = float(round_s)
         self._grace_s = grace_s
-        self._lock = threading.Lock()
-        self._published = threading.Condition(self._lock)
-        self._wake = threading.Event()          # set by commands and by Admission when a slot frees up
-        self._commands: queue.Queue[_Command] = queue.Queue()
-        self._stopping = False
-        self._state = "idle"
-        self._message = ""
-        self._version = 0
         self._steps_per_s = 0.0
         self._touched = time.monotonic()
         self._last_publish = 0.0
@@ -259,22 +242,13 @@ class ArenaRunner:
         self._kind = first.data.kind
         self._real = _ro(first.data.x_test[:1000]) if self._kind == "points" else None
         self._view = self._build_view()
-        self._thread = threading.Thread(target=self._loop, name=f"ganae-arena-{self.arena_id}", daemon=True)
         _LIVE.add(self)
-        self._thread.start()
+        self._start()
 
     # ---- public controls (any thread) ----------------------------------------------------------------
     def view(self) -> ArenaView:
         with self._lock:
             return self._view
-
-    @property
-    def state(self) -> str:
-        return self._state
-
-    @property
-    def alive(self) -> bool:
-        return self._thread.is_alive()
 
     @property
     def n_runs(self) -> int:
@@ -288,14 +262,6 @@ class ArenaRunner:
         """Someone is looking: the arena keeps training (it pauses after `grace_s` without a touch, and its
         thread ends after STOP_AFTER_GRACES × `grace_s`)."""
         self._touched = time.monotonic()
-
-    def owned_by(self, token: str | None) -> bool:
-        """True when `token` may command this arena (its owner's secret, or any token for an arena without owner)."""
-        return owned_by(self._owner, token)
-
-    def _check(self, owner: str | None, action: str) -> None:
-        if not self.owned_by(owner):
-            raise NotOwner("comparison", action)
 
     def play(self, wait: bool = True, owner: str | None = None) -> None:
         self._check(owner, "train")
@@ -336,69 +302,9 @@ class ArenaRunner:
 
     def wait_for(self, predicate: Callable[[ArenaView], bool], timeout: float = 10.0) -> bool:
         """Block until predicate(view) holds for a published view (or the timeout passes)."""
-        deadline = time.monotonic() + timeout
-        while True:
-            if predicate(self.view()):
-                return True
-            left = deadline - time.monotonic()
-            if left <= 0 or not self._thread.is_alive():
-                return predicate(self.view())
-            with self._published:
-                self._published.wait(min(left, 0.05))
+        return self._wait_published(lambda: predicate(self.view()), timeout)
 
-    def stop(self, timeout: float = JOIN_TIMEOUT_S) -> bool:
-        """Stop the thread and wait for it; True when it has exited."""
-        self._stopping = True
-        self._wake.set()
-        if self._thread is not threading.current_thread():
-            self._thread.join(timeout)
-        self._release()
-        return not self._thread.is_alive()
-
-    # ---- internals: commands ------------------------------------------------------------------------
-    def _send(self, name: str, *args: Any, wait: bool = True, timeout: float = 30.0) -> Any:
-        if self._stopping or not self._thread.is_alive():
-            raise RuntimeError(f"the arena {self.arena_id} has been stopped; start a new comparison")
-        cmd = _Command(name, *args)
-        self._commands.put(cmd)
-        self._wake.set()
-        if not wait:
-            return None
-        if not cmd.done.wait(timeout):
-            raise TimeoutError(f"the arena did not answer '{name}' within {timeout:g} s")
-        if cmd.error is not None:
-            raise cmd.error
-        return cmd.result
-
-    def _drain(self) -> None:
-        while True:
-            try:
-                cmd = self._commands.get_nowait()
-            except queue.Empty:
-                return
-            try:
-                cmd.result = getattr(self, f"_do_{cmd.name}")(*cmd.args)
-            except BaseException as e:   # handed to the caller
-                cmd.error = e
-            finally:
-                cmd.done.set()
-
-    def _set_state(self, state: str, message: str | None = None) -> None:
-        with self._lock:
-            self._state = state
-            if message is not None:
-                self._message = message
-
-    def _request(self) -> bool:
-        return True if self._admission is None else bool(self._admission.request(self))
-
-    def _holds(self) -> bool:
-        return True if self._admission is None else bool(self._admission.holds(self))
-
-    def _release(self) -> None:
-        if self._admission is not None:
-            self._admission.release(self)
-
+    # ---- internals: commands (LiveRunner._send runs _do_<name> on the thread) ----------------------------
     def _healthy(self) -> list:
         return [r for r in self.cmp.runs if not r.error and r.step < self.target]
 
@@ -413,12 +319,8 @@ class ArenaRunner:
                 return
             self.target += max(self.target // 2, 100)        # train on past the plan
             msg = f"Continuing to {self.target:,} steps per run."
-        if self._request():
-            self._set_state("running", msg)
-        else:
-            self._set_state("queued", "Waiting for a free training slot: other runs are using them all.")
+        self._play_state(msg)           # the first round is not held back by the gate: the page waits for it
         self._rate_t0, self._rate_step0 = time.perf_counter(), self._min_step()
-        self._first_round = True        # not held back by the gate: the page that pressed play waits for it
         self._publish(force=True)
 
     def _do_pause(self) -> None:
@@ -442,68 +344,44 @@ class ArenaRunner:
     def _do_call(self, fn: Callable[[Comparison], Any]) -> Any:
         return fn(self.cmp)
 
-    # ---- internals: the loop ------------------------------------------------------------------------
-    def _loop(self) -> None:
-        name_os_thread(f"ganae-arena-{self.arena_id}")
-        if self._nice:
-            lower_thread_priority(self._nice)
-        if self._threads > 0 and torch.get_num_threads() != self._threads:
-            torch.set_num_threads(self._threads)
-        try:
-            self._evaluate(force=True)             # the starting point: every table row has numbers at once
-            self._publish(force=True)
-            while not self._stopping:
-                self._drain()
-                if self._stopping:
-                    break
-                if self._grace_s is not None:
-                    unseen = time.monotonic() - self._touched
-                    if unseen > STOP_AFTER_GRACES * self._grace_s:
-                        self._set_state("stopped", f"Stopped: nobody looked at this comparison for "
-                                                   f"{unseen:.0f} s. Press Start to run it again.")
-                        break
-                    if unseen > self._grace_s and self._state in ("running", "queued"):
-                        self._release()
-                        self._set_state("paused", f"Paused: nobody looked at this comparison for "
-                                                  f"{self._grace_s:g} s. Press Resume to go on.")
-                        self._evaluate(force=True)
-                        self._publish(force=True)
-                state = self._state
-                if state == "running":
-                    first, self._first_round = self._first_round, False
-                    if self._gate is not None and not first:
-                        self._gate.give_way(lambda: self._stopping or not self._commands.empty())
-                    self._round(publish_now=first)
-                elif state == "queued":
-                    if self._holds():
-                        self._set_state("running", "")
-                        self._rate_t0, self._rate_step0 = time.perf_counter(), self._min_step()
-                        self._publish(force=True)
-                    else:
-                        self._idle_wait(0.5)
-                else:
-                    self._idle_wait(1.0)
-        except BaseException as e:   # never die silently
-            log.exception("arena %s crashed", self.arena_id)
-            self._set_state("error", f"The comparison stopped by an error ({_sentence(e)}). Start it again; if "
-                                     f"it happens again, change the settings.")
-        finally:
-            self._release()
-            while True:
-                try:
-                    cmd = self._commands.get_nowait()
-                except queue.Empty:
-                    break
-                cmd.error = RuntimeError(f"the arena {self.arena_id} has been stopped")
-                cmd.done.set()
-            try:
-                self._publish(force=True, samples=False)
-            except Exception:   # publishing the final state is best effort
-                log.exception("arena %s: final publish failed", self.arena_id)
+    # ---- internals: the LiveRunner hooks ---------------------------------------------------------------
+    def _label(self) -> str:
+        return f"the arena {self.arena_id}"
 
-    def _idle_wait(self, timeout: float) -> None:
-        self._wake.wait(timeout)
-        self._wake.clear()
+    def _crash_message(self, e: BaseException) -> str:
+        return (f"The comparison stopped by an error ({_sentence(e)}). Start it again; if it happens again, change "
+                f"the settings.")
+
+    def _begin(self) -> None:
+        self._evaluate(force=True)             # the starting point: every table row has numbers at once
+        self._publish(force=True)
+
+    def _tick(self) -> bool:
+        """Nobody looked for grace_s: pause (the slot is freed); for STOP_AFTER_GRACES × grace_s: end the thread."""
+        if self._grace_s is None:
+            return True
+        unseen = time.monotonic() - self._touched
+        if unseen > STOP_AFTER_GRACES * self._grace_s:
+            self._set_state("stopped", f"Stopped: nobody looked at this comparison for {unseen:.0f} s. Press "
+                                       f"Start to run it again.")
+            return False
+        if unseen > self._grace_s and self._state in ("running", "queued"):
+            self._release()
+            self._set_state("paused", f"Paused: nobody looked at this comparison for {self._grace_s:g} s. "
+                                      f"Press Resume to go on.")
+            self._evaluate(force=True)
+            self._publish(force=True)
+        return True
+
+    def _on_slot(self) -> None:
+        self._rate_t0, self._rate_step0 = time.perf_counter(), self._min_step()
+        self._publish(force=True)
+
+    def _run_chunk(self, fresh: bool) -> None:
+        self._round(publish_now=fresh)
+
+    def _end(self) -> None:
+        self._publish(force=True, samples=False)   # the last view (and it wakes the readers)
 
     def _min_step(self) -> int:
         healthy = [r.step for r in self.cmp.runs if not r.error]
