@@ -2,18 +2,21 @@
 
     arena = ArenaRunner(presets.get("ring8-vanilla"), [Variant("R1 + EMA", {"objective.r1": 0.1,
                         "tricks.ema": 0.99})], seeds=[0, 1], steps=2000)
-    arena.play()                    # every (variant, seed) run advances in round-robin chunks, live
+    arena.play()                    # every (variant, seed) run advances in rounds, live
     view = arena.view()             # the latest immutable ArenaView: histories, samples, table, winners
     arena.pause(); arena.step(50)   # all runs advance 50 steps together, then pause
     arena.stop()
 
-One thread owns the whole comparison, so K variants share one core fairly: each round, every healthy run
-advances the same number of steps (chosen so that a round takes about ROUND_S), and at any moment the runs
-differ by at most one chunk. A variant that diverges is reported in the view and stops advancing; the others
-go on. An arena made with `owner=<secret>` obeys only commands bringing that secret (the browser that started
-it, see ganae.runner.NotOwner); anyone may watch it and `ArenaStore.fork` it. The arena asks an `Admission` (the
-registry's, in the dashboard) for one training slot and waits, "queued", while there is none. Quality metrics are evaluated every EVAL_EVERY_S (at most OVERHEAD_SHARE of the
-time) and once more at the end. Nothing here imports streamlit.
+One thread owns the whole comparison and advances it through `Comparison.step`: runs of one structure train as
+one batched Ensemble (ganae/ensemble.py; each member exactly its solo run), the rest solo. Each round, every
+healthy run advances the same number of steps (chosen so that a round takes about ROUND_S), so the healthy runs
+are always at the same step. A run that diverges is reported in the view and stops advancing; the others go on.
+An arena made with `owner=<secret>` obeys only commands bringing that secret (the browser that started it, see
+ganae.live.NotOwner); anyone may watch it and `ArenaStore.fork` it. The arena asks an `Admission` (the
+registry's, in the dashboard) for one training slot and waits, "queued", while there is none. The thread, its
+command queue, states, admission, gate and owner check are ganae/live.py's LiveRunner, the same engine as a
+Playground run's (ganae/runner.py). Quality metrics are evaluated every EVAL_EVERY_S (at most OVERHEAD_SHARE of
+the time) and once more at the end. Nothing here imports streamlit.
 """
 from __future__ import annotations
 
@@ -22,7 +25,6 @@ import io
 import logging
 import math
 import os
-import queue
 import secrets
 import tempfile
 import threading
@@ -38,8 +40,9 @@ import torch
 from . import metrics
 from .compare import Comparison, Run, Variant, plot_pngs
 from .config import ConfigError, RunConfig
-from .runner import Gate, Owned, copy_payload, lower_thread_priority, name_os_thread
-from .trainer import DivergenceError, Trainer
+from .live import JOIN_TIMEOUT_S, LiveRunner
+from .runner import Gate, copy_payload
+from .trainer import Trainer
 
 log = logging.getLogger(__name__)
 
@@ -51,7 +54,6 @@ EVAL_EVERY_S = 2.0           # quality metrics at most this often ...
 OVERHEAD_SHARE = 0.1         # ... and views + evaluations take at most ~10% of the time
 GRACE_S = float(os.environ.get("GANAE_GRACE_S", "300"))   # an arena nobody looks at pauses after this long ...
 STOP_AFTER_GRACES = 4        # ... and its thread ends after this many grace periods (its last view stays)
-JOIN_TIMEOUT_S = 5.0
 STATES = ("idle", "queued", "running", "paused", "finished", "error", "stopped")
 PROB_LOSSES = ("minimax", "ns")          # D's outputs are probabilities: the reading can use them
 N_MODES = {"ring8": 8, "grid25": 25}
@@ -188,26 +190,19 @@ def _csv(rows: list[dict[str, Any]]) -> str:
 
 
 # ---- the runner ---------------------------------------------------------------------------------------
-class _Command:
-    __slots__ = ("name", "args", "done", "result", "error")
+class ArenaRunner(LiveRunner):
+    """A Comparison advanced by one daemon thread (a LiveRunner); controls are commands that thread executes
+    between rounds."""
 
-    def __init__(self, name: str, *args: Any):
-        self.name, self.args = name, args
-        self.done = threading.Event()
-        self.result: Any = None
-        self.error: BaseException | None = None
-
-
-class ArenaRunner(Owned):
-    """A Comparison advanced by one daemon thread; controls are commands that thread executes between rounds."""
-    _what = "comparison"
+    WHAT = "comparison"
 
     def __init__(self, base: RunConfig, variants: Iterable[Variant] = (), seeds: Iterable[int] = (0,),
                  steps: int | None = None, *, admission: Any = None, arena_id: str | None = None,
                  threads: int = 1, max_runs: int = MAX_RUNS, device: str | None = None,
                  publish_every_s: float = PUBLISH_EVERY_S, eval_every_s: float = EVAL_EVERY_S,
                  round_s: float = ROUND_S, grace_s: float | None = GRACE_S, nice: int = 0,
-                 gate: Gate | None = None, owner: str | None = None, runs: list | None = None):
+                 gate: Gate | None = None, owner: str | None = None, runs: list | None = None,
+                 ensembles: bool = True):
         variants = [v for v in variants if v.name != "base"]
         seeds = list(seeds)
         n = (1 + len(variants)) * len(seeds)
@@ -216,33 +211,21 @@ class ArenaRunner(Owned):
                                        f"make {n} runs; at most {max_runs} train at a useful pace here. Remove a "
                                        f"variant or use fewer seeds.")
         self.arena_id = arena_id or secrets.token_hex(4)
-        self._owner = owner                     # the secret a command must bring (None: anyone may command)
-        self._threads = int(threads)
-        self._nice = max(0, int(nice))          # the training thread's niceness (see ganae.runner.lower_thread_priority)
-        self._gate = gate                       # interactive work this thread gives way to between rounds
-        self._first_round = True
+        super().__init__(f"ganae-arena-{self.arena_id}", admission=admission, threads=threads, nice=nice, gate=gate,
+                         owner=owner)
         if self._threads > 0 and torch.get_num_threads() != self._threads:
             torch.set_num_threads(self._threads)
         # ConfigError / DataError raise here; given `runs` (copy_runs() of another arena) go on from their state
-        self.cmp = Comparison(base, variants, seeds, device=device, runs=runs)
+        self.cmp = Comparison(base, variants, seeds, device=device, runs=runs, ensembles=ensembles)
         self.base = self.cmp.base
         self.target = int(steps if steps is not None else base.train.steps)
         if self.target < 1:
             raise ConfigError("steps", "plan at least 1 step per run")
         self.changes = {v.name: describe_updates(v.updates, self.base) for v in self.cmp.variants}
-        self._admission = admission
         self._publish_every = float(publish_every_s)
         self._eval_every = float(eval_every_s)
         self._round_s = float(round_s)
         self._grace_s = grace_s
-        self._lock = threading.Lock()
-        self._published = threading.Condition(self._lock)
-        self._wake = threading.Event()          # set by commands and by Admission when a slot frees up
-        self._commands: queue.Queue[_Command] = queue.Queue()
-        self._stopping = False
-        self._state = "idle"
-        self._message = ""
-        self._version = 0
         self._steps_per_s = 0.0
         self._touched = time.monotonic()
         self._last_publish = 0.0
@@ -259,22 +242,13 @@ class ArenaRunner(Owned):
         self._kind = first.data.kind
         self._real = _ro(first.data.x_test[:1000]) if self._kind == "points" else None
         self._view = self._build_view()
-        self._thread = threading.Thread(target=self._loop, name=f"ganae-arena-{self.arena_id}", daemon=True)
         _LIVE.add(self)
-        self._thread.start()
+        self._start()
 
     # ---- public controls (any thread) ----------------------------------------------------------------
     def view(self) -> ArenaView:
         with self._lock:
             return self._view
-
-    @property
-    def state(self) -> str:
-        return self._state
-
-    @property
-    def alive(self) -> bool:
-        return self._thread.is_alive()
 
     @property
     def n_runs(self) -> int:
@@ -328,69 +302,9 @@ class ArenaRunner(Owned):
 
     def wait_for(self, predicate: Callable[[ArenaView], bool], timeout: float = 10.0) -> bool:
         """Block until predicate(view) holds for a published view (or the timeout passes)."""
-        deadline = time.monotonic() + timeout
-        while True:
-            if predicate(self.view()):
-                return True
-            left = deadline - time.monotonic()
-            if left <= 0 or not self._thread.is_alive():
-                return predicate(self.view())
-            with self._published:
-                self._published.wait(min(left, 0.05))
+        return self._wait_published(lambda: predicate(self.view()), timeout)
 
-    def stop(self, timeout: float = JOIN_TIMEOUT_S) -> bool:
-        """Stop the thread and wait for it; True when it has exited."""
-        self._stopping = True
-        self._wake.set()
-        if self._thread is not threading.current_thread():
-            self._thread.join(timeout)
-        self._release()
-        return not self._thread.is_alive()
-
-    # ---- internals: commands ------------------------------------------------------------------------
-    def _send(self, name: str, *args: Any, wait: bool = True, timeout: float = 30.0) -> Any:
-        if self._stopping or not self._thread.is_alive():
-            raise RuntimeError(f"the arena {self.arena_id} has been stopped; start a new comparison")
-        cmd = _Command(name, *args)
-        self._commands.put(cmd)
-        self._wake.set()
-        if not wait:
-            return None
-        if not cmd.done.wait(timeout):
-            raise TimeoutError(f"the arena did not answer '{name}' within {timeout:g} s")
-        if cmd.error is not None:
-            raise cmd.error
-        return cmd.result
-
-    def _drain(self) -> None:
-        while True:
-            try:
-                cmd = self._commands.get_nowait()
-            except queue.Empty:
-                return
-            try:
-                cmd.result = getattr(self, f"_do_{cmd.name}")(*cmd.args)
-            except BaseException as e:   # handed to the caller
-                cmd.error = e
-            finally:
-                cmd.done.set()
-
-    def _set_state(self, state: str, message: str | None = None) -> None:
-        with self._lock:
-            self._state = state
-            if message is not None:
-                self._message = message
-
-    def _request(self) -> bool:
-        return True if self._admission is None else bool(self._admission.request(self))
-
-    def _holds(self) -> bool:
-        return True if self._admission is None else bool(self._admission.holds(self))
-
-    def _release(self) -> None:
-        if self._admission is not None:
-            self._admission.release(self)
-
+    # ---- internals: commands (LiveRunner._send runs _do_<name> on the thread) ----------------------------
     def _healthy(self) -> list:
         return [r for r in self.cmp.runs if not r.error and r.step < self.target]
 
@@ -405,12 +319,8 @@ class ArenaRunner(Owned):
                 return
             self.target += max(self.target // 2, 100)        # train on past the plan
             msg = f"Continuing to {self.target:,} steps per run."
-        if self._request():
-            self._set_state("running", msg)
-        else:
-            self._set_state("queued", "Waiting for a free training slot: other runs are using them all.")
+        self._play_state(msg)           # the first round is not held back by the gate: the page waits for it
         self._rate_t0, self._rate_step0 = time.perf_counter(), self._min_step()
-        self._first_round = True        # not held back by the gate: the page that pressed play waits for it
         self._publish(force=True)
 
     def _do_pause(self) -> None:
@@ -424,15 +334,9 @@ class ArenaRunner(Owned):
         if self._state in ("running", "queued"):
             self._release()
         healthy = [r for r in self.cmp.runs if not r.error]
-        goal = {id(r): r.step + n for r in healthy}
-        self.target = max(self.target, max(goal.values(), default=0))
-        while True:
-            pending = [r for r in healthy if not r.error and r.step < goal[id(r)]]
-            if not pending:
-                break
-            chunk = self._chunk_size(pending)
-            for r in pending:
-                self._advance(r, min(chunk, goal[id(r)] - r.step))
+        if healthy:
+            self.target = max(self.target, self._min_step() + n)
+            self._advance(n, self._chunk_size(healthy))
         self._set_state("paused", self._diverged_note())
         self._evaluate(force=True)
         self._publish(force=True)
@@ -440,101 +344,84 @@ class ArenaRunner(Owned):
     def _do_call(self, fn: Callable[[Comparison], Any]) -> Any:
         return fn(self.cmp)
 
-    # ---- internals: the loop ------------------------------------------------------------------------
-    def _loop(self) -> None:
-        name_os_thread(f"ganae-arena-{self.arena_id}")
-        if self._nice:
-            lower_thread_priority(self._nice)
-        if self._threads > 0 and torch.get_num_threads() != self._threads:
-            torch.set_num_threads(self._threads)
-        try:
-            self._evaluate(force=True)             # the starting point: every table row has numbers at once
-            self._publish(force=True)
-            while not self._stopping:
-                self._drain()
-                if self._stopping:
-                    break
-                if self._grace_s is not None:
-                    unseen = time.monotonic() - self._touched
-                    if unseen > STOP_AFTER_GRACES * self._grace_s:
-                        self._set_state("stopped", f"Stopped: nobody looked at this comparison for "
-                                                   f"{unseen:.0f} s. Press Start to run it again.")
-                        break
-                    if unseen > self._grace_s and self._state in ("running", "queued"):
-                        self._release()
-                        self._set_state("paused", f"Paused: nobody looked at this comparison for "
-                                                  f"{self._grace_s:g} s. Press Resume to go on.")
-                        self._evaluate(force=True)
-                        self._publish(force=True)
-                state = self._state
-                if state == "running":
-                    first, self._first_round = self._first_round, False
-                    if self._gate is not None and not first:
-                        self._gate.give_way(lambda: self._stopping or not self._commands.empty())
-                    self._round(publish_now=first)
-                elif state == "queued":
-                    if self._holds():
-                        self._set_state("running", "")
-                        self._rate_t0, self._rate_step0 = time.perf_counter(), self._min_step()
-                        self._publish(force=True)
-                    else:
-                        self._idle_wait(0.5)
-                else:
-                    self._idle_wait(1.0)
-        except BaseException as e:   # never die silently
-            log.exception("arena %s crashed", self.arena_id)
-            self._set_state("error", f"The comparison stopped by an error ({_sentence(e)}). Start it again; if "
-                                     f"it happens again, change the settings.")
-        finally:
-            self._release()
-            while True:
-                try:
-                    cmd = self._commands.get_nowait()
-                except queue.Empty:
-                    break
-                cmd.error = RuntimeError(f"the arena {self.arena_id} has been stopped")
-                cmd.done.set()
-            try:
-                self._publish(force=True, samples=False)
-            except Exception:   # publishing the final state is best effort
-                log.exception("arena %s: final publish failed", self.arena_id)
+    # ---- internals: the LiveRunner hooks ---------------------------------------------------------------
+    def _label(self) -> str:
+        return f"the arena {self.arena_id}"
 
-    def _idle_wait(self, timeout: float) -> None:
-        self._wake.wait(timeout)
-        self._wake.clear()
+    def _crash_message(self, e: BaseException) -> str:
+        return (f"The comparison stopped by an error ({_sentence(e)}). Start it again; if it happens again, change "
+                f"the settings.")
+
+    def _begin(self) -> None:
+        self._evaluate(force=True)             # the starting point: every table row has numbers at once
+        self._publish(force=True)
+
+    def _tick(self) -> bool:
+        """Nobody looked for grace_s: pause (the slot is freed); for STOP_AFTER_GRACES × grace_s: end the thread."""
+        if self._grace_s is None:
+            return True
+        unseen = time.monotonic() - self._touched
+        if unseen > STOP_AFTER_GRACES * self._grace_s:
+            self._set_state("stopped", f"Stopped: nobody looked at this comparison for {unseen:.0f} s. Press "
+                                       f"Start to run it again.")
+            return False
+        if unseen > self._grace_s and self._state in ("running", "queued"):
+            self._release()
+            self._set_state("paused", f"Paused: nobody looked at this comparison for {self._grace_s:g} s. "
+                                      f"Press Resume to go on.")
+            self._evaluate(force=True)
+            self._publish(force=True)
+        return True
+
+    def _on_slot(self) -> None:
+        self._rate_t0, self._rate_step0 = time.perf_counter(), self._min_step()
+        self._publish(force=True)
+
+    def _run_chunk(self, fresh: bool) -> None:
+        self._round(publish_now=fresh)
+
+    def _end(self) -> None:
+        self._publish(force=True, samples=False)   # the last view (and it wakes the readers)
 
     def _min_step(self) -> int:
         healthy = [r.step for r in self.cmp.runs if not r.error]
         return min(healthy) if healthy else max(r.step for r in self.cmp.runs)
 
     def _chunk_size(self, runs: list) -> int:
-        """Steps per run this round: the round should take about `round_s` for all runs together."""
+        """Steps per run this round: the round should take about `round_s` for all runs together (an ensemble
+        member's time is its share of the batched step, so the shares add up to the ensemble's time)."""
         per_step = 0.0
         for r in runs:
-            t = r.trainer
+            t = r.solo
             per_step += t.seconds / t.step_count if t.step_count else 0.0
         if per_step <= 0:
             return 5
         return int(min(max(1, self._round_s / per_step), MAX_CHUNK))
 
-    def _advance(self, r, n: int) -> None:
-        """n steps of one run; a divergence or failure marks that run only."""
-        if n < 1 or r.error:
+    def _prepare(self, runs: list) -> None:
+        """Before a run's first step: an AE-pretrained generator pretrains its autoencoder (said in the view).
+        Such runs train solo (ensemble.unsupported), so their own Trainer is the one to prepare."""
+        for r in runs:
+            t = r.solo
+            if r.error or t.prepared or r.ensemble is not None or t.cfg.model.gan_init != "ae":
+                continue
+            self._set_state(self._state, f"Pretraining the autoencoder of '{r.variant}' (seed {r.seed}) to start "
+                                         f"its generator from the decoder…")
+            self._publish(force=True, samples=False)
+            try:
+                t.prepare()
+            except Exception as e:   # one broken variant must not stop the others
+                log.warning("arena %s: run %s/%s failed: %s", self.arena_id, r.variant, r.seed, e)
+                r.error = f"stopped by an error ({_sentence(e)})"
+            self._set_state(self._state, "")
+
+    def _advance(self, n: int, chunk: int) -> None:
+        """Every healthy run n steps, through the Comparison (ensembles by structure, groups taking turns in
+        chunks); a divergence or failure marks that run only (Comparison.step records it in Run.error)."""
+        if n < 1:
             return
-        try:
-            if not r.trainer.prepared:
-                if r.trainer.cfg.model.gan_init == "ae":
-                    self._set_state(self._state, f"Pretraining the autoencoder of '{r.variant}' (seed {r.seed}) "
-                                                 f"to start its generator from the decoder…")
-                    self._publish(force=True, samples=False)
-                r.trainer.prepare()
-                self._set_state(self._state, "")
-            r.trainer.step(n)
-        except DivergenceError as e:
-            r.error = str(e)
-        except Exception as e:   # one broken variant must not stop the others
-            log.warning("arena %s: run %s/%s failed: %s", self.arena_id, r.variant, r.seed, e)
-            r.error = f"stopped by an error ({_sentence(e)})"
+        self._prepare(self.cmp.runs)
+        self.cmp.step(n, chunk=max(1, min(chunk, n)))
 
     def _diverged_note(self) -> str:
         bad = sorted({r.variant for r in self.cmp.runs if r.error})
@@ -549,11 +436,8 @@ class ArenaRunner(Owned):
         if not healthy:
             self._finish()
             return
-        chunk = self._chunk_size(healthy)
-        for r in healthy:
-            self._advance(r, min(chunk, self.target - r.step))
-            if not self._commands.empty() or self._stopping:
-                break                    # answer a command now (the round resumes with the next one)
+        chunk = min(self._chunk_size(healthy), self.target - self._min_step())
+        self._advance(chunk, chunk)
         now = time.perf_counter()
         if now - self._rate_t0 > 0.5:
             with self._lock:
@@ -619,8 +503,8 @@ class ArenaRunner(Owned):
         cmp = self.cmp
         runs = []
         for r in cmp.runs:
-            runs.append(RunView(r.variant, r.seed, r.step, r.error, r.trainer.history.arrays(),
-                                r.trainer.evals.arrays(), cmp.run_metrics(r)))
+            runs.append(RunView(r.variant, r.seed, r.step, r.error, r.solo.history.arrays(),    # the records:
+                                r.solo.evals.arrays(), cmp.run_metrics(r)))                    # no weights needed
         table = tuple(cmp.table())
         winners = cmp.winners()
         old = getattr(self, "_view", None)
@@ -659,11 +543,11 @@ class ArenaRunner(Owned):
     def _reading(r) -> str:
         if r.error:
             return "Diverged: " + r.error.split(": ", 1)[-1].split(". ")[0] + "."
-        h = r.trainer.history.arrays()
+        h = r.solo.history.arrays()
         if "loss_d" not in h or "loss_g" not in h:
             return ""
         try:
-            prob = r.trainer.cfg.objective.loss in PROB_LOSSES
+            prob = r.solo.cfg.objective.loss in PROB_LOSSES
             return metrics.reading(h["loss_d"], h["loss_g"], h.get("d_real") if prob else None,
                                    h.get("d_fake") if prob else None, steps=h["step"], diverged=False)
         except Exception:   # a reading is a nicety

@@ -97,19 +97,21 @@ class Comparison:
         self.evals: dict[tuple[str, int], dict[str, float]] = {}
         self.failed: dict[tuple[str, int], str] = {}   # (variant, seed) -> why it has no result (a lost Ray task)
         self.ensembles = ensembles
-        self.cohort: Cohort | None = None      # built at the first step() (the Arena steps the Trainers itself)
+        self.cohort: Cohort | None = None      # built at the first step()
 
     # ---- advancing -----------------------------------------------------------------------------
-    def step(self, n: int) -> None:
-        """Advance every healthy run by n steps: ensembles and solo runs take turns in chunks (fair share)."""
+    def step(self, n: int, chunk: int | None = None) -> None:
+        """Advance every healthy run by n steps: ensembles and solo runs take turns in chunks of `chunk` steps
+        (default: self.chunk) -- a fair share. A run that diverges or fails stops alone (`Run.error`)."""
         if self.cohort is None:
-            self.cohort = Cohort([r.solo for r in self.runs], batched=self.ensembles)
+            self.cohort = Cohort([r.solo for r in self.runs], batched=self.ensembles,
+                                 errors=[r.error for r in self.runs])
             for idx, unit in self.cohort.groups:
                 if isinstance(unit, Ensemble):
                     for k, i in enumerate(idx):
                         self.runs[i].ensemble, self.runs[i].index = unit, k
         self.cohort.errors = [r.error for r in self.runs]
-        self.cohort.step(n, self.chunk)
+        self.cohort.step(n, int(chunk or self.chunk))
         for r, e in zip(self.runs, self.cohort.errors):
             r.error = e
 
@@ -122,13 +124,13 @@ class Comparison:
     def run_metrics(self, r: Run) -> dict[str, float]:
         """The numbers of one run: its latest evaluation, oscillation of D's loss, time per step."""
         out = dict(self.evals.get((r.variant, r.seed), {}))
-        h = r.trainer.history.arrays()
+        h = r.solo.history.arrays()          # the record is always up to date (no ensemble weights needed)
         if "loss_d" in h and len(h["step"]) >= 3:
             osc = metrics.oscillation(h["loss_d"], h["step"])
             out["amplitude"] = float(osc["amplitude"])
             out["period"] = float(osc["period"]) if osc["period"] else math.nan
         if r.step:
-            out["ms_per_step"] = 1000.0 * r.trainer.seconds / r.step
+            out["ms_per_step"] = 1000.0 * r.solo.seconds / r.step
         out["diverged"] = 1.0 if r.error else 0.0
         return out
 

@@ -40,6 +40,7 @@ out -- its slot still computes (members are independent, nothing leaks) but is n
 """
 from __future__ import annotations
 
+import logging
 import math
 import time
 from typing import Any, Sequence
@@ -52,6 +53,7 @@ from . import nets, objectives, tricks
 from .config import RunConfig
 from .trainer import PARTS, DivergenceError, Snapshot, Trainer
 
+log = logging.getLogger(__name__)
 SN = "parametrizations.weight."                  # where torch's spectral_norm keeps a weight's pieces
 
 
@@ -602,41 +604,50 @@ class Cohort:
     """Runs of any configs, grouped: each structure shared by 2+ batchable runs becomes one Ensemble, the rest
     stay solo Trainers (`notes` says why). `trainer(i)` is run i's Trainer in the order given."""
 
-    def __init__(self, trainers: Sequence[Trainer], batched: bool = True):
+    def __init__(self, trainers: Sequence[Trainer], batched: bool = True, errors: Sequence[str] | None = None):
+        """`errors`: runs that already stopped (diverged or failed before, e.g. copies of an arena's runs) stay
+        solo and never advance. Runs are batched only with runs at the same step."""
         self.trainers = list(trainers)
+        self.errors: list[str] = list(errors) if errors is not None else [""] * len(self.trainers)
         self.groups: list[tuple[list[int], Ensemble | Trainer]] = []
         self.notes: list[str] = []
         by: dict[tuple, list[int]] = {}
         for i, t in enumerate(self.trainers):
             why = unsupported(t.cfg) if batched else "ensembles are off"
-            if why:
+            if why or self.errors[i]:
                 self.groups.append(([i], t))
-                if why not in self.notes:
+                if why and why not in self.notes:
                     self.notes.append(why)
             else:
-                by.setdefault(structure(t.cfg), []).append(i)
+                by.setdefault((structure(t.cfg), t.step_count), []).append(i)
         for idx in by.values():
             ts = [self.trainers[i] for i in idx]
             self.groups.append((idx, Ensemble(ts) if len(ts) > 1 else ts[0]))
         self.groups.sort(key=lambda g: g[0][0])
-        self.errors: list[str] = [""] * len(self.trainers)
 
     @classmethod
     def from_configs(cls, cfgs: Sequence[RunConfig], device=None) -> "Cohort":
         return cls([Trainer(c, device=device) for c in cfgs])
 
     def step_group(self, g: int, n: int) -> None:
-        """Advance group g by n steps (one batched call for an Ensemble); record divergence per run."""
+        """Advance group g by n steps (one batched call for an Ensemble); record divergence per run. Any other
+        failure stops that group's runs only (its message in `errors`); the other groups go on."""
         idx, unit = self.groups[g]
-        if isinstance(unit, Ensemble):
-            unit.step(n)
-            for i, e in zip(idx, unit.errors):
-                self.errors[i] = e
-            return
         try:
             unit.step(n)
-        except DivergenceError as e:
+        except DivergenceError as e:               # a solo run (an Ensemble masks its diverged members instead)
             self.errors[idx[0]] = str(e)
+        except Exception as e:                     # a broken run must not stop the others
+            text = str(e).strip().splitlines()[0][:300] if str(e).strip() else ""
+            why = f"stopped by an error ({type(e).__name__}{': ' + text if text else ''})"
+            log.warning("cohort group %s failed: %s", idx, why)
+            for k, i in enumerate(idx):
+                self.errors[i] = self.errors[i] or why
+                if isinstance(unit, Ensemble):
+                    unit.errors[k] = unit.errors[k] or why
+        if isinstance(unit, Ensemble):
+            for i, e in zip(idx, unit.errors):
+                self.errors[i] = e
 
     def healthy(self, g: int) -> bool:
         return any(not self.errors[i] for i in self.groups[g][0])

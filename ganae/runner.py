@@ -8,7 +8,9 @@
     runner.stop()                           # the thread exits; join with a timeout
 
 One thread owns the Trainer: every control is a command put on a queue and executed by that thread between
-chunks, so a trainer is never touched by two threads at once. The thread never imports streamlit.
+chunks, so a trainer is never touched by two threads at once. The thread never imports streamlit. That machinery
+(thread, command queue, states, admission, gate, owner check) is ganae/live.py's LiveRunner, shared with the
+Arena; a Runner is the host of one Trainer on it.
 
 States: idle (built, not started) / queued (waiting for a training slot) / running / paused / diverged
 (a loss became NaN or inf; the last good state can be restored) / finished (train.steps reached) / error
@@ -33,7 +35,6 @@ import copy
 import logging
 import math
 import os
-import queue
 import secrets
 import threading
 import time
@@ -44,6 +45,7 @@ import numpy as np
 import torch
 
 from .config import RunConfig
+from .live import JOIN_TIMEOUT_S, LiveRunner, NotOwner, lower_thread_priority, name_os_thread, owned_by
 from .trainer import DivergenceError, Snapshot, Trainer
 
 log = logging.getLogger(__name__)
@@ -57,7 +59,6 @@ GOOD_EVERY_STEPS = 200       # copy of the last good (finite) state every this m
 OVERHEAD_SHARE = 0.05        # snapshots and evaluations may use at most ~5% of the wall time
 MAX_MANUAL_STEPS = 5_000     # a single step(n) request
 AUTO_CHUNK_S = 0.02          # speed 0 ("max"): chunks sized to take about this long (commands wait at most one chunk)
-JOIN_TIMEOUT_S = 5.0
 THREAD_PREFIX = "ganae-run-"     # runner threads are named THREAD_PREFIX + run id (also in /proc: see name_os_thread)
 
 
@@ -192,45 +193,8 @@ class Gate:
 
 
 # ---- runner --------------------------------------------------------------------------------------------
-class NotOwner(RuntimeError):
-    """A command for a run (or an arena) from someone other than the browser that started it."""
-
-    def __init__(self, what: str, action: str):
-        super().__init__(f"Only the browser that started this {what} can {action} it: you are watching. Make your "
-                         f"own copy to train it yourself.")
-
-
-def owned_by(owner: str | None, token: str | None) -> bool:
-    """True when `token` may command something owned by `owner` (None: owned by nobody, anyone may)."""
-    return owner is None or (token is not None and secrets.compare_digest(str(owner), str(token)))
-
-
-class Owned:
-    """The ownership check of a Runner and an ArenaRunner: `_owner` is the secret its commands must bring."""
-    _owner: str | None = None
-    _what = "run"                  # what NotOwner's sentence calls it
-
-    def owned_by(self, token: str | None) -> bool:
-        """True when `token` may command this (its owner's secret, or any token when it has no owner)."""
-        return owned_by(self._owner, token)
-
-    def _check(self, owner: str | None, action: str) -> None:
-        if not self.owned_by(owner):
-            raise NotOwner(self._what, action)
-
-
-class _Command:
-    __slots__ = ("name", "args", "done", "result", "error")
-
-    def __init__(self, name: str, *args: Any):
-        self.name, self.args = name, args
-        self.done = threading.Event()
-        self.result: Any = None
-        self.error: BaseException | None = None
-
-
-class Runner(Owned):
-    """A Trainer trained by a daemon thread; controls are commands executed by that thread.
+class Runner(LiveRunner):
+    """A Trainer trained by a daemon thread (a LiveRunner); controls are commands executed by that thread.
 
     `source` is a RunConfig (the trainer is built from it) or a Trainer already built (e.g. restored from a
     checkpoint payload, or a copy of another run): the run then starts paused-at-its-step, as "idle"."""
@@ -242,44 +206,29 @@ class Runner(Owned):
                  good_every_steps: int = GOOD_EVERY_STEPS, n_real: int = 1000, nice: int = 0,
                  gate: Gate | None = None, owner: str | None = None):
         self.run_id = run_id or new_run_id()
-        self._owner = owner                # the secret a command must bring (None: anyone may command)
+        super().__init__(THREAD_PREFIX + self.run_id, admission=admission if admission is not None else Admission(None),
+                         threads=threads, nice=nice, gate=gate, owner=owner)
         self._factory = trainer_factory
-        self._admission = admission if admission is not None else Admission(None)
-        self._threads = int(threads)
         self._publish_every = float(publish_every_s)
         self._eval_every_steps = int(eval_every_steps)
         self._eval_every_s = float(eval_every_s)
         self._good_every = int(good_every_steps)
         self._n_real = int(n_real)
-        self._nice = max(0, int(nice))     # the training thread's niceness (Linux): > 0 lets clicks and pages go first
-        self._gate = gate                  # interactive work this thread gives way to between chunks
-        self._lock = threading.Lock()
-        self._wake = threading.Event()
-        self._published = threading.Condition(self._lock)
-        self._commands: queue.Queue[_Command] = queue.Queue()
-        self._stopping = False
         self._speed = max(0, int(speed))
         self._frame_s = FRAME_S
-        self._state = "idle"
-        self._message = ""
-        self._version = 0
         self._it_per_s = 0.0
+        self._last_publish = 0.0
         self.created = time.time()
         if isinstance(source, RunConfig):
             self._install(self._build(source))      # raises ConfigError / DataError to the caller
         else:
             self._install(source, restored=True)
-        self._thread = threading.Thread(target=self._loop, name=THREAD_PREFIX + self.run_id, daemon=True)
-        self._thread.start()
+        self._start()
 
     # ---- public controls (any thread) ----------------------------------------------------------------
     @property
     def cfg(self) -> RunConfig:
         return self._cfg
-
-    @property
-    def thread(self) -> threading.Thread:
-        return self._thread
 
     @property
     def real(self) -> np.ndarray | None:
@@ -316,10 +265,6 @@ class Runner(Owned):
             note = self._eval_note
         pos = self._admission.position(self) if state == "queued" else 0
         return RunStatus(self.run_id, state, message, step, target, pos, self._speed, it, version, good, note), snap
-
-    @property
-    def state(self) -> str:
-        return self._state
 
     def play(self, wait: bool = True, owner: str | None = None) -> None:
         self._check(owner, "train")
@@ -382,15 +327,7 @@ class Runner(Owned):
 
     def wait_for(self, predicate: Callable[[RunStatus], bool], timeout: float = 5.0) -> bool:
         """Block until predicate(status) holds for a published status (or the timeout passes)."""
-        deadline = time.monotonic() + timeout
-        while True:
-            if predicate(self.status()):
-                return True
-            left = deadline - time.monotonic()
-            if left <= 0:
-                return False
-            with self._published:
-                self._published.wait(min(left, 0.05))
+        return self._wait_published(lambda: predicate(self.status()), timeout)
 
     def wait_for_snapshot(self, past_step: int, timeout: float = 0.5) -> bool:
         """Block until the published snapshot shows a step after `past_step` (what a page needs to draw a first
@@ -398,19 +335,6 @@ class Runner(Owned):
         the run is not training (queued runs do not wait), or the timeout passes. True when such a snapshot is there."""
         self.wait_for(lambda s: self.snapshot().step > past_step or s.state != "running", timeout)
         return self.snapshot().step > past_step
-
-    def stop(self, timeout: float = JOIN_TIMEOUT_S) -> bool:
-        """Stop the thread and wait for it; True when it has exited."""
-        self._stopping = True
-        self._wake.set()
-        if self._thread is not threading.current_thread():
-            self._thread.join(timeout)
-        self._admission.release(self)
-        return not self._thread.is_alive()
-
-    @property
-    def alive(self) -> bool:
-        return self._thread.is_alive()
 
     # ---- internals: building ------------------------------------------------------------------------
     def _build(self, cfg: RunConfig) -> Trainer:
@@ -457,44 +381,7 @@ class Runner(Owned):
         arr.setflags(write=False)
         return arr
 
-    # ---- internals: commands ------------------------------------------------------------------------
-    def _send(self, name: str, *args: Any, wait: bool = True, timeout: float = 30.0) -> Any:
-        if self._stopping or not self._thread.is_alive():
-            raise RuntimeError(f"run {self.run_id} has been stopped; start a new one")
-        cmd = _Command(name, *args)
-        self._commands.put(cmd)
-        self._wake.set()
-        if not wait:
-            return None
-        deadline = time.monotonic() + timeout
-        while not cmd.done.wait(0.1):
-            if not self._thread.is_alive():      # stopped after the check above: nobody will answer
-                raise RuntimeError(f"run {self.run_id} has been stopped; start a new one")
-            if time.monotonic() > deadline:
-                raise TimeoutError(f"run {self.run_id} did not answer '{name}' within {timeout:g} s")
-        if cmd.error is not None:
-            raise cmd.error
-        return cmd.result
-
-    def _set_state(self, state: str, message: str | None = None) -> None:
-        with self._lock:
-            self._state = state
-            if message is not None:
-                self._message = message
-
-    def _drain(self) -> None:
-        while True:
-            try:
-                cmd = self._commands.get_nowait()
-            except queue.Empty:
-                return
-            try:
-                cmd.result = getattr(self, f"_do_{cmd.name}")(*cmd.args)
-            except BaseException as e:  # handed to the caller of the command
-                cmd.error = e
-            finally:
-                cmd.done.set()
-
+    # ---- internals: commands (LiveRunner._send runs _do_<name> on the thread) ----------------------------
     def _do_play(self) -> None:
         st = self._state
         if st in ("running", "queued"):
@@ -506,10 +393,7 @@ class Runner(Owned):
             msg = f"Continuing past the planned {self._cfg.train.steps:,} steps."
         else:
             msg = ""
-        if self._admission.request(self):
-            self._set_state("running", msg)
-        else:
-            self._set_state("queued", "Waiting for a free training slot: other runs are using them all.")
+        self._play_state(msg)
         self._publish()
         self._mark_running_start()            # after publishing the new state: the first chunk is published at once
 
@@ -552,56 +436,16 @@ class Runner(Owned):
     def _do_call(self, fn: Callable[[Trainer], Any]) -> Any:
         return fn(self.trainer)
 
-    # ---- internals: the loop ------------------------------------------------------------------------
-    def _loop(self) -> None:
-        name_os_thread(THREAD_PREFIX + self.run_id)
-        if self._nice:
-            lower_thread_priority(self._nice)
-        if self._threads > 0:   # torch's intra-op threads for this run (on 2 cores, 1 trains fastest)
-            torch.set_num_threads(self._threads)
-        try:
-            while not self._stopping:
-                self._drain()
-                if self._stopping:
-                    break
-                state = self._state
-                if state == "running":
-                    self._give_way()
-                    self._run_chunk()
-                elif state == "queued":
-                    if self._admission.holds(self):
-                        self._set_state("running", "")
-                        self._publish(snapshot=False)
-                        self._mark_running_start()
-                    else:
-                        self._idle_wait(0.5)
-                else:
-                    self._idle_wait(1.0)
-        except BaseException as e:  # never die silently: keep the reason for the page
-            log.exception("runner %s crashed", self.run_id)
-            self._set_state("error", _sentence(e))
-        finally:
-            self._admission.release(self)
-            # answer whatever is still waiting so no caller blocks on a dead thread
-            while True:
-                try:
-                    cmd = self._commands.get_nowait()
-                except queue.Empty:
-                    break
-                cmd.error = RuntimeError(f"run {self.run_id} has been stopped")
-                cmd.done.set()
-            with self._published:
-                self._published.notify_all()
+    # ---- internals: the LiveRunner hooks ---------------------------------------------------------------
+    def _label(self) -> str:
+        return f"run {self.run_id}"
 
-    def _give_way(self) -> None:
-        """Hold back while a page answers a click (see Gate). Not before the first chunk after play: the page
-        that pressed Train waits for that frame."""
-        if self._gate is not None and self._last_publish != 0.0:
-            self._gate.give_way(lambda: self._stopping or not self._commands.empty())
+    def _crash_message(self, e: BaseException) -> str:
+        return _sentence(e)
 
-    def _idle_wait(self, timeout: float) -> None:
-        self._wake.wait(timeout)
-        self._wake.clear()
+    def _on_slot(self) -> None:
+        self._publish(snapshot=False)
+        self._mark_running_start()
 
     def _mark_running_start(self) -> None:
         self._run_t0 = time.perf_counter()
@@ -618,7 +462,8 @@ class Runner(Owned):
             n = min(n, max(1, self._target - self.trainer.step_count))
         return n
 
-    def _run_chunk(self) -> None:
+    def _run_chunk(self, fresh: bool = False) -> None:
+        """One chunk; the first after play (`fresh`) is published at once (_mark_running_start)."""
         n = self._chunk_size()
         if not self._train(n, "both"):
             return
@@ -755,30 +600,6 @@ def _sentence(e: BaseException) -> str:
 
 def new_run_id() -> str:
     return secrets.token_hex(4)
-
-
-def name_os_thread(name: str) -> None:
-    """Give the calling thread `name` in the operating system too (Linux: the first 15 bytes), so `top -H`,
-    `ps -L` and /proc/<pid>/task/*/comm show which threads train (Python 3.11 names only its own objects).
-    Does nothing where that is not available."""
-    try:
-        import ctypes
-        libc = ctypes.CDLL(None, use_errno=True)
-        libc.prctl(15, ctypes.c_char_p(name.encode()[:15]), 0, 0, 0)     # PR_SET_NAME
-    except Exception:
-        pass
-
-
-def lower_thread_priority(nice: int) -> bool:
-    """Make the calling thread `nice` steps nicer (Linux: a thread has its own niceness; raising it needs no
-    privileges). A busy server then gives a click or a page's redraw the CPU before a training step, and training
-    still gets every cycle nobody else wants. True when it took effect; nothing happens elsewhere."""
-    try:
-        tid = threading.get_native_id()
-        os.setpriority(os.PRIO_PROCESS, tid, min(19, os.getpriority(os.PRIO_PROCESS, tid) + int(nice)))
-        return True
-    except (OSError, AttributeError):
-        return False
 
 
 def runner_threads() -> list[str]:
@@ -956,5 +777,5 @@ class Registry:
             self.remove(rid, timeout)
 
 
-__all__ = ["Runner", "RunStatus", "Registry", "NotOwner", "Owned", "owned_by", "Admission", "Gate", "STATES",
+__all__ = ["Runner", "RunStatus", "Registry", "NotOwner", "owned_by", "Admission", "Gate", "STATES",
            "new_run_id", "runner_threads", "name_os_thread", "lower_thread_priority", "THREAD_PREFIX"]

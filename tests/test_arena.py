@@ -15,11 +15,23 @@ from ganae.arena import ArenaRunner, ArenaStore, describe_updates, stop_all
 from ganae.compare import Variant, comparisons
 from ganae.config import ConfigError, RunConfig
 from ganae.runner import Admission
-from ganae.trainer import DivergenceError
+from ganae.trainer import DivergenceError, Trainer
 
 BASE = RunConfig().with_updates(**{"data.n": 2000, "model.g_hidden": 16, "model.d_hidden": 16,
                                    "train.batch_size": 32, "train.device": "cpu"})
 R1 = Variant("R1", {"objective.r1": 1.0})
+RTOL, ATOL = 1e-4, 1e-7      # the ensemble tolerance of tests/test_ensemble.py
+
+
+def assert_same_curves(solo: Trainer, run) -> None:
+    """A RunView's history equals the solo Trainer's: same steps, same gaps, every curve within the tolerance."""
+    ha, hb = solo.history.arrays(), run.history
+    assert ha.keys() == hb.keys() and np.array_equal(ha["step"], hb["step"])
+    for key, va in ha.items():
+        vb = hb[key]
+        gaps = np.isnan(va)
+        assert np.array_equal(gaps, np.isnan(vb)) and not gaps.all(), key
+        assert np.max(np.abs(va - vb)[~gaps]) <= RTOL * np.max(np.abs(va[~gaps])) + ATOL, key
 
 
 @pytest.fixture
@@ -105,8 +117,9 @@ def test_pause_holds_and_step_advances_every_run_by_n(arenas):
 
 
 def test_a_diverging_variant_is_reported_not_fatal(arenas):
+    # solo runs (ensembles off): the faults are injected into each run's own Trainer.step
     a = make(arenas, BASE, [Variant("boom", {"optim.d_lr": 0.01}), Variant("broken", {"optim.g_lr": 0.01})],
-             seeds=[0], steps=30)
+             seeds=[0], steps=30, ensembles=False)
     runs = {r.variant: r for r in a.cmp.runs}
 
     def diverge(n=1, part="both"):
@@ -126,6 +139,65 @@ def test_a_diverging_variant_is_reported_not_fatal(arenas):
     assert by["base"].step == 30 and "diverged" in by["boom"].error and "shape mismatch" in by["broken"].error
     assert "boom" in v.message and "broken" in v.message
     assert v.readings["boom"].startswith("Diverged")
+
+
+def test_the_arena_trains_variants_x_seeds_as_ensembles_each_run_its_solo_run(arenas):
+    a = make(arenas, BASE, [R1], seeds=[0, 1, 2], steps=40)
+    a.play()
+    assert finished(a)
+    groups = [(idx, type(unit).__name__) for idx, unit in a.cmp.cohort.groups]
+    assert groups == [([0, 1, 2], "Ensemble"), ([3, 4, 5], "Ensemble")]        # one per structure
+    v = a.view()
+    assert [r.step for r in v.runs] == [40] * 6 and all(not r.error for r in v.runs)
+    for r, run in zip(v.runs, a.cmp.runs):
+        solo = Trainer(run.solo.cfg)
+        solo.step(40)
+        assert len(r.history["step"]) == 40
+        assert_same_curves(solo, r)
+        member = a.call(lambda cmp, run=run: {k: p.clone() for k, p in run.trainer.model.state_dict().items()})
+        for name, p in solo.model.state_dict().items():            # the weights too (Run.trainer is up to date)
+            if p.dtype.is_floating_point:
+                assert float((p - member[name]).abs().max()) <= RTOL * float(p.abs().max()) + ATOL, name
+    off = make(arenas, BASE, [R1], seeds=[0, 1, 2], steps=40, ensembles=False)
+    off.step(40)
+    assert [len(idx) for idx, _ in off.cmp.cohort.groups] == [1] * 6
+    for r_on, r_off in zip(v.runs, off.view().runs):                    # the same curves either way
+        assert np.allclose(r_on.history["loss_d"], r_off.history["loss_d"], rtol=RTOL, atol=ATOL)
+
+
+def test_a_diverging_ensemble_member_stops_alone_and_a_copy_trains_on():
+    sgd = BASE.with_updates(**{"optim.d_opt": "sgd", "optim.g_opt": "sgd", "objective.loss": "ls",
+                               "optim.d_lr": 1e-3, "optim.g_lr": 1e-3})
+    boom = Variant("boom", {"optim.d_lr": 10.0, "optim.g_lr": 10.0})       # a scalar: the same ensemble
+    store = ArenaStore(max_arenas=4)
+    try:
+        a = store.create(sgd, [boom], seeds=[0, 1], steps=60, grace_s=None)
+        a.play()
+        assert finished(a)
+        assert [(idx, type(u).__name__) for idx, u in a.cmp.cohort.groups] == [([0, 1, 2, 3], "Ensemble")]
+        v = a.view()
+        by = {(r.variant, r.seed): r for r in v.runs}
+        for seed in (0, 1):
+            solo = Trainer(sgd.with_updates(**{"optim.d_lr": 10.0, "optim.g_lr": 10.0, "train.seed": seed}))
+            with pytest.raises(DivergenceError) as e:
+                solo.step(60)
+            bad = by[("boom", seed)]
+            assert "diverged" in bad.error and bad.error == str(e.value)           # the solo run's message
+            assert 0 < bad.step < 60 and not by[("base", seed)].error and by[("base", seed)].step == 60
+        assert "boom" in v.message and "Finished" in v.message
+        b = store.fork(a.arena_id, grace_s=None)        # copies at different steps: the healthy ones batch again
+        b.step(10)
+        w = b.view()
+        assert [r.step for r in w.runs] == [70, 70, by[("boom", 0)].step, by[("boom", 1)].step]
+        assert [r.error for r in w.runs] == [r.error for r in v.runs]
+        assert [(idx, type(u).__name__) for idx, u in b.cmp.cohort.groups] == [
+            ([0, 1], "Ensemble"), ([2], "Trainer"), ([3], "Trainer")]
+        solo = Trainer(sgd.with_updates(**{"train.seed": 1}))
+        solo.step(70)
+        assert_same_curves(solo, w.runs[1])
+    finally:
+        store.shutdown()
+        stop_all()
 
 
 def test_too_many_runs_is_refused_with_a_sentence():
