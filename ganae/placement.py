@@ -342,7 +342,8 @@ class RemoteRunner:
 
     def copy_trainer(self, timeout: float = 120.0) -> Trainer:
         """A local Trainer equal to this run's now (what Registry.fork starts a copy from)."""
-        payload = self.call(lambda t: copy_payload(t.payload(note=f"copy of run {self.run_id}")), timeout=timeout)
+        note = f"copy of run {self.run_id}"       # the function travels to the actor: it must not hold `self`
+        payload = self.call(lambda t: copy_payload(t.payload(note=note)), timeout=timeout)
         build = getattr(self._factory, "from_payload", None) or Trainer.from_payload
         return build(payload)
 

@@ -41,9 +41,12 @@ def _free_runs():
     st.cache_resource.clear()          # the registry's on_release stops every run and joins its thread
 
 
-def playground(query: dict | None = None) -> AppTest:
+def playground(query: dict | None = None, owner: str | None = None) -> AppTest:
+    """The Playground in a new session; `owner`: the browser's secret it brings (its cookie: a refresh)."""
     at = AppTest.from_file(APP, default_timeout=TIMEOUT)
     at.query_params.update(query or {})
+    if owner is not None:
+        at.session_state[runtime.OWNER_KEY] = owner
     at.run()
     at.switch_page("views/playground.py").run()
     assert not at.exception, at.exception
@@ -142,13 +145,14 @@ def test_a_refresh_during_training_finds_the_run_still_training_with_its_history
     r = run_of(at)
     assert r.wait_for(lambda s: s.step >= 100, timeout=30)
     n_before = len(r.snapshot().history["step"])
+    shown_before = r.snapshot().step                             # the page shows the published snapshot's step
     step_before = r.status().step
 
-    again = playground({"run": r.run_id})                        # a new session with the same URL: a refresh
+    again = playground({"run": r.run_id}, owner=at.session_state[runtime.OWNER_KEY])   # a refresh: same browser
     assert not again.exception and not again.error
     assert run_of(again) is r
     assert r.status().state == "running"                         # the refresh did not pause it
-    assert (shown_step(again) or 0) >= step_before
+    assert (shown_step(again) or 0) >= shown_before
     assert len(r.snapshot().history["step"]) >= n_before
     assert r.snapshot().history["step"][0] == 1                  # the history still starts at the first step
     assert r.wait_for(lambda s: s.step > step_before + 50, timeout=30)
