@@ -165,7 +165,7 @@ def arena_step(page) -> int | None:
 
 def test_an_arena_is_watched_read_only_and_copied(browsers, server):
     _, a = browsers()
-    a.goto(server + "/arena")
+    a.goto(server + "/arena?train.seed=0&steps=10000")   # a long plan: A's arena must not finish while B copies it
     settle(a, strict=False)
     keyed_button(a, "ar_start").click()
     assert wait_for(lambda: query(a, "arena"), timeout=60)
@@ -192,4 +192,8 @@ def test_an_arena_is_watched_read_only_and_copied(browsers, server):
     assert wait_for(lambda: arena_step(b) == copied_at + 50, timeout=60)
     # A's arena trains on, A's own (no watching note there)
     s2 = arena_step(a)
-    assert wait_for(lambda: (arena_step(a) or 0) > s2, timeout=40) and not watched(a)
+    moved = wait_for(lambda: (arena_step(a) or 0) > s2, timeout=40)
+    shot(a, "owner-05-arena-owner-after-copy.png")
+    line = a.locator(".ganae-arena-step").first
+    assert moved, f"A's arena stopped at {s2}: {line.inner_text() if line.count() else 'no state line'}"
+    assert not watched(a)
