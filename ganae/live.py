@@ -62,7 +62,22 @@ class _Command:
         self.error: BaseException | None = None
 
 
-class LiveRunner:
+class Owned:
+    """The owner check of anything a browser commands (a LiveRunner, a Ray RemoteRunner): `_owner` is the secret
+    a command must bring; WHAT names it in NotOwner's sentence."""
+    WHAT = "run"
+    _owner: str | None = None
+
+    def owned_by(self, token: str | None) -> bool:
+        """True when `token` may command this (its owner's secret, or any token when it has no owner)."""
+        return owned_by(self._owner, token)
+
+    def _check(self, owner: str | None, action: str) -> None:
+        if not self.owned_by(owner):
+            raise NotOwner(self.WHAT, action)
+
+
+class LiveRunner(Owned):
     """One daemon thread hosting something steppable; controls are commands that thread executes between chunks.
 
     A subclass sets WHAT (its name in sentences: "run", "comparison"), implements `_run_chunk(fresh)` and one
@@ -104,9 +119,6 @@ class LiveRunner:
     def alive(self) -> bool:
         return self._thread.is_alive()
 
-    def owned_by(self, token: str | None) -> bool:
-        """True when `token` may command this (its owner's secret, or any token when it has no owner)."""
-        return owned_by(self._owner, token)
 
     def stop(self, timeout: float = JOIN_TIMEOUT_S) -> bool:
         """Stop the thread and wait for it; True when it has exited."""
@@ -145,9 +157,6 @@ class LiveRunner:
             self._published.notify_all()
 
     # ---- commands ------------------------------------------------------------------------------------
-    def _check(self, owner: str | None, action: str) -> None:
-        if not self.owned_by(owner):
-            raise NotOwner(self.WHAT, action)
 
     def _send(self, name: str, *args: Any, wait: bool = True, timeout: float = 30.0) -> Any:
         """Put command `name` on the queue; with `wait`, block for its result (its exception is raised here)."""

@@ -27,7 +27,8 @@ from typing import Any, Callable
 
 from . import cluster
 from .config import RunConfig
-from .runner import Admission, NotOwner, Runner, RunStatus, copy_payload, owned_by
+from .live import Owned
+from .runner import Admission, Runner, RunStatus, copy_payload
 from .trainer import Snapshot, Trainer
 
 ENV = "GANAE_RAY_ADDRESS"
@@ -175,7 +176,7 @@ def _node_id() -> str:
     return cluster._ray().get_runtime_context().get_node_id()
 
 
-class RemoteRunner:
+class RemoteRunner(Owned):
     """A Runner's interface over a RunHost actor (see the module docstring)."""
 
     def __init__(self, placement: "RayPlacement", source: RunConfig | Trainer, factory: Callable[..., Trainer],
@@ -302,12 +303,6 @@ class RemoteRunner:
         with self._lock:
             return self._status, self._snap
 
-    def owned_by(self, token: str | None) -> bool:
-        return owned_by(self._owner, token)
-
-    def _check(self, owner: str | None, action: str) -> None:
-        if not self.owned_by(owner):
-            raise NotOwner("run", action)
 
     def snapshot(self) -> Snapshot:
         self._poll()
