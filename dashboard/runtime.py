@@ -66,6 +66,7 @@ REFRESH_S = float(os.environ.get("GANAE_REFRESH_S", "0") or 0) or (1.0 if (os.cp
 FRAME_COST_S = float(os.environ.get("GANAE_FRAME_COST_S", "0.05"))
 REDRAW_SHARE = 0.5
 QUEUED_EVERY_S = 2.0
+WATCH_EVERY_S = 2.0         # a watcher's page of a paused / finished run checks this often whether its owner went on
 QUERY_KEY = "run"
 
 STATE_LABELS = {   # state: (icon, label) in Streamlit markdown
@@ -353,11 +354,14 @@ def _adopt_run(key: str, runner: Runner, in_url: bool = True) -> Runner:
     return runner
 
 
-def run_every(status: RunStatus | None) -> float | None:
+def run_every(status: RunStatus | None, watching: bool = False) -> float | None:
     """How often the live fragment redraws: only while something is happening, and less often when many pages
-    do (see FRAME_COST_S)."""
-    if status is None or status.state not in ("running", "queued"):
+    do (see FRAME_COST_S). A page `watching` someone else's run keeps looking (every WATCH_EVERY_S) while it is
+    paused: only its owner can make it go on, and the watcher's page must notice."""
+    if status is None:
         return None
+    if status.state not in ("running", "queued"):
+        return WATCH_EVERY_S if watching else None
     if FRAME_COST_S <= 0:                       # adaptation off: the fixed intervals
         return REFRESH_S if status.state == "running" else 1.0
     counts = registry().counts()

@@ -310,6 +310,9 @@ def test_live_redraws_space_out_when_many_pages_are_live(monkeypatch):
     monkeypatch.setattr(runtime, "FRAME_COST_S", 0.15)
     assert runtime.run_every(None) is None
     assert runtime.run_every(status("paused")) is None and runtime.run_every(status("finished")) is None
+    # a watcher's page keeps looking at a paused run: only the owner can resume it, the watcher must notice
+    assert runtime.run_every(status("paused"), watching=True) == runtime.WATCH_EVERY_S
+    assert runtime.run_every(status("finished"), watching=True) == runtime.WATCH_EVERY_S
     reg.running = 1
     assert runtime.run_every(status("running")) == 1.0            # one page: the normal rate
     reg.running, reg.queued = 2, 1

@@ -556,11 +556,14 @@ def status_line(v: ArenaView) -> str:
     return " · ".join(parts)
 
 
-def live(arena: ArenaRunner | None) -> None:
+def live(arena: ArenaRunner | None, watching: bool = False) -> None:
+    """The live part; a page `watching` someone else's arena keeps looking while it is paused (its owner may
+    resume it)."""
     view0 = arena.view() if arena is not None else None
     arena_id = arena.arena_id if arena is not None else None
     every = runtime.REFRESH_S if view0 is not None and view0.state == "running" else \
-        1.0 if view0 is not None and view0.state == "queued" else None
+        1.0 if view0 is not None and view0.state == "queued" else \
+        runtime.WATCH_EVERY_S if view0 is not None and watching else None
 
     @st.fragment(run_every=every)
     def frame() -> None:
@@ -722,7 +725,7 @@ def run() -> None:
         if arena is not None and base is not None and error is None and ss.get("ar_started") is not None \
                 and not started(setup):
             st.info("You changed the setup: press **Start** to run the new comparison.")
-        live(arena)
+        live(arena, watching)
         exports(arena)
 
 

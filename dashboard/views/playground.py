@@ -216,7 +216,7 @@ def live(runner, pending: RunConfig | None, watching: bool = False) -> None:
     status0 = runner.status() if runner is not None else None
     run_id = runner.run_id if runner is not None else None
 
-    @st.fragment(run_every=runtime.run_every(status0))
+    @st.fragment(run_every=runtime.run_every(status0, watching))
     def frame() -> None:
         reg = runtime.registry()
         r = reg.get(run_id) if run_id else None
