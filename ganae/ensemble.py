@@ -238,13 +238,14 @@ class StackedOptimizer:
         self.wd = vec([c.optim.weight_decay for c in cfgs]) if any(c.optim.weight_decay for c in cfgs) else None
         self.b1c, self.b2, self.b2c = vec([1 - b for b in self.beta1]), vec(self.beta2), vec([1 - b for b in self.beta2])
         self.mom = vec(self.momentum)
-        self.steps = 0
+        self.steps = [0] * len(solo)          # each member's optimiser step count (members may be at other steps)
+        self.sgd_started = [False] * len(solo)
         self.state: list[dict[str, torch.Tensor]] = [self._import(i, solo) for i in range(len(params))]
 
     def _import(self, i: int, solo: Sequence[torch.optim.Optimizer]) -> dict[str, torch.Tensor]:
         """Stack the members' torch optimiser state of parameter i (zeros for a fresh optimiser)."""
         per = [o.state.get(o.param_groups[0]["params"][i], {}) for o in solo]
-        self.steps = int(per[0]["step"]) if "step" in per[0] else 0
+        self.steps = [int(s["step"]) if "step" in s else 0 for s in per]
         names = {"adam": ("exp_avg", "exp_avg_sq"), "sgd": ("momentum_buffer",),
                  "rmsprop": ("square_avg", "momentum_buffer")}[self.kind]
         p = self.params[i]
@@ -253,19 +254,19 @@ class StackedOptimizer:
             vals = [s.get(n) for s in per]
             out[n] = torch.stack([v if v is not None else torch.zeros_like(p[0]) for v in vals]).detach()
         if self.kind == "sgd":
-            self.sgd_started = per[0].get("momentum_buffer") is not None
+            self.sgd_started = [s.get("momentum_buffer") is not None for s in per]
         return out
 
     def export(self, k: int, opt: torch.optim.Optimizer) -> None:
         """Write member k's state into its solo torch optimiser (what opt.state_dict() then saves)."""
         opt.param_groups[0]["lr"] = self.lr[k]
         for p, s in zip(opt.param_groups[0]["params"], self.state):
-            if self.steps == 0:
+            if self.steps[k] == 0:
                 opt.state.pop(p, None)
                 continue
             st: dict[str, Any] = {}
             if self.kind in ("adam", "rmsprop"):
-                st["step"] = torch.tensor(float(self.steps))
+                st["step"] = torch.tensor(float(self.steps[k]))
             for n, v in s.items():
                 if n == "momentum_buffer" and not self.momentum[k]:
                     if self.kind == "sgd":
@@ -283,14 +284,15 @@ class StackedOptimizer:
 
     @torch.no_grad()
     def step(self) -> None:
-        self.steps += 1
-        t = self.steps
+        self.steps = [t + 1 for t in self.steps]
+        ts = self.steps
         vec = lambda xs: torch.tensor(xs, dtype=self.params[0].dtype, device=self.params[0].device)  # noqa: E731
         if self.kind == "adam":
-            neg_step = vec([-lr / (1 - b1 ** t) for lr, b1 in zip(self.lr, self.beta1)])
-            bc2_sqrt = vec([(1 - b2 ** t) ** 0.5 for b2 in self.beta2])
+            neg_step = vec([-lr / (1 - b1 ** t) for lr, b1, t in zip(self.lr, self.beta1, ts)])
+            bc2_sqrt = vec([(1 - b2 ** t) ** 0.5 for b2, t in zip(self.beta2, ts)])
         else:
             neg_lr = vec([-lr for lr in self.lr])
+        first = [k for k, t in enumerate(ts) if t == 1 and not self.sgd_started[k]] if self.kind == "sgd" else []
         for p, s in zip(self.params, self.state):
             g = p.grad
             if self.wd is not None:
@@ -302,10 +304,12 @@ class StackedOptimizer:
                 p.addcdiv_(s["exp_avg"] * self.per(neg_step, p), denom)
             elif self.kind == "sgd":
                 buf = s["momentum_buffer"]
-                if t == 1 and not self.sgd_started:
+                if len(first) == len(ts):
                     buf.copy_(g)
                 else:
                     buf.mul_(self.per(self.mom, p)).add_(g)
+                    for k in first:             # a member's first step: its buffer is its gradient (as torch)
+                        buf[k].copy_(g[k])
                 p.add_(buf * self.per(neg_lr, p))
             else:                                # rmsprop (momentum > 0 is part of the structure)
                 s["square_avg"].mul_(self.RMS_ALPHA).addcmul_(g, g, value=1 - self.RMS_ALPHA)
@@ -339,8 +343,6 @@ class Ensemble:
                 raise ValueError(why)
         if len(keys) > 1:
             raise ValueError("the members of an ensemble must share one structure (see ensemble.structure)")
-        if len({t.step_count for t in self.trainers}) > 1:
-            raise ValueError("the members of an ensemble must be at the same step")
         first = self.trainers[0]
         self.cfgs = [t.cfg for t in self.trainers]
         self.cfg, self.data, self.device = first.cfg, first.data, first.device
@@ -363,7 +365,7 @@ class Ensemble:
                   "target": vec(lambda c: tricks.real_target(c.tricks.label_smoothing)).view(-1, 1),
                   "ac": vec(lambda c: c.tricks.ac_weight), "ema": vec(lambda c: 1.0 - c.tricks.ema)}
         self.errors: list[str] = [""] * self.K
-        self.step_count = first.step_count
+        self.steps = [t.step_count for t in self.trainers]   # members may be at different steps (a class cohort)
         self.seconds = 0.0
         self._stale: set[int] = set()             # members whose Trainer lags the stacked state
 
@@ -382,10 +384,15 @@ class Ensemble:
             if self.n_classes else None
         return z, y
 
-    def _noise(self, x: torch.Tensor, step: int) -> torch.Tensor:
-        """Instance noise: member k adds σ_k(t)·ε from its generator, or nothing when its σ is 0 (as solo)."""
-        sig = [tricks.instance_noise_sigma(c.tricks.instance_noise, step, c.tricks.instance_noise_steps)
-               for c in self.cfgs]
+    @property
+    def step_count(self) -> int:
+        """The step of the members when they are all at one step (ensembles built from configs); else the most."""
+        return max(self.steps)
+
+    def _noise(self, x: torch.Tensor, steps: Sequence[int]) -> torch.Tensor:
+        """Instance noise: member k adds σ_k(t_k)·ε from its generator, or nothing when its σ is 0 (as solo)."""
+        sig = [tricks.instance_noise_sigma(c.tricks.instance_noise, t, c.tricks.instance_noise_steps)
+               for c, t in zip(self.cfgs, steps)]
         if not any(s > 0 for s in sig):
             return x
         parts = self.d.unstack(x)
@@ -400,8 +407,8 @@ class Ensemble:
         return self.d.per_example(grad)
 
     # ---- one iteration, as models.gan.GAN.train_step + common.critic_step ------------------------------
-    def _critic_step(self, real: torch.Tensor, real_y: torch.Tensor, fake: torch.Tensor, fake_y, step: int
-                     ) -> dict[str, torch.Tensor]:
+    def _critic_step(self, real: torch.Tensor, real_y: torch.Tensor, fake: torch.Tensor, fake_y,
+                     step: Sequence[int]) -> dict[str, torch.Tensor]:
         o, h = self.cfg.objective, self.h
         real_in, fake_in = self._noise(real.detach(), step), self._noise(fake.detach(), step)
         real_out, fake_out = self.d.critic(real_in), self.d.critic(fake_in)
@@ -452,7 +459,7 @@ class Ensemble:
         return F.cross_entropy(logits.reshape(K * N, C), y.reshape(-1), reduction="none").view(K, N).mean(-1)
 
     def _train_step(self, x: torch.Tensor, y: torch.Tensor, part: str) -> dict[str, torch.Tensor]:
-        cfg, t, step = self.cfg, self.cfg.tricks, self.step_count
+        cfg, t, step = self.cfg, self.cfg.tricks, self.steps
         n = self.cfg.train.batch_size
         out: dict[str, torch.Tensor] = {}
         if part in ("both", "d"):
@@ -501,11 +508,10 @@ class Ensemble:
         kind = self.cfg.optim.lr_decay
         if kind == "none":
             return
-        t = self.step_count + 1
         for name, opt in self.opt.items():
             for i, c in enumerate(self.cfgs):
                 if kind == "linear":
-                    opt.lr[i] = self.base_lr[name][i] * max(0.0, 1.0 - t / c.train.steps)
+                    opt.lr[i] = self.base_lr[name][i] * max(0.0, 1.0 - (self.steps[i] + 1) / c.train.steps)
                 else:
                     opt.lr[i] = opt.lr[i] * c.optim.lr_gamma
 
@@ -522,7 +528,7 @@ class Ensemble:
             x, y = self._batch()
             out = self._train_step(x, y, part)
             self._schedule()
-            self.step_count += 1
+            self.steps = [t + 1 for t in self.steps]
             pending.append((tuple(out), torch.stack(list(out.values()))))
         self._stale = set(range(self.K))
         self._flush(pending, n)
@@ -537,10 +543,10 @@ class Ensemble:
     def _flush(self, pending: list[tuple[tuple[str, ...], torch.Tensor]], n: int) -> None:
         """Read the chunk back in one transfer; record each live member's history as its solo Trainer would."""
         values = [v.tolist() for _, v in pending]          # n × metrics × K
-        first = self.step_count - n + 1
         for k, tr in enumerate(self.trainers):
             if self.errors[k]:
                 continue
+            first = self.steps[k] - n + 1
             bad = None
             for i, ((keys, _), rows) in enumerate(zip(pending, values)):
                 metrics = {key: row[k] for key, row in zip(keys, rows)}
@@ -548,7 +554,7 @@ class Ensemble:
                 tr.last = metrics
                 if bad is None:
                     bad = next(((first + i, key, v) for key, v in metrics.items() if not math.isfinite(v)), None)
-            tr.step_count = self.step_count
+            tr.step_count = self.steps[k]
             tr.prepared = True
             if bad is not None:
                 self.errors[k] = str(DivergenceError(*bad))
@@ -567,7 +573,7 @@ class Ensemble:
             opt.export(k, m.optimizers[name])
             s = tr.schedulers[name]
             if s is not None:
-                s.last_epoch = self.step_count
+                s.last_epoch = self.steps[k]
                 s._last_lr = [opt.lr[k]]
 
     def view(self, k: int) -> Trainer:
@@ -606,7 +612,7 @@ class Cohort:
 
     def __init__(self, trainers: Sequence[Trainer], batched: bool = True, errors: Sequence[str] | None = None):
         """`errors`: runs that already stopped (diverged or failed before, e.g. copies of an arena's runs) stay
-        solo and never advance. Runs are batched only with runs at the same step."""
+        solo and never advance. Runs at different steps batch together (each member keeps its own step)."""
         self.trainers = list(trainers)
         self.errors: list[str] = list(errors) if errors is not None else [""] * len(self.trainers)
         self.groups: list[tuple[list[int], Ensemble | Trainer]] = []
@@ -619,7 +625,7 @@ class Cohort:
                 if why and why not in self.notes:
                     self.notes.append(why)
             else:
-                by.setdefault((structure(t.cfg), t.step_count), []).append(i)
+                by.setdefault(structure(t.cfg), []).append(i)
         for idx in by.values():
             ts = [self.trainers[i] for i in idx]
             self.groups.append((idx, Ensemble(ts) if len(ts) > 1 else ts[0]))

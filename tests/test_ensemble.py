@@ -253,3 +253,34 @@ def test_train_runs_is_the_same_engine_as_a_plain_function():
     ref.step(8)
     assert out[1][2]["js"] == pytest.approx(ref.evaluate()["js"], rel=1e-4)
     assert "test_mse" in out[2][2]
+
+
+@pytest.mark.parametrize("opt", [{}, {"optim.d_opt": "sgd", "optim.g_opt": "sgd", "optim.momentum": 0.9},
+                                 {"optim.d_opt": "sgd", "optim.g_opt": "sgd"}])
+def test_members_at_different_steps_each_follow_their_solo_run(opt):
+    """A class cohort batches runs that started at different times: each member keeps its own step (lr decay,
+    instance-noise annealing, history) and its own optimiser step count (Adam's bias correction, SGD's first
+    momentum step), whichever member comes first in the ensemble."""
+    tricks = {"optim.lr_decay": "linear", "tricks.instance_noise": 0.2, "tricks.instance_noise_steps": 60,
+              "train.steps": 200, **opt}
+    cfgs = configs("ring8-vanilla", tricks, seeds=(0, 1, 2))
+    ahead = {0: 40, 1: 0, 2: 7}
+    solo = [Trainer(c) for c in cfgs]
+    members = [Trainer(c) for c in cfgs]
+    for k, n in ahead.items():
+        if n:
+            solo[k].step(n)
+            members[k].step(n)
+    ens = Ensemble(members)
+    assert ens.steps == [40, 0, 7]
+    ens.step(30)
+    for t in solo:
+        t.step(30)
+    for k in range(3):
+        assert_same_run(solo[k], ens.view(k))
+    ens = Ensemble([members[2], members[0], members[1]])     # restacked in another order, as a cohort does
+    ens.step(20)
+    for t in solo:
+        t.step(20)
+    for k, t in enumerate([solo[2], solo[0], solo[1]]):
+        assert_same_run(t, ens.view(k))
