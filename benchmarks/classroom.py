@@ -60,11 +60,14 @@ CHROMIUM = "/usr/bin/chromium"
 CHROMIUM_ARGS = ["--no-sandbox", "--disable-gpu", "--disable-background-networking",
                  "--disable-component-update", "--disable-sync", "--no-first-run"]
 THREAD_PREFIX = "ganae-run-"[:15]          # runner threads' OS names start so (ganae.runner.name_os_thread)
+COHORT_PREFIX = "ganae-cohort-"[:15]       # a class cohort's training thread (ganae/cohort.py)
 TARGETS = {"errors": 0, "p95_s": 1.0, "rss_growth": 0.10, "runner_threads_left": 0}
 INTERACTION_TIMEOUT_S = 30.0
 # Students open the Playground from the lecturer's link with a long planned run, so every run trains for the whole
 # class (the Playground's default plan, 5,000 steps, ends after ~10 s here, and a finished run has no Pause)
 PLANNED_STEPS = 1_000_000
+# --mixed: every other student changes the shared link's loss or a trick (a structure of its own: several cohorts)
+MIXES = ("objective.loss=ls", "objective.loss=hinge", "tricks.ema=0.999")
 
 # The run's state line as the page shows it now: its step and its text (fresh elements only; a re-rendering
 # element is marked stale while Streamlit redraws).
@@ -162,12 +165,12 @@ def read_stats(path: str) -> dict[str, Any] | None:
 
 
 def runner_cpu_seconds(pid: int) -> float:
-    """CPU seconds of the server's runner threads alive now (named ganae-run-* in the OS)."""
+    """CPU seconds of the server's training threads alive now (runners ganae-run-*, cohorts ganae-cohort-*)."""
     total = 0.0
     for task in glob.glob(f"/proc/{pid}/task/*"):
         try:
             with open(task + "/comm") as f:
-                if not f.read().startswith(THREAD_PREFIX):
+                if not f.read().startswith((THREAD_PREFIX, COHORT_PREFIX)):
                     continue
             with open(task + "/stat") as f:
                 st = f.read()
@@ -623,8 +626,10 @@ async def _sample(pid: int, stats_path: str, series: list[dict[str, Any]], stop:
         if browser_nice:                   # new renderers appear with every student
             renice(browser_pids(pid, driver=False), browser_nice)     # (the driver measures: full speed)
         series.append({"t": round(w - t0, 2), "rss_mb": rss_mb(pid), "running": s.get("running"),
-                       "queued": s.get("queued"), "runs": s.get("runs"),
-                       "runner_threads": sum(n.startswith(THREAD_PREFIX) for n in thread_names(pid)),
+                       "queued": s.get("queued"), "runs": s.get("runs"), "training": s.get("training"),
+                       "cohorts": s.get("cohorts"),
+                       "runner_threads": sum(n.startswith((THREAD_PREFIX, COHORT_PREFIX))
+                                             for n in thread_names(pid)),
                        "threads": len(thread_names(pid)),
                        "server_cpu": round((cpu - cpu0) / max(1e-6, w - w0), 2),
                        "train_cpu": round(max(0.0, tcpu - tcpu0) / max(1e-6, w - w0), 2),
@@ -643,7 +648,7 @@ async def _sample(pid: int, stats_path: str, series: list[dict[str, Any]], stop:
 async def run_class(url: str, pid: int, stats_path: str, sessions: int, seconds: float, ramp: float,
                     grace: float, seed: int = 0, watch: tuple[float, float] = (3.0, 7.0),
                     browser_nice: int = 0, planned_steps: int = PLANNED_STEPS, clients: str = "browser",
-                    browsers: int = 0) -> dict[str, Any]:
+                    browsers: int = 0, mixed: bool = False) -> dict[str, Any]:
     rng = random.Random(seed)
     series: list[dict[str, Any]] = []
     stop = asyncio.Event()
@@ -652,6 +657,7 @@ async def run_class(url: str, pid: int, stats_path: str, sessions: int, seconds:
     before = {"rss_mb": rss_mb(pid), "threads": len(thread_names(pid))}
     sampler = asyncio.create_task(_sample(pid, stats_path, series, stop, t0, browser_nice))
     page_url = f"{url}/playground?train.steps={int(planned_steps)}"
+    urls = [page_url + (f"&{MIXES[(i // 2) % len(MIXES)]}" if mixed and i % 2 else "") for i in range(sessions)]
     rngs = [random.Random(rng.random()) for _ in students]
     # which students use Chromium: all of a browser class; `browsers` of a wire class, spread over its arrivals
     n_browsers = sessions if clients == "browser" else min(max(0, browsers), sessions)
@@ -661,7 +667,7 @@ async def run_class(url: str, pid: int, stats_path: str, sessions: int, seconds:
 
     async def go(browser) -> None:
         await asyncio.gather(*(student(s, BrowserPage(s, browser) if s.client == "browser" else WirePage(s),
-                                       page_url, i * ramp, seconds, rngs[i], watch, t0)
+                                       urls[i], i * ramp, seconds, rngs[i], watch, t0)
                                for i, s in enumerate(students)))
 
     if not in_browser:
@@ -681,7 +687,7 @@ async def run_class(url: str, pid: int, stats_path: str, sessions: int, seconds:
     while time.monotonic() < deadline:
         await asyncio.sleep(1.0)
         s = read_stats(stats_path) or {}
-        threads = sum(n.startswith(THREAD_PREFIX) for n in thread_names(pid))
+        threads = sum(n.startswith((THREAD_PREFIX, COHORT_PREFIX)) for n in thread_names(pid))
         if s.get("runs") == 0 and threads == 0 and (s.get("time", 0) > time.time() - 5):
             reaped_at = time.monotonic() - t0
             break
@@ -690,7 +696,7 @@ async def run_class(url: str, pid: int, stats_path: str, sessions: int, seconds:
     await sampler
     names = thread_names(pid)
     after = {"rss_mb": rss_mb(pid), "threads": len(names), "thread_names": dict(collections.Counter(names)),
-             "runner_threads": sum(n.startswith(THREAD_PREFIX) for n in thread_names(pid)),
+             "runner_threads": sum(n.startswith((THREAD_PREFIX, COHORT_PREFIX)) for n in thread_names(pid)),
              "stats": read_stats(stats_path)}
     return summarise(students, series, before, after, closed_at, reaped_at, sessions, seconds, ramp, grace)
 
@@ -749,6 +755,10 @@ def summarise(students: list[Student], series: list[dict[str, Any]], before: dic
         "warmup_end_s": warm_t, "closed_at_s": closed_at,
         "running_max": max((x["running"] for x in active), default=None),
         "running_mean": statistics.fmean(x["running"] for x in active) if active else None,
+        "training_max": max((x["training"] for x in active if x.get("training") is not None), default=None),
+        "training_mean": statistics.fmean(x["training"] for x in active if x.get("training") is not None)
+        if any(x.get("training") is not None for x in active) else None,
+        "cohorts_max": max((x["cohorts"] for x in active if x.get("cohorts") is not None), default=None),
         "queued_max": max((x["queued"] for x in active), default=None),
         "queued_mean": statistics.fmean(x["queued"] for x in active) if active else None,
         "runs_max": max((x["runs"] for x in active if x["runs"] is not None), default=None),
@@ -760,7 +770,8 @@ def summarise(students: list[Student], series: list[dict[str, Any]], before: dic
         "load_mean": statistics.fmean(x["load"] for x in series) if series else None,
         "reaped_after_close_s": (reaped_at - closed_at) if reaped_at is not None else None,
         "runs_left": stats_after.get("runs"), "runner_threads_left": after["runner_threads"],
-        "runner_threads_left_stats": stats_after.get("runner_threads"),
+        "runner_threads_left_stats": None if stats_after.get("runner_threads") is None else
+        stats_after.get("runner_threads") + (stats_after.get("cohort_threads") or 0),
         "threads_before": before["threads"], "threads_after": after["threads"],
         "thread_names_after": after["thread_names"],
         "python_threads_after": sorted((stats_after.get("thread_cpu") or {})),
@@ -779,7 +790,7 @@ def classroom(sessions: int = 20, seconds: float = 300.0, grace: float = 20.0, m
               ramp: float = 0.5, seed: int = 0, log_path: Path | None = None, browser_nice: int = 0,
               extra_env: dict[str, str] | None = None, planned_steps: int = PLANNED_STEPS,
               clients: str = "browser", browsers: int = 0, server_cpus: set[int] | None = None,
-              client_cpus: set[int] | None = None) -> dict[str, Any]:
+              client_cpus: set[int] | None = None, mixed: bool = False) -> dict[str, Any]:
     """Start a server, run the class, stop the server; returns {"summary", "series", "students"}."""
     if (clients == "browser" or browsers) and not Path(CHROMIUM).exists():
         raise RuntimeError(f"Debian's chromium is not installed at {CHROMIUM}")
@@ -795,7 +806,7 @@ def classroom(sessions: int = 20, seconds: float = 300.0, grace: float = 20.0, m
         try:       # (the stats file appears with the registry, i.e. once the first student's page has run)
             out = asyncio.run(run_class(url, proc.pid, stats_path, sessions, seconds, ramp, grace, seed,
                                         browser_nice=browser_nice, planned_steps=planned_steps,
-                                        clients=clients, browsers=browsers))
+                                        clients=clients, browsers=browsers, mixed=mixed))
         finally:
             stop_server(proc)
     out["summary"]["max_training"] = max_training or os.cpu_count()
@@ -805,6 +816,7 @@ def classroom(sessions: int = 20, seconds: float = 300.0, grace: float = 20.0, m
     out["summary"]["clients"] = clients
     out["summary"]["browsers"] = sessions if clients == "browser" else min(browsers, sessions)
     out["summary"]["planned_steps"] = planned_steps
+    out["summary"]["mixed"] = list(MIXES) if mixed else []
     out["summary"]["server_env"] = {k: v for k, v in os.environ.items() if k.startswith("GANAE_")} | (extra_env or {})
     out["summary"]["cpus"] = os.cpu_count()
     return out
@@ -837,7 +849,8 @@ def report(s: dict[str, Any]) -> str:
              + (f", browsers at nice {s['browser_nice']}" if s.get("browser_nice") else "")
              + (f", server on CPU {s['server_cpus']}" if s.get("server_cpus") else "")
              + (f", students on CPU {s['client_cpus']}" if s.get("client_cpus") else ""),
-             f"students: {clients_text(s)}",
+             f"students: {clients_text(s)}"
+             + (f"; every other student changes the link: {', '.join(s['mixed'])} in turn" if s.get("mixed") else ""),
              f"{'':38}{'value':>12}{'target':>10}{'met':>6}",
              f"{'errors':38}{s['errors']:>12}{'0':>10}{yes[met['errors']]:>6}",
              f"{'interaction p50 (s)':38}{f(s['p50_s']):>12}",
@@ -859,7 +872,10 @@ def report(s: dict[str, Any]) -> str:
         f"{'sessions: finished / trained / queued':38}"
         f"{str(s['sessions_finished']) + ' / ' + str(s['sessions_trained']) + ' / ' + str(s['sessions_queued']):>12}",
         f"{'steps trained per session (median)':38}{f(s['steps_trained_per_session_median'], '{:.0f}'):>12}",
-        f"{'runs training max / mean':38}{f(s['running_max'], '{:.0f}') + ' / ' + f(s['running_mean'], '{:.1f}'):>12}",
+        f"{'slots busy max / mean':38}{f(s['running_max'], '{:.0f}') + ' / ' + f(s['running_mean'], '{:.1f}'):>12}",
+        f"{'runs training or queued max / mean':38}"
+        f"{f(s.get('training_max'), '{:.0f}') + ' / ' + f(s.get('training_mean'), '{:.1f}'):>12}",
+        f"{'class cohorts at once (max)':38}{f(s.get('cohorts_max'), '{:.0f}'):>12}",
         f"{'runs queued max / mean':38}{f(s['queued_max'], '{:.0f}') + ' / ' + f(s['queued_mean'], '{:.1f}'):>12}",
         f"{'CPU cores: server / clients':38}{f(s['server_cpu_mean']) + ' / ' + f(s['client_cpu_mean']):>12}",
         f"{'  server: training / loop / pages':38}{split:>18}",
@@ -926,12 +942,15 @@ def main() -> None:
                     "students one core serves")
     ap.add_argument("--client-cpus", type=_cpus, help="run the students (this script, its browsers) on these "
                     "CPUs only (e.g. 1): their laptops, kept off the server's cores")
+    ap.add_argument("--mixed", action="store_true",
+                    help=f"every other student changes the link's loss or a trick ({', '.join(MIXES)} in turn): "
+                         f"a mixed class, several cohorts")
     ap.add_argument("--json", type=Path, help="write summary, time series and per-student records here")
     a = ap.parse_args()
     seconds = a.seconds if a.seconds is not None else 60.0 * (a.minutes if a.minutes is not None else 5.0)
     out = classroom(a.sessions, seconds, a.grace, a.max_training, a.ramp, a.seed, browser_nice=a.browser_nice,
                     planned_steps=a.planned_steps, clients=a.clients,
-                    browsers=a.browsers, server_cpus=a.server_cpus, client_cpus=a.client_cpus)
+                    browsers=a.browsers, server_cpus=a.server_cpus, client_cpus=a.client_cpus, mixed=a.mixed)
     print(report(out["summary"]))
     print()
     print(timeline(out["series"]))

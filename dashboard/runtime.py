@@ -40,7 +40,12 @@ REAP_EVERY_S = min(10.0, max(0.5, GRACE_S / 4))                  # ... and are f
 # second. Nothing is served over the network.
 STATS_FILE = os.environ.get("GANAE_STATS_FILE", "")
 STATS_EVERY_S = 1.0
+# Training slots: how many cohorts (and runs training alone) train at once. With class cohorts (GANAE_COHORTS, on
+# unless "0") the runs of one setup -- a class on the teacher's link -- are members of one batched ensemble
+# (ganae/cohort.py) that takes one slot for up to GANAE_COHORT_SIZE (32) runs; other families and slow-motion runs
+# train alone, a slot each.
 MAX_TRAINING = int(os.environ.get("GANAE_MAX_TRAINING", "0")) or (os.cpu_count() or 1)
+COHORTS = os.environ.get("GANAE_COHORTS", "1") != "0"
 # Training threads run this much nicer than the server's other threads (Linux): when the CPU is short -- a class on
 # a small server, or the browser on the same laptop -- clicks and redraws get it first and training takes the rest
 # (benchmarks/classroom.py, README "Serving a class").
@@ -142,7 +147,7 @@ def registry() -> Registry:
     place = _placement()
     limit = MAX_TRAINING if place is None else (int(os.environ.get("GANAE_MAX_TRAINING", "0")) or -1)
     reg = Registry(limit=limit, grace_s=GRACE_S, reap_every_s=REAP_EVERY_S, placement=place,
-                   runner_kwargs={"nice": TRAIN_NICE, "gate": GATE})
+                   runner_kwargs={"nice": TRAIN_NICE, "gate": GATE}, cohorts=COHORTS)
     reg.start_reaper()
     threading.Thread(target=_warm_up, name="ganae-warmup", daemon=True).start()
     if STATS_FILE:
@@ -365,7 +370,9 @@ def run_every(status: RunStatus | None, watching: bool = False) -> float | None:
     if FRAME_COST_S <= 0:                       # adaptation off: the fixed intervals
         return REFRESH_S if status.state == "running" else 1.0
     counts = registry().counts()
-    live = (counts["running"] or 0) + (counts["queued"] or 0)     # pages redrawing now: about one per such run
+    live = counts.get("training")                # pages redrawing now: one per run training or queued
+    if live is None:                             # (a slot may hold a whole class cohort)
+        live = (counts["running"] or 0) + (counts["queued"] or 0)
     every = max(REFRESH_S, live * FRAME_COST_S / REDRAW_SHARE)
     if status.state == "queued":                # nothing moves while queued: just notice the free slot
         every = max(every, QUEUED_EVERY_S)
@@ -381,6 +388,9 @@ def state_line(status: RunStatus) -> str:
         parts[-1] += f" of {status.target_steps:,}"
     if status.state == "running" and status.it_per_s:
         parts.append(f"{status.it_per_s:,.0f} steps/s")
+    if status.state == "running" and status.cohort > 1:
+        parts.append(f"training with {status.cohort - 1} other run{'s' if status.cohort > 2 else ''} "
+                     f"of this setup")
     if status.state == "queued":
         parts.append(f"position {status.queue_position} in the queue")
     return " · ".join(parts)
@@ -422,7 +432,9 @@ def sidebar_status(status: RunStatus | None) -> None:
     counts = registry().counts()
     if status is not None:
         st.markdown(f"**This run** `{status.run_id}`  \n{state_line(status)}", unsafe_allow_html=True)
-    st.caption(f"Training slots: {counts['running']} of {counts['limit']} busy · queued: {counts['queued']} · "
+    cohorts = " (a slot trains all the runs of one setup together)" if registry().pool is not None else ""
+    st.caption(f"Training slots: {counts['running']} of {counts['limit']} busy{cohorts} · queued: "
+               f"{counts['queued']} · runs training: {counts.get('training', counts['running'])} · "
                f"runs on this server: {counts['runs']}")
 
 

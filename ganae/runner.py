@@ -44,6 +44,7 @@ from typing import Any, Callable
 import numpy as np
 import torch
 
+from .cohort import MAX_MEMBERS, Cohorts, cohort_threads, eligible
 from .config import RunConfig
 from .live import JOIN_TIMEOUT_S, LiveRunner, NotOwner, lower_thread_priority, name_os_thread, owned_by
 from .trainer import DivergenceError, Snapshot, Trainer
@@ -76,6 +77,7 @@ class RunStatus:
     version: int                # increases with every published snapshot
     last_good_step: int | None  # step of the state restore_last_good() returns to
     eval_note: str              # why quality metrics are missing, if they are
+    cohort: int = 0             # runs training together in this run's class cohort (ganae/cohort.py), 0: alone
 
     @property
     def active(self) -> bool:
@@ -204,11 +206,13 @@ class Runner(LiveRunner):
                  threads: int = 1, publish_every_s: float = PUBLISH_EVERY_S,
                  eval_every_steps: int = EVAL_EVERY_STEPS, eval_every_s: float = EVAL_EVERY_S,
                  good_every_steps: int = GOOD_EVERY_STEPS, n_real: int = 1000, nice: int = 0,
-                 gate: Gate | None = None, owner: str | None = None):
+                 gate: Gate | None = None, owner: str | None = None, pool: Cohorts | None = None):
         self.run_id = run_id or new_run_id()
         super().__init__(THREAD_PREFIX + self.run_id, admission=admission if admission is not None else Admission(None),
                          threads=threads, nice=nice, gate=gate, owner=owner)
         self._factory = trainer_factory
+        self._pool = pool                   # class cohorts (ganae/cohort.py): train with the runs of this structure
+        self._overhead_share = 1.0          # this run's part of OVERHEAD_SHARE (1/K as one of K cohort members)
         self._publish_every = float(publish_every_s)
         self._eval_every_steps = int(eval_every_steps)
         self._eval_every_s = float(eval_every_s)
@@ -263,8 +267,11 @@ class Runner(LiveRunner):
             good = self._good_step
             target = self._target
             note = self._eval_note
-        pos = self._admission.position(self) if state == "queued" else 0
-        return RunStatus(self.run_id, state, message, step, target, pos, self._speed, it, version, good, note), snap
+        pos = self._queue_position() if state == "queued" else 0
+        c = self._pool.cohort_of(self) if self._pool is not None and state == "running" else None
+        size = len(c.members) if c is not None and self in c.members else 0
+        return RunStatus(self.run_id, state, message, step, target, pos, self._speed, it, version, good, note,
+                         size), snap
 
     def play(self, wait: bool = True, owner: str | None = None) -> None:
         self._check(owner, "train")
@@ -399,7 +406,7 @@ class Runner(LiveRunner):
 
     def _do_pause(self) -> None:
         if self._state in ("running", "queued"):
-            self._admission.release(self)
+            self._release()
             self._set_state("paused", "")
         self._publish()
 
@@ -407,14 +414,14 @@ class Runner(LiveRunner):
         if self._state in ("diverged", "error"):
             raise RuntimeError(self._message or f"the run is in state '{self._state}'")
         if self._state in ("running", "queued"):
-            self._admission.release(self)
+            self._release()
         self._set_state("paused", "")
         self._train(n, part)
         if self._state == "paused":
             self._after_steps(force_publish=True)
 
     def _do_reset(self, trainer: Trainer) -> None:
-        self._admission.release(self)
+        self._release()
         self._install(trainer)
         self._set_state("idle", "")
         with self._lock:
@@ -424,7 +431,7 @@ class Runner(LiveRunner):
     def _do_restore(self) -> None:
         if self._good is None:
             raise RuntimeError("there is no good state to restore yet")
-        self._admission.release(self)
+        self._release()
         t = self._from_payload(copy_payload(self._good), self.trainer.device, self.trainer.data)
         good, good_step, real = self._good, self._good_step, self._real
         self._install(t, restored=True)
@@ -435,6 +442,56 @@ class Runner(LiveRunner):
 
     def _do_call(self, fn: Callable[[Trainer], Any]) -> Any:
         return fn(self.trainer)
+
+    # ---- internals: class cohorts (ganae/cohort.py) ------------------------------------------------------
+    def _pooled(self) -> bool:
+        """Whether this run trains in a class cohort now (batchable, at the fastest speed)."""
+        return self._pool is not None and eligible(self._cfg, self._speed)
+
+    def _request(self) -> bool:
+        if self._pooled():
+            return self._pool.admit(self)          # a place in a cohort of its structure (a slot per cohort)
+        return super()._request()
+
+    def _holds(self) -> bool:
+        if self._pool is not None and self._pool.cohort_of(self) is not None:
+            return self._pool.holds(self)
+        return super()._holds()
+
+    def _release(self) -> None:
+        if self._pool is not None:
+            self._pool.release(self)
+        super()._release()
+
+    def _queue_position(self) -> int:
+        if self._pool is not None and self._pool.cohort_of(self) is not None:
+            return self._pool.position(self)
+        return self._admission.position(self)
+
+    def _bookkeeping_due(self) -> bool:
+        """Whether _after_chunk has something to do after this chunk (a cohort then brings the Trainer up to
+        date first; most chunks of a member need nothing but its step count)."""
+        step, now = self.trainer.step_count, time.perf_counter()
+        if self._target is not None and step >= self._target:
+            return True
+        if now - self._last_publish >= self._publish_interval():
+            return True
+        if self._good_every and (self._good_step is None or step - self._good_step >= self._good_every):
+            return True
+        return (self._evals_ok and step != self._last_eval_step
+                and (step - self._last_eval_step >= self._eval_every_steps
+                     or now - self._last_eval_t >= self._eval_every_s)
+                and now - self._last_eval_t >= self._eval_cost / (OVERHEAD_SHARE * self._overhead_share))
+
+    def _cohort_diverged(self, message: str) -> None:
+        """On the cohort's thread: this member's loss became NaN / inf (its Trainer holds that state)."""
+        self._release()
+        self._publish(state=("diverged", message))
+
+    def _cohort_failed(self, e: BaseException) -> None:
+        """On the cohort's thread: the batched step raised; this member stops with the reason."""
+        self._release()
+        self._publish(state=("error", _sentence(e)))
 
     # ---- internals: the LiveRunner hooks ---------------------------------------------------------------
     def _label(self) -> str:
@@ -463,10 +520,20 @@ class Runner(LiveRunner):
         return n
 
     def _run_chunk(self, fresh: bool = False) -> None:
-        """One chunk; the first after play (`fresh`) is published at once (_mark_running_start)."""
+        """One chunk; the first after play (`fresh`) is published at once (_mark_running_start). A run in a class
+        cohort sleeps in its cohort instead, which trains it with the others until it must act alone."""
+        if self._pooled():
+            if self._pool.cohort_of(self) is None and self._pool.can_join(self):
+                self._pool.admit(self)               # e.g. back to full speed: into the cohort of its structure,
+                self._admission.release(self)        # whose slot trains it now; its own slot is free again
+            if self._pool.host(self, fresh):
+                return
         n = self._chunk_size()
         if not self._train(n, "both"):
             return
+        self._after_chunk()
+
+    def _note_rate(self) -> None:
         now = time.perf_counter()
         elapsed = now - self._run_t0
         if elapsed > 0.25:
@@ -474,8 +541,13 @@ class Runner(LiveRunner):
                 self._it_per_s = (self.trainer.step_count - self._run_step0) / elapsed
             if elapsed > 3.0:  # a sliding window: restart the measurement now and then
                 self._run_t0, self._run_step0 = now, self.trainer.step_count
+
+    def _after_chunk(self) -> None:
+        """After a chunk of training (alone, or as a cohort member on the cohort's thread): the speed, the end
+        of the plan, the frame time of a slow-motion run, publishing."""
+        self._note_rate()
         if self._target is not None and self.trainer.step_count >= self._target:
-            self._admission.release(self)
+            self._release()
             self._after_steps(force_publish=True, state=(
                 "finished", f"Finished the planned {self._target:,} steps. Press Train to go on."))
             return
@@ -495,11 +567,11 @@ class Runner(LiveRunner):
             self.trainer.step(n, part)
             return True
         except DivergenceError as e:
-            self._admission.release(self)
+            self._release()
             self._publish(state=("diverged", str(e)))
         except Exception as e:
             log.exception("run %s failed", self.run_id)
-            self._admission.release(self)
+            self._release()
             self._publish(state=("error", _sentence(e)))
         return False
 
@@ -513,7 +585,7 @@ class Runner(LiveRunner):
             self._publish(state=state)
 
     def _publish_interval(self) -> float:
-        return max(self._publish_every, getattr(self, "_snap_cost", 0.0) / OVERHEAD_SHARE)
+        return max(self._publish_every, getattr(self, "_snap_cost", 0.0) / (OVERHEAD_SHARE * self._overhead_share))
 
     def _evaluate(self, force: bool = False) -> None:
         if not self._evals_ok:
@@ -524,7 +596,7 @@ class Runner(LiveRunner):
                 return
             due = (step - self._last_eval_step >= self._eval_every_steps
                    or now - self._last_eval_t >= self._eval_every_s)
-            if not due or now - self._last_eval_t < self._eval_cost / OVERHEAD_SHARE:
+            if not due or now - self._last_eval_t < self._eval_cost / (OVERHEAD_SHARE * self._overhead_share):
                 return
         c0 = time.thread_time()
         try:
@@ -616,19 +688,27 @@ class Registry:
 
     def __init__(self, limit: int | None = -1, grace_s: float = 300.0, reap_every_s: float = 10.0,
                  max_runs: int = 64, trainer_factory: Callable[..., Trainer] = Trainer,
-                 runner_kwargs: dict[str, Any] | None = None, placement: Any = None):
+                 runner_kwargs: dict[str, Any] | None = None, placement: Any = None, cohorts: bool = False,
+                 cohort_size: int = MAX_MEMBERS):
         # placement: None = runs are threads in this process; ganae.placement.RayPlacement = Ray actors, with a
         # cluster-wide admission (its limit -1: the cluster's CPUs)
+        # cohorts: runs of one structure train together as one ensemble (ganae/cohort.py); a training slot of the
+        # admission then holds a cohort of up to `cohort_size` runs (limit = cohorts training at once)
         self._make = placement.runner if placement is not None else Runner
         if placement is not None:
             self.admission = placement.admission(limit)
         else:
             self.admission = Admission((os.cpu_count() or 1) if limit == -1 else limit)
+        kw = dict(runner_kwargs or {})
+        self.pool = Cohorts(self.admission, cohort_size, gate=kw.get("gate"), nice=kw.get("nice", 0),
+                                    threads=kw.get("threads", 1)) if cohorts and placement is None else None
         self.grace_s = float(grace_s)
         self.reap_every_s = float(reap_every_s)
         self.max_runs = int(max_runs)
         self._factory = trainer_factory
-        self._runner_kwargs = dict(runner_kwargs or {})
+        self._runner_kwargs = kw
+        if self.pool is not None:
+            self._runner_kwargs["pool"] = self.pool
         self._lock = threading.RLock()
         self._runs: dict[str, Runner] = {}
         self._seen: dict[str, float] = {}
@@ -733,16 +813,25 @@ class Registry:
         return gone
 
     def counts(self) -> dict[str, int | None]:
+        """running / queued: holders of a training slot and those waiting (with cohorts: a slot holds a cohort);
+        training: the runs training or queued now (each such run has a page redrawing live)."""
         training, queued = self.admission.counts()
-        return {"running": training, "queued": queued, "runs": len(self), "limit": self.admission.limit}
+        with self._lock:
+            runners = list(self._runs.values())
+        live = sum(1 for r in runners if r.state in ("running", "queued"))
+        return {"running": training, "queued": queued, "runs": len(runners), "limit": self.admission.limit,
+                "training": live}
 
     def stats(self) -> dict[str, Any]:
         """counts() plus the runs per state and the runner threads alive in this process (for monitoring)."""
         with self._lock:
             runners = list(self._runs.values())
         states = collections.Counter(r.state for r in runners)
-        return {**self.counts(), "states": dict(states), "runner_threads": len(runner_threads()),
-                "time": time.time()}
+        out = {**self.counts(), "states": dict(states), "runner_threads": len(runner_threads()),
+               "time": time.time()}
+        if self.pool is not None:
+            out.update(self.pool.stats(), cohort_threads=len(cohort_threads()))
+        return out
 
     # ---- reaper thread --------------------------------------------------------------------------
     def start_reaper(self) -> None:

@@ -140,8 +140,10 @@ def test_the_live_frame_keeps_its_layout_whatever_the_state():
     an update for a block that met a message there broke the page with a class on the server ("'setIn' cannot be
     called on an ElementNode", benchmarks/classroom.py)."""
     reg = runtime.registry()
-    others = [reg.create(RunConfig().with_updates(**{"train.steps": 100_000}), session=f"other-{i}")
-              for i in range(reg.admission.limit)]
+    # runs of other structures take every slot (runs of the same structure would be joined in their class cohort)
+    losses = ["ls", "hinge", "wgan", "minimax"] * 8
+    others = [reg.create(RunConfig().with_updates(**{"train.steps": 100_000, "objective.loss": losses[i]}),
+                         session=f"other-{i}") for i in range(reg.admission.limit)]
     try:
         for o in others:
             o.play()

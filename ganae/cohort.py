@@ -1,0 +1,313 @@
+"""Class cohorts: the live runs of one server that share a structure train together, as one Ensemble.
+
+    pool = Cohorts(admission)                      # the Registry makes one (GANAE_COHORTS=0: every run alone)
+    runner = Runner(cfg, admission=admission, pool=pool)
+    runner.play()                                  # joins the cohort of its structure at the next chunk boundary
+
+In class, the teacher shares one link and most students train the same structure. Instead of one thread per
+run queueing for a handful of training slots, the runs that can be batched (ensemble.unsupported is None, at the
+fastest speed) become members of a **cohort**: an `ensemble.Ensemble` of their Trainers stepped by one thread.
+A member is still an ordinary Runner to its page -- its own snapshot, history, status, share link, checkpoint --
+and a member at another step, with other learning rates, penalty weights or seed, trains beside the others
+exactly as it would alone (tests/test_cohort.py compares its trajectory with the solo one).
+
+The handover, and why it is safe: a running member's own thread calls `host()` and sleeps in it; while it sleeps,
+the cohort's thread owns that runner's Trainer and its bookkeeping (publishing snapshots, evaluations, the last
+good copy, finishing at the planned steps, divergence). At every chunk boundary the cohort lets a member go when
+its runner has a command waiting (Pause, Step D / G, Reset, a read such as a checkpoint save), is stopping, or no
+longer trains at the fastest speed: its Trainer is brought up to date (weights, optimiser, scheduler, step) and
+its thread wakes up and executes the command alone -- so Step D / Step G act on that one member only. Runs that
+join or leave make the cohort restack its Ensemble from the members' Trainers (stack / unstack: cheap for the
+small models of a class).
+
+Admission is a compute budget: one training slot of the `Admission` holds a whole cohort of up to `max_members`
+runs (GANAE_COHORT_SIZE, default 32), so `GANAE_MAX_TRAINING` counts cohorts (and runs that train alone: other
+families, slow-motion speeds) training at once. A run whose structure has a cohort with room joins it at once;
+a run of a new structure opens a cohort of one, which needs a slot; only when every slot is taken does a run wait
+("queued", with its cohort's place in the line).
+
+Snapshots and evaluations stay within the overhead budget of the runner (a share of the wall time): a cohort of
+K members gives each member 1/K of it, so publishing does not grow with the class.
+"""
+from __future__ import annotations
+
+import logging
+import os
+import threading
+import time
+from typing import TYPE_CHECKING, Any
+
+import torch
+
+from .ensemble import Ensemble, structure, unsupported
+from .live import lower_thread_priority, name_os_thread
+from .trainer import DivergenceError
+
+if TYPE_CHECKING:                                 # runner.py imports this module
+    from .runner import Runner
+
+log = logging.getLogger(__name__)
+
+MAX_MEMBERS = int(os.environ.get("GANAE_COHORT_SIZE", "32"))   # runs one cohort (one training slot) holds
+CHUNK_S = 0.05                 # a cohort's chunk takes about this long: a command waits at most one chunk
+THREAD_PREFIX = "ganae-cohort-"
+
+
+def eligible(cfg: Any, speed: int) -> bool:
+    """Whether a run of `cfg` at `speed` trains in a cohort: a batchable structure, at the fastest speed (a
+    slow-motion run trains alone: its frames are timed for its own page)."""
+    return unsupported(cfg) is None and speed == 0
+
+
+class Cohort:
+    """The runs of one structure training together: one thread, one Ensemble (or a single Trainer), one
+    training slot. Made and closed by `Cohorts`; members come and go at chunk boundaries."""
+
+    def __init__(self, pool: "Cohorts", key: tuple, number: int):
+        self.pool, self.key, self.number = pool, key, number
+        self.reserved: set[Any] = set()         # runs admitted to this cohort (training, or about to join)
+        self.members: list[Any] = []            # runs whose Trainer this cohort's thread steps now
+        self.joining: list[tuple[Any, bool]] = []    # (runner, fresh) waiting at the next chunk boundary
+        self.cond = threading.Condition()
+        self.closed = False
+        self._wake = threading.Event()          # set by Admission when this cohort gets its slot
+        self.ens: Ensemble | None = None
+        self.rate = 0.0                         # batched iterations per second (each member's steps/s)
+        self.chunks = 0
+        self.restacks = 0
+        self._thread: threading.Thread | None = None
+
+    def __repr__(self) -> str:
+        return f"<Cohort {self.number}: {len(self.members)} members, {len(self.reserved)} admitted>"
+
+    @property
+    def alive(self) -> bool:
+        return self._thread is not None and self._thread.is_alive()
+
+    # ---- a member's thread -------------------------------------------------------------------------
+    def host(self, runner: Any, fresh: bool) -> bool:
+        """Called by a running member's own thread: join at the next chunk boundary and sleep until the cohort
+        lets it go (a command, stopping, finished, diverged). False when this cohort cannot host it (closed):
+        the caller then trains a chunk alone."""
+        with self.cond:
+            if self.closed or runner not in self.reserved:
+                return False
+            if not self.alive:
+                self._thread = threading.Thread(target=self._loop, name=f"{THREAD_PREFIX}{self.number}",
+                                                daemon=True)
+                self._thread.start()
+            self.joining.append((runner, fresh))
+            self.cond.notify_all()
+            while any(r is runner for r, _ in self.joining) or runner in self.members:
+                if not self.alive:             # the cohort's thread is gone: take the Trainer back
+                    self.joining = [(r, f) for r, f in self.joining if r is not runner]
+                    if runner in self.members:
+                        self.members.remove(runner)
+                    break
+                self.cond.wait(0.1)
+        return True
+
+    # ---- the cohort's thread ---------------------------------------------------------------------------
+    def _must_leave(self, r: Any) -> bool:
+        return (r._stopping or not r._commands.empty() or r._state != "running" or r._speed > 0
+                or r not in self.reserved)
+
+    def _restack(self, joiners: list[Any], leavers: list[Any]) -> None:
+        """New members in, leaving members out: every Trainer up to date first, then one Ensemble of the rest."""
+        if self.ens is not None:
+            self.ens.views()
+        self.ens = None
+        self.members = [r for r in self.members if r not in leavers] + joiners
+        self.restacks += 1
+        share = 1.0 / max(1, len(self.members))
+        for r in self.members:
+            r._overhead_share = share
+        for r in leavers:
+            r._overhead_share = 1.0
+        if len(self.members) > 1:
+            try:
+                self.ens = Ensemble([r.trainer for r in self.members])
+            except Exception as e:             # should not happen (one structure): train them one by one
+                log.warning("cohort %s: cannot stack its members (%s); stepping them one by one", self.number, e)
+                self.ens = None
+
+    def _loop(self) -> None:
+        name_os_thread(f"{THREAD_PREFIX}{self.number}")
+        pool = self.pool
+        if pool.nice:
+            lower_thread_priority(pool.nice)
+        if pool.threads > 0 and torch.get_num_threads() != pool.threads:
+            torch.set_num_threads(pool.threads)
+        try:
+            while True:
+                with self.cond:
+                    leavers = [r for r in self.members if self._must_leave(r)]
+                    joiners = [(r, f) for r, f in self.joining if not self._must_leave(r)]
+                    refused = [r for r, f in self.joining if self._must_leave(r)]
+                    self.joining.clear()
+                    if leavers or joiners:
+                        self._restack([r for r, _ in joiners], leavers)
+                    for r in refused:
+                        if r in self.members:
+                            self.members.remove(r)
+                    self.cond.notify_all()       # leavers (and refused joiners) wake up on their own threads
+                    if not self.members:
+                        if self.closed:
+                            return
+                        self.cond.wait(0.5)
+                        if self.closed and not self.joining:
+                            return
+                        continue
+                    members = list(self.members)
+                if pool.gate is not None and not any(r for r, f in joiners if f):
+                    pool.gate.give_way(lambda: bool(self.joining) or any(self._must_leave(r) for r in members))
+                self._chunk(members)
+        except BaseException as e:   # never die silently: every member stops with the reason
+            log.exception("cohort %s crashed", self.number)
+            with self.cond:
+                for r in self.members:
+                    r._cohort_failed(e)
+                self.members.clear()
+                self.ens = None
+                self.cond.notify_all()
+        finally:
+            with self.cond:
+                self.ens = None
+                self.cond.notify_all()
+
+    def _chunk_size(self, members: list[Any]) -> int:
+        n = int(min(max(1, (self.rate or 100.0) * CHUNK_S), 500))
+        for r in members:
+            if r._target is not None:
+                n = min(n, max(1, r._target - r.trainer.step_count))
+        return n
+
+    def _chunk(self, members: list[Any]) -> None:
+        """One batched chunk for every member, then each member's bookkeeping (as Runner._run_chunk does)."""
+        n = self._chunk_size(members)
+        t0 = time.perf_counter()
+        if self.ens is not None:
+            try:
+                self.ens.step(n)
+            except Exception as e:
+                log.exception("cohort %s: a batched step failed", self.number)
+                for r in members:
+                    r._cohort_failed(e)
+                return
+            errors = list(self.ens.errors)
+        else:
+            r = members[0]
+            errors = [""]
+            try:
+                r.trainer.step(n)
+            except DivergenceError as e:
+                errors = [str(e)]
+            except Exception as e:
+                log.exception("run %s failed", r.run_id)
+                r._cohort_failed(e)
+                return
+        dt = time.perf_counter() - t0
+        rate = n / dt if dt > 0 else 0.0
+        self.rate = rate if not self.rate else 0.7 * self.rate + 0.3 * rate
+        self.chunks += 1
+        for k, r in enumerate(members):
+            if errors[k]:
+                if self.ens is not None:
+                    self.ens.view(k)           # its Trainer keeps the state it diverged with
+                r._cohort_diverged(errors[k])
+                continue
+            if r._bookkeeping_due():
+                if self.ens is not None:
+                    self.ens.view(k)
+                r._after_chunk()
+            else:
+                r._note_rate()
+
+
+class Cohorts:
+    """The cohorts of one server process, sharing one Admission (a slot per cohort)."""
+
+    def __init__(self, admission: Any, max_members: int = MAX_MEMBERS, gate: Any = None, nice: int = 0,
+                 threads: int = 1):
+        self.admission = admission
+        self.max_members = max(1, int(max_members))
+        self.gate, self.nice, self.threads = gate, int(nice), int(threads)
+        self._lock = threading.Lock()
+        self._cohorts: list[Cohort] = []
+        self._of: dict[int, Cohort] = {}        # id(runner) -> its cohort
+        self._made = 0
+
+    def _key(self, runner: Any) -> tuple:
+        return structure(runner.cfg)
+
+    def cohort_of(self, runner: Any) -> Cohort | None:
+        with self._lock:
+            return self._of.get(id(runner))
+
+    def admit(self, runner: Any) -> bool:
+        """Place `runner` in a cohort of its structure (one with room, else a new one, which asks for a slot);
+        True when that cohort holds a training slot, i.e. the run trains now; False: it waits (queued)."""
+        with self._lock:
+            c = self._of.get(id(runner))
+            if c is None or c.closed:
+                key = self._key(runner)
+                c = next((c for c in self._cohorts if c.key == key and not c.closed
+                          and len(c.reserved) < self.max_members), None)
+                if c is None:
+                    self._made += 1
+                    c = Cohort(self, key, self._made)
+                    self._cohorts.append(c)
+                c.reserved.add(runner)
+                self._of[id(runner)] = c
+        return bool(self.admission.request(c))
+
+    def can_join(self, runner: Any) -> bool:
+        """Whether a cohort of `runner`'s structure trains now and has room for it."""
+        key = self._key(runner)
+        with self._lock:
+            cs = [c for c in self._cohorts if c.key == key and not c.closed and len(c.reserved) < self.max_members]
+        return any(self.admission.holds(c) for c in cs)
+
+    def holds(self, runner: Any) -> bool:
+        c = self.cohort_of(runner)
+        return c is not None and bool(self.admission.holds(c))
+
+    def position(self, runner: Any) -> int:
+        c = self.cohort_of(runner)
+        return self.admission.position(c) if c is not None else 0
+
+    def release(self, runner: Any) -> None:
+        """`runner` stops training (paused, finished, reset, freed): out of its cohort; an empty cohort closes and
+        gives its slot back."""
+        with self._lock:
+            c = self._of.pop(id(runner), None)
+            if c is None:
+                return
+            c.reserved.discard(runner)
+            empty = not c.reserved
+            if empty:
+                c.closed = True
+                self._cohorts.remove(c)
+        with c.cond:
+            c.cond.notify_all()
+        if empty:
+            self.admission.release(c)
+
+    def host(self, runner: Any, fresh: bool) -> bool:
+        c = self.cohort_of(runner)
+        return c is not None and self.admission.holds(c) and c.host(runner, fresh)
+
+    def stats(self) -> dict[str, Any]:
+        """What a monitor shows: cohorts and their sizes."""
+        with self._lock:
+            cs = list(self._cohorts)
+        return {"cohorts": len(cs), "members": [len(c.members) for c in cs],
+                "admitted": [len(c.reserved) for c in cs]}
+
+
+def cohort_threads() -> list[str]:
+    """Names of the cohort threads alive in this process."""
+    return [t.name for t in threading.enumerate() if t.name.startswith(THREAD_PREFIX) and t.is_alive()]
+
+
+__all__ = ["Cohorts", "Cohort", "eligible", "cohort_threads", "MAX_MEMBERS"]

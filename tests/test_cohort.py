@@ -1,0 +1,177 @@
+"""Class cohorts (ganae/cohort.py): the live runs of one structure train together, each exactly its solo run.
+
+Every test here can fail on the property it names: a member whose trajectory drifts from its solo Trainer, a Step
+that moves another member, a queue that admits runs by count instead of by cohort, a diverging member that stops
+the others, a freed cohort that leaves a thread behind.
+"""
+from __future__ import annotations
+
+import time
+
+import torch
+
+from ganae import presets
+from ganae.cohort import cohort_threads
+from ganae.runner import Registry, runner_threads
+from ganae.trainer import Trainer
+
+from test_ensemble import assert_same_run, configs
+
+QUIET = {"eval_every_steps": 10**9, "eval_every_s": 1e9}     # no evaluations: the runs only train
+
+
+def cfg(seed: int, **updates):
+    return configs("ring8-vanilla", {"train.steps": 300, **updates}, seeds=(seed,))[0]
+
+
+def registry(**kw) -> Registry:
+    kw.setdefault("limit", 1)
+    return Registry(cohorts=True, grace_s=60, runner_kwargs=QUIET, **kw)
+
+
+def until(pred, timeout=60.0) -> bool:
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        if pred():
+            return True
+        time.sleep(0.01)
+    return pred()
+
+
+def solo(c, steps: int) -> Trainer:
+    t = Trainer(c)
+    t.step(steps)
+    return t
+
+
+def test_a_run_joining_and_leaving_cohorts_follows_its_solo_trajectory():
+    """A trains 300 steps (its plan) while B and C come and go at other steps, with other learning rates and
+    seeds; A itself leaves (Pause) and rejoins twice. Its weights, optimiser-driven curves and step equal a solo
+    Trainer of its config -- with the step-dependent tricks on (linear lr decay, annealed instance noise)."""
+    tricks = {"optim.lr_decay": "linear", "tricks.instance_noise": 0.2, "tricks.instance_noise_steps": 200}
+    ca, cb, cc = cfg(0, **tricks), cfg(1, **{**tricks, "optim.d_lr": 5e-4}), cfg(2, **tricks, **{"optim.g_lr": 3e-4})
+    reg = registry()
+    try:
+        a, b = reg.create(ca), reg.create(cb)
+        b.step(37)                                    # B is at another step than A when they meet
+        a.play(), b.play()
+        assert until(lambda: a.status().cohort == 2 or a.status().step >= 300)
+        assert until(lambda: a.status().step >= 60)
+        a.pause()
+        c = reg.create(cc)
+        c.play()
+        assert until(lambda: c.status().step >= 20)
+        a.play()                                      # rejoins, now beside B and C
+        assert until(lambda: a.status().step >= 150)
+        b.pause()
+        a.pause()
+        a.play()
+        assert until(lambda: a.status().state == "finished", timeout=120)
+        assert a.status().step == 300
+        reached = []
+        a.call(lambda t: reached.append(t))
+        assert_same_run(solo(ca, 300), reached[0])
+        c.pause()
+        b_now = b.status().step
+        assert_same_run(solo(cb, b_now), b.copy_trainer())    # B too, stopped at a step of its own
+    finally:
+        reg.shutdown()
+
+
+def test_step_d_acts_on_one_member_only():
+    reg = registry()
+    try:
+        a, b = reg.create(cfg(0, **{"train.steps": 100_000})), reg.create(cfg(1, **{"train.steps": 100_000}))
+        a.play(), b.play()
+        assert until(lambda: a.status().cohort == 2 and b.status().cohort == 2)
+        a.pause()
+        at = a.status().step
+        g_before = {k: v.clone() for k, v in a.call(lambda t: t.model.g.state_dict()).items()}
+        d_before = {k: v.clone() for k, v in a.call(lambda t: t.model.d.state_dict()).items()}
+        b_step = b.status().step
+        a.step(5, "d")
+        assert a.status().state == "paused" and a.status().step == at + 5
+        g_after = a.call(lambda t: t.model.g.state_dict())
+        d_after = a.call(lambda t: t.model.d.state_dict())
+        assert all(torch.equal(g_before[k], g_after[k]) for k in g_before)          # D only: G untouched
+        assert any(not torch.equal(d_before[k], d_after[k]) for k in d_before)
+        assert until(lambda: b.status().step > b_step + 20)                           # B trained on meanwhile
+        assert b.status().state == "running" and b.status().cohort == 1             # alone in its cohort now
+    finally:
+        reg.shutdown()
+
+
+def test_a_training_slot_holds_a_cohort_not_a_run():
+    """limit 1, cohorts of at most 2: two runs of one structure train together in the one slot; a third of that
+    structure and one of another structure wait, in order; when the cohort frees its slot they go on."""
+    reg = registry(limit=1, cohort_size=2)
+    try:
+        long = {"train.steps": 100_000}
+        r1, r2, r3 = (reg.create(cfg(s, **long)) for s in (0, 1, 2))
+        other = reg.create(cfg(3, **{**long, "objective.loss": "ls"}))
+        for r in (r1, r2, r3, other):
+            r.play()
+        assert until(lambda: r1.status().cohort == 2 and r2.status().cohort == 2)
+        assert r3.status().state == "queued" and r3.status().queue_position == 1
+        assert other.status().state == "queued" and other.status().queue_position == 2
+        counts = reg.counts()
+        assert counts["running"] == 1 and counts["queued"] == 2 and counts["training"] == 4
+        r1.pause()                                   # the cohort keeps its slot: r2 still trains in it
+        assert r3.status().state == "queued"
+        r2.pause()                                   # empty: the slot goes to r3's cohort, first in line
+        assert until(lambda: r3.status().state == "running")
+        assert other.status().state == "queued" and other.status().queue_position == 1
+        r1.play()                                    # joins r3's cohort at once (it has room): no queue
+        assert until(lambda: r1.status().cohort == 2)
+        assert other.status().state == "queued"
+    finally:
+        reg.shutdown()
+    assert until(lambda: not cohort_threads() and not runner_threads(), timeout=10)
+
+
+def test_a_diverging_member_stops_alone():
+    boom = {"optim.d_lr": 10.0, "optim.g_lr": 10.0, "optim.d_opt": "sgd", "optim.g_opt": "sgd",
+            "objective.loss": "ls", "train.steps": 100_000}
+    calm = {**boom, "optim.d_lr": 1e-3, "optim.g_lr": 1e-3}
+    reg = registry()
+    try:
+        good, bad = reg.create(cfg(0, **calm)), reg.create(cfg(1, **boom))
+        good.play(), bad.play()
+        assert until(lambda: bad.status().state == "diverged", timeout=60)
+        assert "diverged" in bad.status().message
+        s = good.status().step
+        assert until(lambda: good.status().step > s + 50)
+        assert good.status().state == "running"
+        bad.restore_last_good()                      # its own restore point, as a solo run has
+        assert bad.status().state == "paused"
+    finally:
+        reg.shutdown()
+
+
+def test_other_families_and_slow_motion_train_alone():
+    reg = registry(limit=4)
+    try:
+        ae = reg.create(presets.get("digits-ae", **{"train.steps": 100_000, "train.device": "cpu"}))
+        slow, fast = reg.create(cfg(0, **{"train.steps": 100_000})), reg.create(cfg(1, **{"train.steps": 100_000}))
+        slow.set_speed(5)
+        for r in (ae, slow, fast):
+            r.play()
+        assert until(lambda: ae.status().step > 5 and slow.status().step > 5 and fast.status().step > 5)
+        assert [r.status().cohort for r in (ae, slow, fast)] == [0, 0, 1]
+        assert reg.counts()["running"] == 3          # a slot each
+        slow.set_speed(0)                             # now at full speed: joins the cohort of its structure
+        assert until(lambda: fast.status().cohort == 2)
+    finally:
+        reg.shutdown()
+
+
+def test_the_state_line_says_who_trains_together():
+    from dashboard import runtime
+    from ganae.runner import RunStatus
+
+    def line(state, cohort):
+        return runtime.state_line(RunStatus("r", state, "", 10, 100, 0, 0, 50.0, 1, 0, "", cohort))
+
+    assert "training with 2 other runs of this setup" in line("running", 3)
+    assert "training with 1 other run of this setup" in line("running", 2)
+    assert "other run" not in line("running", 1) and "other run" not in line("paused", 0)
