@@ -70,10 +70,6 @@ REFRESH_S = float(os.environ.get("GANAE_REFRESH_S", "0") or 0) or (1.0 if (os.cp
 # GANAE_FRAME_COST_S=0 turns this off (fixed intervals: REFRESH_S while training, 1 s while queued).
 FRAME_COST_S = float(os.environ.get("GANAE_FRAME_COST_S", "0.05"))
 REDRAW_SHARE = 0.5
-# ... and what redraws really cost is measured (CPU seconds of the live frames, a moving average): with a class in
-# one cohort every page draws a new snapshot each time (no memoised figure), ~0.065 s on this 2-core box against
-# 0.03 for a queued page's unchanged one; FRAME_COST_S is then the floor.
-_FRAME_COST = [0.0]
 QUEUED_EVERY_S = 2.0
 WATCH_EVERY_S = 2.0         # a watcher's page of a paused / finished run checks this often whether its owner went on
 QUERY_KEY = "run"
@@ -363,26 +359,6 @@ def _adopt_run(key: str, runner: Runner, in_url: bool = True) -> Runner:
     return runner
 
 
-def frame_cost() -> float:
-    """The CPU seconds one live redraw takes, as measured (note_frame), at least FRAME_COST_S."""
-    return max(FRAME_COST_S, _FRAME_COST[0])
-
-
-@contextlib.contextmanager
-def timed_frame():
-    """Around a live fragment's body: its CPU time feeds frame_cost() (a moving average over the redraws)."""
-    c0 = time.thread_time()
-    try:
-        yield
-    finally:
-        note_frame(time.thread_time() - c0)
-
-
-def note_frame(seconds: float) -> None:
-    old = _FRAME_COST[0]
-    _FRAME_COST[0] = seconds if old == 0.0 else 0.9 * old + 0.1 * seconds
-
-
 def run_every(status: RunStatus | None, watching: bool = False) -> float | None:
     """How often the live fragment redraws: only while something is happening, and less often when many pages
     do (see FRAME_COST_S). A page `watching` someone else's run keeps looking (every WATCH_EVERY_S) while it is
@@ -397,7 +373,7 @@ def run_every(status: RunStatus | None, watching: bool = False) -> float | None:
     live = counts.get("training")                # pages redrawing now: one per run training or queued
     if live is None:                             # (a slot may hold a whole class cohort)
         live = (counts["running"] or 0) + (counts["queued"] or 0)
-    every = max(REFRESH_S, live * frame_cost() / REDRAW_SHARE)
+    every = max(REFRESH_S, live * FRAME_COST_S / REDRAW_SHARE)
     if status.state == "queued":                # nothing moves while queued: just notice the free slot
         every = max(every, QUEUED_EVERY_S)
     return round(every, 1)

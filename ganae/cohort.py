@@ -160,11 +160,7 @@ class Cohort:
                         continue
                     members = list(self.members)
                 if pool.gate is not None and not any(r for r, f in joiners if f):
-                    # a cohort trains a whole class: with its students clicking, some page is nearly always drawn
-                    # after a click, and holding back the gate's 0.5 s per chunk starved everyone (20 students,
-                    # 506 steps each in 5 min); it gives way one chunk's time at most
-                    pool.gate.give_way(lambda: bool(self.joining) or any(self._must_leave(r) for r in members),
-                                       max_wait_s=CHUNK_S)
+                    pool.gate.give_way(lambda: bool(self.joining) or any(self._must_leave(r) for r in members))
                 self._chunk(members)
         except BaseException as e:   # never die silently: every member stops with the reason
             log.exception("cohort %s crashed", self.number)

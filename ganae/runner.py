@@ -182,13 +182,12 @@ class Gate:
         with self._cond:
             return self._cond.wait_for(lambda: self._n == 0, timeout)
 
-    def give_way(self, has_work: Callable[[], bool], max_wait_s: float | None = None) -> None:
-        """A training thread's pause between chunks: while the gate is held, at most max_wait_s (the gate's, or
-        less), and only until `has_work()` (a command for that thread arrived: the click may be waiting for its
-        answer)."""
+    def give_way(self, has_work: Callable[[], bool]) -> None:
+        """A training thread's pause between chunks: while the gate is held, at most max_wait_s, and only until
+        `has_work()` (a command for that thread arrived: the click may be waiting for its answer)."""
         if not self._n:
             return
-        deadline = time.monotonic() + min(self.max_wait_s, self.max_wait_s if max_wait_s is None else max_wait_s)
+        deadline = time.monotonic() + self.max_wait_s
         while self._n and not has_work():
             left = deadline - time.monotonic()
             if left <= 0 or self.wait_open(min(left, 0.01)):

@@ -175,26 +175,3 @@ def test_the_state_line_says_who_trains_together():
     assert "training with 2 other runs of this setup" in line("running", 3)
     assert "training with 1 other run of this setup" in line("running", 2)
     assert "other run" not in line("running", 1) and "other run" not in line("paused", 0)
-
-
-def test_a_cohort_gives_way_to_pages_one_chunk_at_most():
-    """A page drawn after a click holds the gate; with a class clicking, one is nearly always drawn. A solo run
-    then waits up to the gate's 0.5 s per chunk; a cohort, which trains the whole class, waits one chunk's time
-    (CHUNK_S) at most -- else it trains a chunk per half second (measured: 506 steps per student in 5 minutes)."""
-    from ganae.cohort import CHUNK_S
-    from ganae.runner import Gate
-    gate = Gate(max_wait_s=0.5)
-    reg = Registry(limit=1, cohorts=True, grace_s=60, runner_kwargs={**QUIET, "gate": gate})
-    try:
-        a, b = reg.create(cfg(0, **{"train.steps": 100_000})), reg.create(cfg(1, **{"train.steps": 100_000}))
-        a.play(), b.play()
-        assert until(lambda: a.status().cohort == 2)
-        c = reg.pool.cohort_of(a)
-        with gate.hold():                              # a page is being drawn the whole time
-            n0, t0 = c.chunks, time.monotonic()
-            time.sleep(2.0)
-            chunks, dt = c.chunks - n0, time.monotonic() - t0
-        assert chunks >= 0.6 * dt / (2 * CHUNK_S + 0.05), chunks     # ~ a chunk per (wait + chunk), not per 0.5 s
-        assert chunks > 2 * dt / 0.5
-    finally:
-        reg.shutdown()

@@ -225,10 +225,9 @@ def live(runner, pending: RunConfig | None, watching: bool = False) -> None:
         status, snap = r.frame() if r is not None else (None, None)    # one moment: state line and plots
         if status0 is not None and status is not None and status.state != status0.state:
             st.rerun()                                   # new state: new refresh rate, sidebar, buttons
-        with runtime.timed_frame():                      # what a redraw costs spaces the class's redraws out
-            with st.sidebar:
-                runtime.sidebar_status(status)
-            draw(r, status, snap, pending, watching)
+        with st.sidebar:
+            runtime.sidebar_status(status)
+        draw(r, status, snap, pending, watching)
 
     frame()
 
