@@ -942,6 +942,8 @@ def main() -> None:
                     "students one core serves")
     ap.add_argument("--client-cpus", type=_cpus, help="run the students (this script, its browsers) on these "
                     "CPUs only (e.g. 1): their laptops, kept off the server's cores")
+    ap.add_argument("--cohorts", action="store_true",
+                    help="serve with class cohorts on (GANAE_COHORTS=1): runs of one structure train together")
     ap.add_argument("--mixed", action="store_true",
                     help=f"every other student changes the link's loss or a trick ({', '.join(MIXES)} in turn): "
                          f"a mixed class, several cohorts")
@@ -949,6 +951,7 @@ def main() -> None:
     a = ap.parse_args()
     seconds = a.seconds if a.seconds is not None else 60.0 * (a.minutes if a.minutes is not None else 5.0)
     out = classroom(a.sessions, seconds, a.grace, a.max_training, a.ramp, a.seed, browser_nice=a.browser_nice,
+                    extra_env={"GANAE_COHORTS": "1"} if a.cohorts else None,
                     planned_steps=a.planned_steps, clients=a.clients,
                     browsers=a.browsers, server_cpus=a.server_cpus, client_cpus=a.client_cpus, mixed=a.mixed)
     print(report(out["summary"]))

@@ -40,12 +40,13 @@ REAP_EVERY_S = min(10.0, max(0.5, GRACE_S / 4))                  # ... and are f
 # second. Nothing is served over the network.
 STATS_FILE = os.environ.get("GANAE_STATS_FILE", "")
 STATS_EVERY_S = 1.0
-# Training slots: how many cohorts (and runs training alone) train at once. With class cohorts (GANAE_COHORTS, on
-# unless "0") the runs of one setup -- a class on the teacher's link -- are members of one batched ensemble
-# (ganae/cohort.py) that takes one slot for up to GANAE_COHORT_SIZE (32) runs; other families and slow-motion runs
-# train alone, a slot each.
+# Training slots: how many runs train at once (GANAE_MAX_TRAINING). With class cohorts (GANAE_COHORTS=1; off by
+# default) the runs of one setup -- a class on the teacher's link -- are members of one batched ensemble
+# (ganae/cohort.py) that takes one slot for up to GANAE_COHORT_SIZE (32) runs: nobody queues, but on one core the
+# class's 20 live pages then take the CPU from training (benchmarks/results/classroom-2026-12-03-cohorts.txt:
+# 506 steps per student in 5 min against 1,054 with the queue), so it stays opt-in until the pages cost less.
 MAX_TRAINING = int(os.environ.get("GANAE_MAX_TRAINING", "0")) or (os.cpu_count() or 1)
-COHORTS = os.environ.get("GANAE_COHORTS", "1") != "0"
+COHORTS = os.environ.get("GANAE_COHORTS", "0") == "1"
 # Training threads run this much nicer than the server's other threads (Linux): when the CPU is short -- a class on
 # a small server, or the browser on the same laptop -- clicks and redraws get it first and training takes the rest
 # (benchmarks/classroom.py, README "Serving a class").
