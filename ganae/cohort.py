@@ -1,6 +1,6 @@
 """Class cohorts: the live runs of one server that share a structure train together, as one Ensemble.
 
-    pool = Cohorts(admission)                      # the Registry makes one (GANAE_COHORTS=0: every run alone)
+    pool = Cohorts(admission)                      # Registry(cohorts=True) makes one (dashboard: GANAE_COHORTS=1)
     runner = Runner(cfg, admission=admission, pool=pool)
     runner.play()                                  # joins the cohort of its structure at the next chunk boundary
 
@@ -35,16 +35,13 @@ import logging
 import os
 import threading
 import time
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
 import torch
 
 from .ensemble import Ensemble, structure, unsupported
 from .live import lower_thread_priority, name_os_thread
 from .trainer import DivergenceError
-
-if TYPE_CHECKING:                                 # runner.py imports this module
-    from .runner import Runner
 
 log = logging.getLogger(__name__)
 
@@ -73,8 +70,7 @@ class Cohort:
         self._wake = threading.Event()          # set by Admission when this cohort gets its slot
         self.ens: Ensemble | None = None
         self.rate = 0.0                         # batched iterations per second (each member's steps/s)
-        self.chunks = 0
-        self.restacks = 0
+        self.chunks = 0                         # chunks trained (monitoring, tests)
         self._thread: threading.Thread | None = None
 
     def __repr__(self) -> str:
@@ -118,7 +114,6 @@ class Cohort:
             self.ens.views()
         self.ens = None
         self.members = [r for r in self.members if r not in leavers] + joiners
-        self.restacks += 1
         share = 1.0 / max(1, len(self.members))
         for r in self.members:
             r._overhead_share = share
@@ -143,13 +138,9 @@ class Cohort:
                 with self.cond:
                     leavers = [r for r in self.members if self._must_leave(r)]
                     joiners = [(r, f) for r, f in self.joining if not self._must_leave(r)]
-                    refused = [r for r, f in self.joining if self._must_leave(r)]
-                    self.joining.clear()
+                    self.joining.clear()         # (a joiner that must leave already is simply not taken in)
                     if leavers or joiners:
                         self._restack([r for r, _ in joiners], leavers)
-                    for r in refused:
-                        if r in self.members:
-                            self.members.remove(r)
                     self.cond.notify_all()       # leavers (and refused joiners) wake up on their own threads
                     if not self.members:
                         if self.closed:
@@ -168,8 +159,6 @@ class Cohort:
                 for r in self.members:
                     r._cohort_failed(e)
                 self.members.clear()
-                self.ens = None
-                self.cond.notify_all()
         finally:
             with self.cond:
                 self.ens = None

@@ -478,10 +478,7 @@ class Runner(LiveRunner):
             return True
         if self._good_every and (self._good_step is None or step - self._good_step >= self._good_every):
             return True
-        return (self._evals_ok and step != self._last_eval_step
-                and (step - self._last_eval_step >= self._eval_every_steps
-                     or now - self._last_eval_t >= self._eval_every_s)
-                and now - self._last_eval_t >= self._eval_cost / (OVERHEAD_SHARE * self._overhead_share))
+        return self._evals_ok and self._eval_due(step, now)
 
     def _cohort_diverged(self, message: str) -> None:
         """On the cohort's thread: this member's loss became NaN / inf (its Trainer holds that state)."""
@@ -587,17 +584,19 @@ class Runner(LiveRunner):
     def _publish_interval(self) -> float:
         return max(self._publish_every, getattr(self, "_snap_cost", 0.0) / (OVERHEAD_SHARE * self._overhead_share))
 
+    def _eval_due(self, step: int, now: float) -> bool:
+        """An evaluation is due: new steps, enough of them or enough time, and within the overhead budget."""
+        if step == self._last_eval_step:
+            return False
+        due = step - self._last_eval_step >= self._eval_every_steps or now - self._last_eval_t >= self._eval_every_s
+        return due and now - self._last_eval_t >= self._eval_cost / (OVERHEAD_SHARE * self._overhead_share)
+
     def _evaluate(self, force: bool = False) -> None:
         if not self._evals_ok:
             return
         step, now = self.trainer.step_count, time.perf_counter()
-        if not force:
-            if step == self._last_eval_step:
-                return
-            due = (step - self._last_eval_step >= self._eval_every_steps
-                   or now - self._last_eval_t >= self._eval_every_s)
-            if not due or now - self._last_eval_t < self._eval_cost / (OVERHEAD_SHARE * self._overhead_share):
-                return
+        if not force and not self._eval_due(step, now):
+            return
         c0 = time.thread_time()
         try:
             self.trainer.evaluate()
@@ -701,7 +700,7 @@ class Registry:
             self.admission = Admission((os.cpu_count() or 1) if limit == -1 else limit)
         kw = dict(runner_kwargs or {})
         self.pool = Cohorts(self.admission, cohort_size, gate=kw.get("gate"), nice=kw.get("nice", 0),
-                                    threads=kw.get("threads", 1)) if cohorts and placement is None else None
+                            threads=kw.get("threads", 1)) if cohorts and placement is None else None
         self.grace_s = float(grace_s)
         self.reap_every_s = float(reap_every_s)
         self.max_runs = int(max_runs)

@@ -16,6 +16,7 @@ from ganae.runner import Registry, runner_threads
 from ganae.trainer import Trainer
 
 from test_ensemble import assert_same_run, configs
+from test_runner import wait_until
 
 QUIET = {"eval_every_steps": 10**9, "eval_every_s": 1e9}     # no evaluations: the runs only train
 
@@ -30,12 +31,7 @@ def registry(**kw) -> Registry:
 
 
 def until(pred, timeout=60.0) -> bool:
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        if pred():
-            return True
-        time.sleep(0.01)
-    return pred()
+    return wait_until(pred, timeout)
 
 
 def solo(c, steps: int) -> Trainer:
