@@ -6,7 +6,6 @@ the others, a freed cohort that leaves a thread behind.
 """
 from __future__ import annotations
 
-
 import torch
 
 from ganae import presets
