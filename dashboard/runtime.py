@@ -164,7 +164,7 @@ def _placement():
     from ganae import placement
     from ganae.cluster import ClusterError
     try:
-        PLACEMENT[:] = [p for p in [placement.from_env()] if p is not None]
+        PLACEMENT[:] = [p for p in [placement.from_env(cohorts=COHORTS)] if p is not None]
         return PLACEMENT[0] if PLACEMENT else None
     except ClusterError as e:
         PLACEMENT_ERROR[:] = [f"GANAE_RAY_ADDRESS is set but {e}; runs train in this server instead."]

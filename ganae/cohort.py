@@ -35,6 +35,7 @@ import logging
 import os
 import threading
 import time
+import uuid
 from typing import Any
 
 import torch
@@ -62,6 +63,8 @@ class Cohort:
 
     def __init__(self, pool: "Cohorts", key: tuple, number: int):
         self.pool, self.key, self.number = pool, key, number
+        # its name in the Admission's line (a cluster-wide admission, ganae/placement.py, knows runs by id)
+        self.run_id = f"cohort-{uuid.uuid4().hex[:12]}-{number}"
         self.reserved: set[Any] = set()         # runs admitted to this cohort (training, or about to join)
         self.members: list[Any] = []            # runs whose Trainer this cohort's thread steps now
         self.joining: list[tuple[Any, bool]] = []    # (runner, fresh) waiting at the next chunk boundary

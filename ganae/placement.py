@@ -1,20 +1,21 @@
 """Where live runs train: threads in this process (the default, ganae/runner.py) or Ray actors on a cluster.
 
     reg = Registry(placement=RayPlacement("127.0.0.1:6379"))   # or placement.from_env(): GANAE_RAY_ADDRESS
-    r = reg.create(cfg)            # a RemoteRunner: a Ray actor hosting a ganae Runner, on whichever node has room
+    r = reg.create(cfg)            # a RemoteRunner: a ganae Runner inside a RunHost actor of the cluster
     r.play(); r.status(); r.snapshot(); r.pause(); r.step(5, "d"); r.reset(); r.call(fn); r.stop()
 
 A `RemoteRunner` offers what pages use from a `Runner` -- the same commands, the same `RunStatus` and immutable
-`Snapshot` objects (numpy arrays: they pickle) -- and forwards every call to its actor, a `RunHost`, which holds an
-ordinary Runner: its thread trains there, on the worker's CPU (or a share of a GPU where the cluster has GPUs), and
-the web server only draws pages. A snapshot crosses the network only when the run published a new one (the proxy
-keeps the latest and asks with the version it has).
+`Snapshot` objects (numpy arrays: they pickle) -- and forwards every call to its host, a `RunHost` actor holding
+ordinary Runners by run id: their threads train there, on the node's CPU (or a share of a GPU where the cluster
+has GPUs), and the web server only draws pages. A placement starts one host per CPU (GPU) of the cluster when it
+is made, so a new run is a Trainer built in a warm process, not a new process importing torch. A snapshot crosses
+the network only when the run published a new one (the proxy keeps the latest and asks with the version it has).
 
 Admission is cluster-wide: one named actor (`ganae-admission`, no CPU) holds the training slots of every run of
 every web-server replica, limit = the cluster's CPUs (or GPUs) unless told otherwise; queued runs wait in it, first
-come first served, as they do in one process. Grace and reaping stay in the registry: a freed run's actor is
-killed. A run whose actor or node is lost turns into state "error" with a sentence; reset() starts it again on a
-new actor (same run id: the page's URL still finds it).
+come first served, as they do in one process. Grace and reaping stay in the registry: a freed run is stopped and
+dropped by its host. A run whose host or node is lost turns into state "error" with a sentence; reset() starts it
+again on another host (same run id: the page's URL still finds it).
 """
 from __future__ import annotations
 
@@ -42,10 +43,10 @@ REMOTE_OPTIONS = ("speed", "threads", "publish_every_s", "eval_every_steps", "ev
                   "n_real")
 
 
-def from_env() -> "RayPlacement | None":
+def from_env(cohorts: bool = False) -> "RayPlacement | None":
     """A RayPlacement for GANAE_RAY_ADDRESS, or None (runs are threads in this process) when it is not set."""
     address = os.environ.get(ENV, "").strip()
-    return RayPlacement(address) if address else None
+    return RayPlacement(address, cohorts=cohorts) if address else None
 
 
 # ---- cluster-wide admission --------------------------------------------------------------------------------
@@ -138,38 +139,110 @@ def _admission_by_name() -> RemoteAdmission:
     return adm
 
 
-# ---- one run on an actor -----------------------------------------------------------------------------------
+# ---- the runs of a host actor ---------------------------------------------------------------------------
 class RunHost:
-    """The Ray actor of one live run: a ganae Runner (its own training thread) and the calls a RemoteRunner makes.
-    Threaded (max_concurrency > 1): status polls are answered while a long command (step(5000)) is in flight."""
+    """A Ray actor hosting live runs: a ganae Runner per run (each its own training thread, as in one web server),
+    and the calls RemoteRunners make, by run id. A placement keeps one host per CPU (or GPU) of the cluster and
+    starts them with itself, so a new run costs a Trainer built in a warm process (a fraction of a second), not a
+    new Python importing torch (3-20 s on a busy core). Threaded (max_concurrency > 1): status polls are answered
+    while a long command (step(5000)) is in flight."""
 
-    def __init__(self, source: RunConfig | dict[str, Any], factory: Callable[..., Trainer], run_id: str,
-                 options: dict[str, Any]):
-        if isinstance(source, dict):       # a run going on from a payload (a fork, a checkpoint opened)
+    def __init__(self, cohorts: bool = False, cohort_size: int | None = None):
+        self.runners: dict[str, Runner] = {}
+        self._lock = threading.Lock()
+        # class cohorts (ganae/cohort.py) inside this host: its runs of one structure train as one Ensemble, a
+        # cohort holding one slot of the cluster-wide admission
+        self.pool = None
+        if cohorts:
+            from .cohort import MAX_MEMBERS, Cohorts
+            self.pool = Cohorts(_admission_by_name(), cohort_size or MAX_MEMBERS)
+        self._warm_up()
+
+    @staticmethod
+    def _warm_up() -> None:
+        """Build a small run and step it once, so the modules, data makers and kernels a first run needs are loaded
+        before it comes (on a busy core that first build would take seconds)."""
+        try:
+            t = Trainer(RunConfig().with_updates(**{"train.steps": 2, "train.device": "cpu"}))
+            t.step(2)
+        except Exception:        # an optimisation, never a reason for the host not to start
+            pass
+
+    def ready(self) -> str:
+        """The node this host is on (the placement waits for this once: the host has started)."""
+        return _node_id()
+
+    def start(self, run_id: str, source: RunConfig | dict[str, Any], factory: Callable[..., Trainer],
+              options: dict[str, Any]) -> dict[str, Any]:
+        """A new run (replacing one of that id: Reset of a lost run) from a config or a payload (a fork, a
+        checkpoint opened); its facts."""
+        if isinstance(source, dict):
             build = getattr(factory, "from_payload", None) or Trainer.from_payload
             source = build(source)
-        self.runner = Runner(source, factory, run_id=run_id, admission=_admission_by_name(), **options)
+        runner = Runner(source, factory, run_id=run_id, admission=_admission_by_name(), pool=self.pool, **options)
+        with self._lock:
+            old = self.runners.pop(run_id, None)
+            self.runners[run_id] = runner
+        if old is not None:
+            old.stop()
+        return self.facts(run_id)
 
-    def poll(self, version: int) -> tuple[RunStatus, Snapshot | None]:
+    def _runner(self, run_id: str) -> Runner:
+        try:
+            return self.runners[run_id]
+        except KeyError:
+            raise RuntimeError(f"run {run_id} is not on this machine any more") from None
+
+    def poll(self, run_id: str, version: int) -> tuple[RunStatus, Snapshot | None]:
         """The status published with the latest snapshot (one frame: status.step == snapshot.step), and the
         snapshot only when it is newer than the caller's `version`."""
-        status, snap = self.runner.frame()
+        status, snap = self._runner(run_id).frame()
         return status, (snap if status.version != version else None)
 
-    def facts(self) -> dict[str, Any]:
+    def facts(self, run_id: str) -> dict[str, Any]:
         """What a page reads once per trainer: the first snapshot, the sample of real data, class names."""
-        r = self.runner
+        r = self._runner(run_id)
         return {"initial": r.initial, "real": r.real, "cfg": r.cfg,
                 "class_names": getattr(r.trainer.data, "class_names", None), "node": _node_id()}
 
-    def command(self, name: str, *args: Any, **kwargs: Any) -> Any:
-        return getattr(self.runner, name)(*args, **kwargs)
+    def command(self, run_id: str, name: str, *args: Any, **kwargs: Any) -> Any:
+        return getattr(self._runner(run_id), name)(*args, **kwargs)
+
+    def stop(self, run_id: str) -> bool:
+        """Free a run: its training thread stops and joins, its memory goes with it."""
+        with self._lock:
+            runner = self.runners.pop(run_id, None)
+        return True if runner is None else runner.stop()
+
+    def runs(self) -> list[str]:
+        return sorted(self.runners)
+
+    def threads(self) -> list[str]:
+        """The names of the runner and cohort threads alive in this host's process (monitoring, tests)."""
+        from .cohort import cohort_threads
+        from .runner import runner_threads
+        return runner_threads() + cohort_threads()
+
+    def cohorts(self) -> dict[str, Any]:
+        """The cohorts training in this host now (Cohorts.stats), or {} without cohorts."""
+        return self.pool.stats() if self.pool is not None else {}
 
 
 def _last_error(text: str) -> str:
     """'...Traceback...\nDataError: no such folder' -> 'DataError: no such folder' (the last 'XError: ...' line)."""
     lines = [ln.strip() for ln in str(text).splitlines() if re.match(r"^\s*[\w.]*(Error|Exception): ", ln)]
     return (lines[-1] if lines else str(text).strip().splitlines()[-1] if str(text).strip() else "unknown")[:300]
+
+
+def _kind(source: RunConfig | dict[str, Any]) -> tuple | None:
+    """The structure of a run (ensemble.structure: what a cohort batches), from its config or its payload's; None
+    when it cannot be told."""
+    from .ensemble import structure
+    try:
+        cfg = source if isinstance(source, RunConfig) else RunConfig.from_dict(source["config"])
+        return structure(cfg)
+    except Exception:
+        return None
 
 
 def _node_id() -> str:
@@ -193,28 +266,32 @@ class RemoteRunner(Owned):
 
     # ---- the actor ------------------------------------------------------------------------------------
     def _start(self, cfg: RunConfig | dict[str, Any]) -> None:
-        """A new actor for this run (from a config, or a payload); one more try when the first one's node is lost
-        while it starts."""
+        """This run on a host of the placement (the least busy one), from a config or a payload; one more try on
+        another host when the first one turns out lost."""
         if isinstance(cfg, RunConfig):
             cfg = cfg.validate()             # a ConfigError reaches the caller as it does with a local Runner
+        self._kind = _kind(cfg)
         for attempt in (1, 2):
-            actor = self._placement.actor_class().remote(cfg, self._factory, self.run_id, self._options)
+            host = self._placement.host(self._kind)
             try:
-                facts = self._ray.get(actor.facts.remote(), timeout=self._placement.start_timeout_s)
+                facts = self._ray.get(host.start.remote(self.run_id, cfg, self._factory, self._options),
+                                      timeout=self._placement.start_timeout_s)
                 break
-            except self._ray.exceptions.RayActorError as e:
-                self._ray.kill(actor)
-                if getattr(e, "_actor_init_failed", False):         # building the Runner raised (DataError, ...)
-                    raise RuntimeError(f"The run could not start on the Ray cluster "
-                                       f"({_last_error(getattr(e, 'error_msg', str(e)))}).") from None
+            except self._ray.exceptions.RayTaskError as e:      # building the Runner raised (DataError, ...)
+                cause = getattr(e, "cause", None)
+                if isinstance(cause, Exception):
+                    raise cause from None
+                raise RuntimeError(f"The run could not start on the Ray cluster ({_last_error(str(e))}).") from None
+            except self._ray.exceptions.RayActorError:
+                self._placement.lost(host)
                 if attempt == 2:
                     raise RuntimeError("The run could not start: the Ray cluster lost the machine it was starting "
                                        "on, twice. Try again in a moment.") from None
             except self._ray.exceptions.GetTimeoutError:
-                self._ray.kill(actor)
                 raise RuntimeError(f"No machine of the Ray cluster had room for this run within "
                                    f"{self._placement.start_timeout_s:g} s; try again when other runs end.") from None
-        self._actor, self._lost = actor, ""
+        self._actor, self._lost = host, ""
+        self._placement.placed(host, +1, self._kind)
         self._facts(facts)
         self._status, self._snap, self._t = None, facts["initial"], 0.0
         self._poll(force=True)
@@ -230,9 +307,12 @@ class RemoteRunner(Owned):
                 return
             version = self._status.version if self._status is not None else -1
             try:
-                status, snap = self._ray.get(self._actor.poll.remote(version), timeout=CALL_TIMEOUT_S)
+                status, snap = self._ray.get(self._actor.poll.remote(self.run_id, version), timeout=CALL_TIMEOUT_S)
             except self._ray.exceptions.GetTimeoutError:
                 return                                         # keep the last answer; ask again next time
+            except self._ray.exceptions.RayTaskError:          # its host answers but no longer has it
+                self._mark_lost(host_gone=False)
+                return
             except self._ray.exceptions.RayError:
                 self._mark_lost()
                 return
@@ -241,7 +321,9 @@ class RemoteRunner(Owned):
                 self._snap = snap
                 self.trainer.step_count = snap.step
 
-    def _mark_lost(self) -> None:
+    def _mark_lost(self, host_gone: bool = True) -> None:
+        if host_gone:
+            self._placement.lost(self._actor)
         step = self._snap.step if self._snap is not None else 0
         self._lost = LOST.format(step=step)
         s = self._status
@@ -258,7 +340,7 @@ class RemoteRunner(Owned):
         if self._lost:
             raise RuntimeError(self._lost)
         try:
-            out = self._ray.get(self._actor.command.remote(name, *args, **kwargs), timeout=timeout + 5.0)
+            out = self._ray.get(self._actor.command.remote(self.run_id, name, *args, **kwargs), timeout=timeout + 5.0)
         except self._ray.exceptions.RayTaskError as e:       # the Runner raised: the caller gets that exception
             cause = getattr(e, "cause", None)
             raise (cause if isinstance(cause, BaseException) else e) from None
@@ -347,10 +429,15 @@ class RemoteRunner(Owned):
         self._check(owner, "reset")
         cfg = cfg if cfg is not None else self._cfg
         if self._lost:
+            self._placement.placed(self._actor, -1, self._kind)
             self._start(cfg)
             return
         self._send("reset", cfg)
-        self._facts(self._ray.get(self._actor.facts.remote(), timeout=CALL_TIMEOUT_S))
+        kind = _kind(cfg)
+        self._placement.placed(self._actor, -1, self._kind)
+        self._placement.placed(self._actor, +1, kind)
+        self._kind = kind
+        self._facts(self._ray.get(self._actor.facts.remote(self.run_id), timeout=CALL_TIMEOUT_S))
 
     def wait_for(self, predicate: Callable[[RunStatus], bool], timeout: float = 5.0) -> bool:
         deadline = time.monotonic() + timeout
@@ -365,40 +452,128 @@ class RemoteRunner(Owned):
         return self.snapshot().step > past_step
 
     def stop(self, timeout: float = 5.0) -> bool:
-        """Free the run: its training slot is given back and its actor killed, thread and all (the registry's
-        reaper and remove() call this)."""
+        """Free the run: its training slot is given back and its Runner stopped and dropped by its host, thread
+        and all (the registry's reaper and remove() call this). True when the host confirmed it in `timeout`."""
         if self._stopped:
             return True
         self._stopped = True
+        self._placement.placed(self._actor, -1, self._kind)
         try:
             self._placement.admission().release(self)
         except self._ray.exceptions.RayError:
             pass
-        self._ray.kill(self._actor, no_restart=True)
-        return True
+        if self._lost:
+            return True
+        try:
+            return bool(self._ray.get(self._actor.stop.remote(self.run_id), timeout=timeout))
+        except self._ray.exceptions.RayError:           # its host is gone: so is the run
+            return True
 
 
 # ---- the placement the registry uses ------------------------------------------------------------------------
 class RayPlacement:
-    """Registry(placement=...) makes its runs with `runner(...)` and counts with `admission(limit)`."""
+    """Registry(placement=...) makes its runs with `runner(...)` and counts with `admission(limit)`.
+
+    It starts `hosts` RunHost actors (default: one per CPU of the cluster, or per GPU where it has GPUs), spread
+    over the nodes, and waits until they are up; a new run goes to the host with the fewest runs of this placement.
+    With `cohorts`, every host trains its runs of one structure as class cohorts (ganae/cohort.py), and a new run
+    goes to a host that has runs of its structure already (up to a cohort's size), so a class's runs batch. A host
+    found lost (its node stopped) is replaced by a new one when the next run needs it. Hosts belong to the process
+    that made the placement (a web-server replica): when it ends, Ray ends its hosts and their runs."""
 
     def __init__(self, address: str = "auto", actor_options: dict[str, Any] | None = None,
-                 start_timeout_s: float = 120.0):
+                 start_timeout_s: float = 120.0, hosts: int | None = None, cohorts: bool = False,
+                 cohort_size: int | None = None):
         self.address = address
         ray = cluster.connect(address)
         res = ray.cluster_resources()
         self.gpus = float(res.get("GPU", 0))
         self.cpus = int(res.get("CPU", 1))
-        # a GPU cluster: runs share GPUs 8 to one (small models); otherwise each actor needs a CPU to be placed
+        # a GPU cluster: hosts share GPUs 8 to one (small models); otherwise each host needs a CPU to be placed
         # (Ray's default: 1 CPU for scheduling, none held while running) and the admission limits training
         opts = {"num_gpus": 0.125} if self.gpus else {}
-        self._actor_options = {"scheduling_strategy": "SPREAD", "max_concurrency": 4, **opts,
+        self._actor_options = {"scheduling_strategy": "SPREAD", "max_concurrency": 64, **opts,
                                **(actor_options or {})}
         self.start_timeout_s = float(start_timeout_s)
         self.admission_ = None
+        self.n_hosts = int(hosts) if hosts else max(1, int(self.gpus) or self.cpus)
+        self._hosts: list[Any] = []                      # actor handles
+        self._load: dict[Any, int] = {}                  # host -> runs of this placement on it
+        self._kinds: dict[Any, dict[tuple, int]] = {}    # host -> structure -> runs of it there
+        self.cohorts, self.cohort_size = bool(cohorts), cohort_size
+        self._hosts_lock = threading.Lock()
+        with self._hosts_lock:
+            while len(self._hosts) < self.n_hosts:
+                self._new_host()
+        try:                  # ready before the first run: a host's start (a Python importing torch) is seconds
+            ray.get([h.ready.remote() for h in self._hosts], timeout=self.start_timeout_s)
+        except ray.exceptions.RayError:
+            pass              # a host that did not start is found lost by the first run sent to it, and replaced
 
     def actor_class(self):
         return cluster._ray().remote(RunHost).options(**self._actor_options)
+
+    def _new_host(self) -> Any:
+        host = self.actor_class().remote(self.cohorts, self.cohort_size)
+        self._hosts.append(host)
+        self._load[host] = 0
+        self._kinds[host] = {}
+        return host
+
+    def host(self, kind: tuple | None = None) -> Any:
+        """The host for a new run of structure `kind`: with cohorts, one whose runs of that structure do not fill a
+        cohort yet (the one with most of them: one cohort, not several half-full); else the least busy one. A lost
+        host is replaced first."""
+        from .cohort import MAX_MEMBERS
+        with self._hosts_lock:
+            while len(self._hosts) < self.n_hosts:
+                self._new_host()
+            if self.cohorts and kind is not None:
+                size = self.cohort_size or MAX_MEMBERS
+                same = [h for h in self._hosts if 0 < self._kinds[h].get(kind, 0) < size]
+                if same:
+                    return max(same, key=lambda h: self._kinds[h][kind])
+            return min(self._hosts, key=lambda h: self._load[h])
+
+    def placed(self, host: Any, n: int, kind: tuple | None = None) -> None:
+        with self._hosts_lock:
+            if host in self._load:
+                self._load[host] = max(0, self._load[host] + n)
+                if kind is not None:
+                    k = self._kinds[host]
+                    k[kind] = max(0, k.get(kind, 0) + n)
+
+    def lost(self, host: Any) -> None:
+        """`host` stopped answering (its node or process is gone): new runs go elsewhere, a new host takes its
+        place when a run needs it."""
+        with self._hosts_lock:
+            if host in self._load:
+                self._hosts.remove(host)
+                del self._load[host]
+                self._kinds.pop(host, None)
+        try:
+            cluster._ray().kill(host, no_restart=True)
+        except Exception:
+            pass
+
+    def hosts(self) -> list[Any]:
+        with self._hosts_lock:
+            return list(self._hosts)
+
+    def cohort_stats(self) -> dict[str, Any]:
+        """The cohorts training in this placement's hosts now, as Cohorts.stats (monitoring); a host that does
+        not answer within a second is left out."""
+        ray = cluster._ray()
+        out: dict[str, Any] = {"cohorts": 0, "members": [], "admitted": []}
+        for ref in [h.cohorts.remote() for h in self.hosts()]:
+            try:
+                c = ray.get(ref, timeout=1.0)
+            except ray.exceptions.RayError:
+                continue
+            out["cohorts"] += c.get("cohorts", 0)
+            out["members"] += c.get("members", [])
+            out["admitted"] += c.get("admitted", [])
+        return out
 
     def admission(self, limit: int | None = None) -> RemoteAdmission:
         """The cluster-wide admission (limit -1: the cluster's GPUs × 8, else its CPUs; None: as it is)."""

@@ -694,6 +694,7 @@ class Registry:
         # cohorts: runs of one structure train together as one ensemble (ganae/cohort.py); a training slot of the
         # admission then holds a cohort of up to `cohort_size` runs (limit = cohorts training at once)
         self._make = placement.runner if placement is not None else Runner
+        self.placement = placement
         if placement is not None:
             self.admission = placement.admission(limit)
         else:
@@ -830,6 +831,8 @@ class Registry:
                "time": time.time()}
         if self.pool is not None:
             out.update(self.pool.stats(), cohort_threads=len(cohort_threads()))
+        elif getattr(self.placement, "cohorts", False):      # cohorts in the Ray hosts (ganae/placement.py)
+            out.update(self.placement.cohort_stats())
         return out
 
     # ---- reaper thread --------------------------------------------------------------------------

@@ -1,6 +1,7 @@
-"""Live runs on Ray actors (ganae/placement.py) on a real 2-node cluster: the registry places runs there, pages'
-commands and snapshots go through the actor, admission is shared by every replica, reaping kills the actor, and a
-lost actor or node turns its run into state "error" with a sentence that Reset recovers from."""
+"""Live runs on Ray actors (ganae/placement.py) on a real 2-node cluster: the registry places runs in RunHost
+actors there (one per CPU, warm before the first run), pages' commands and snapshots go through the host, admission
+is shared by every replica, reaping stops the run in its host, and a lost host or node turns its runs into state
+"error" with a sentence that Reset recovers from."""
 from __future__ import annotations
 
 import os
@@ -60,7 +61,16 @@ def test_runs_train_on_actors_with_the_numbers_of_a_local_trainer(place):
         reg.shutdown()
 
 
-def test_admission_is_shared_by_two_replicas_and_reaping_kills_the_actor(place):
+def host_runs(host) -> list[str]:
+    return ray.get(host.runs.remote(), timeout=30)
+
+
+def host_threads(host) -> list[str]:
+    """The runner threads alive in a host's process."""
+    return ray.get(host.threads.remote(), timeout=30)
+
+
+def test_admission_is_shared_by_two_replicas_and_reaping_stops_the_run_in_its_host(place):
     a, b = registry(place, limit=1), registry(place, limit=1)      # two web servers, one cluster
     try:
         ra, rb = a.create(CFG), b.create(CFG)
@@ -71,14 +81,14 @@ def test_admission_is_shared_by_two_replicas_and_reaping_kills_the_actor(place):
         assert (sb.state, sb.queue_position) == ("queued", 1) and a.counts()["queued"] == 1
         ra.pause()
         assert rb.wait_for(lambda s: s.state == "running", timeout=10)
-        actor = rb._actor
-        assert b.reap(0.0) == [rb.run_id]            # nobody views it: freed, and its actor killed
+        host = rb._actor
+        assert rb.run_id in host_runs(host) and len(host_threads(host)) >= 1
+        assert b.reap(0.0) == [rb.run_id]            # nobody views it: freed, and stopped in its host
         assert a.counts()["running"] == 0 and rb.run_id not in b
-        deadline = time.monotonic() + 30
-        with pytest.raises(ray.exceptions.RayActorError):
-            while time.monotonic() < deadline:       # ray.kill is asynchronous: a call or two may still be answered
-                ray.get(actor.poll.remote(0), timeout=30)
-                time.sleep(0.1)
+        assert rb.run_id not in host_runs(host)
+        assert not [n for n in host_threads(host) if rb.run_id in n]      # its training thread has ended
+        with pytest.raises(RuntimeError, match="has been stopped"):
+            rb.play()
     finally:
         a.shutdown()
         b.shutdown()
@@ -147,9 +157,57 @@ def test_a_remote_run_obeys_its_owner_and_forks_with_its_state(place):
             r.step(5)                                   # no secret at all: refused too
         assert r.status().step == 12
         mine = reg.fork(r.run_id, owner="bob")
-        assert isinstance(mine, placement.RemoteRunner) and mine._actor is not r._actor
+        assert isinstance(mine, placement.RemoteRunner) and mine.run_id != r.run_id
         np.testing.assert_array_equal(mine.snapshot().history["loss_d"], snap.history["loss_d"])
         mine.step(3, owner="bob")
         assert (mine.status().step, r.status().step) == (15, 12)
+    finally:
+        reg.shutdown()
+
+
+def test_runs_share_warm_hosts_one_per_cpu_and_the_least_busy_takes_a_new_run(place):
+    """No process per run: the placement's hosts (one per CPU of the cluster) are started with it; runs go to the
+    host with the fewest runs, several runs train side by side in one host, and a freed run's place is reused."""
+    reg = registry(place, limit=3)                     # (admission: 3 training at once on the 2 CPUs)
+    try:
+        assert place.n_hosts == 2 and len(place.hosts()) == 2
+        runs = [reg.create(CFG) for _ in range(3)]
+        pids = [r.call(lambda t: os.getpid()) for r in runs]
+        assert len(set(pids[:2])) == 2 and pids[2] in pids[:2]          # 1 host each, then the third shares
+        assert sorted(len(host_runs(h)) for h in place.hosts()) == [1, 2]
+        for r in runs:
+            r.play()
+        assert all(r.wait_for(lambda s: s.step >= 20, timeout=60) for r in runs)   # all three train
+        shared = runs[2]._actor
+        alone = next(h for h in place.hosts() if h != shared)
+        first = next(r for r in runs[:2] if r._actor == alone)
+        reg.remove(first.run_id)
+        nxt = reg.create(CFG)                          # the host that now has none gets it
+        assert nxt._actor == alone and nxt.call(lambda t: os.getpid()) == pids[runs.index(first)]
+    finally:
+        reg.shutdown()
+
+
+def test_with_cohorts_a_class_of_one_structure_trains_together_in_one_host_on_one_slot(ray_cluster):
+    """GANAE_COHORTS=1 on Ray: runs of one structure go to one host and train there as one cohort holding one slot
+    of the cluster-wide admission; a run of another structure waits for a slot of its own (queued, position 1)."""
+    place = placement.RayPlacement(ray_cluster.address, cohorts=True)
+    reg = registry(place, limit=1)
+    try:
+        a, b = reg.create(CFG), reg.create(CFG.with_updates(**{"train.seed": 7, "optim.g_lr": 5e-4}))
+        other = reg.create(CFG.with_updates(**{"objective.loss": "hinge"}))
+        assert a._actor == b._actor                    # one host for the structure
+        for r in (a, b, other):
+            r.play()
+        assert a.wait_for(lambda s: s.state == "running" and s.step >= 30, timeout=60)
+        assert b.wait_for(lambda s: s.state == "running" and s.step >= 30, timeout=60)
+        s = other.status()
+        assert (s.state, s.queue_position) == ("queued", 1) and reg.counts()["running"] == 1
+        c = ray.get(a._actor.cohorts.remote(), timeout=30)
+        assert c["cohorts"] == 1 and c["members"] == [2]
+        assert a.status().cohort == b.status().cohort == 2      # the state line: "training with 1 other run ..."
+        a.pause()
+        b.pause()                                      # the cohort closes, its slot goes to the next in line
+        assert other.wait_for(lambda s: s.state == "running" and s.step > 0, timeout=60)
     finally:
         reg.shutdown()
