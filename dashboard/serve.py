@@ -13,6 +13,8 @@ Everything listens on 127.0.0.1. The pieces:
   that replica's registry). WebSockets pass through (`timeout tunnel`); every answer says which replica gave it
   (header X-Ganae-Replica). A replica that stops is taken out (health check /_stcore/health) and its visitors are
   sent to another one (`option redispatch`) -- where their old run id is not known: they start a new run.
+The set counts as started once every replica has drawn a first page (warm(): its imports, registry, Ray connection
+and Ray hosts are ready), so the first visitors do not wait for them.
 Ctrl-C stops all of it, exactly the processes started here.
 """
 from __future__ import annotations
@@ -63,13 +65,18 @@ backend replicas
 """
 
 
-def start_replica(port: int, env: dict[str, str], log: Path) -> subprocess.Popen:
+def start_replica(port: int, env: dict[str, str], log: Path, cpus: set[int] | None = None) -> subprocess.Popen:
+    """`streamlit run dashboard/app.py` on 127.0.0.1:port (on `cpus` only, when given)."""
     return subprocess.Popen(
         [sys.executable, "-m", "streamlit", "run", str(ROOT / "dashboard" / "app.py"), "--server.headless", "true",
          "--server.address", "127.0.0.1", "--server.port", str(port), "--server.fileWatcherType", "none",
          "--browser.gatherUsageStats", "false"],
         stdout=open(log, "w"), stderr=subprocess.STDOUT, cwd=ROOT, env={**os.environ, **env},
-        start_new_session=True)
+        start_new_session=True, preexec_fn=_affinity(cpus))
+
+
+def _affinity(cpus: set[int] | None):
+    return (lambda: os.sched_setaffinity(0, cpus)) if cpus else None
 
 
 def wait_http(url: str, procs: list[subprocess.Popen], timeout_s: float = 120.0) -> None:
@@ -85,16 +92,46 @@ def wait_http(url: str, procs: list[subprocess.Popen], timeout_s: float = 120.0)
         time.sleep(0.3)
 
 
+def warm(port: int, timeout_s: float = 180.0) -> None:
+    """Visit replica `port` once as a browser would (Streamlit's websocket: the Home page, whose sidebar loads torch,
+    the registry and its Ray connection and starts the Ray hosts) and wait until that page has been drawn: the first
+    student then gets a warm replica instead of waiting for its imports (seconds per replica on a busy core)."""
+    import asyncio
+
+    from streamlit.proto.BackMsg_pb2 import BackMsg
+    from streamlit.proto.ForwardMsg_pb2 import ForwardMsg
+    from websockets.asyncio.client import connect
+
+    async def visit() -> None:
+        async with connect(f"ws://127.0.0.1:{port}/_stcore/stream", subprotocols=["streamlit"], max_size=None,
+                           open_timeout=timeout_s) as ws:
+            msg = BackMsg()
+            msg.rerun_script.query_string = ""
+            msg.rerun_script.page_name = ""
+            await ws.send(msg.SerializeToString())
+            async for data in ws:
+                if ForwardMsg.FromString(data).WhichOneof("type") == "script_finished":
+                    return
+
+    asyncio.run(asyncio.wait_for(visit(), timeout_s))
+
+
 class ReplicaSet:
     """The whole set on this machine (see the module docstring); a context manager that stops what it started."""
 
     def __init__(self, port: int = 8500, replicas: int = 2, ray: str | None = None, ray_nodes: int = 2,
-                 cpus_per_node: int = 1, env: dict[str, str] | None = None):
+                 cpus_per_node: int = 1, env: dict[str, str] | None = None,
+                 replica_env: list[dict[str, str]] | None = None, web_cpus: set[int] | None = None,
+                 warm: bool = True):
+        """env: for every replica; replica_env[i]: for replica i alone (e.g. its own stats file); web_cpus: the
+        replicas and HAProxy run on these CPUs only (the Ray nodes started here keep this process's CPUs); warm:
+        every replica has drawn a first page before the set counts as started (see warm())."""
         if shutil.which("haproxy") is None:
             raise RuntimeError("HAProxy is not installed; `sudo apt-get install haproxy` (Debian) or run "
                                "`bash .ci/setup --browser`")
         self.port, self.n, self.ray, self.env = port, replicas, ray, dict(env or {})
         self.ray_nodes, self.cpus = ray_nodes, cpus_per_node
+        self.replica_env, self.web_cpus, self.warm = list(replica_env or []), web_cpus, warm
         self.folder = Path(tempfile.mkdtemp(prefix="ganae-serve-"))
         self.cluster: cluster.LocalCluster | None = None
         self.procs: list[subprocess.Popen] = []
@@ -119,13 +156,19 @@ class ReplicaSet:
             cluster.connect(self.ray).shutdown()        # this process is no driver: the replicas are
         env = {**self.env, "GANAE_RAY_ADDRESS": self.ray}
         for i, p in enumerate(self.ports, 1):
-            self.procs.append(start_replica(p, env, self.folder / f"replica-{i}.log"))
+            own = self.replica_env[i - 1] if i <= len(self.replica_env) else {}
+            self.procs.append(start_replica(p, {**env, **own}, self.folder / f"replica-{i}.log", self.web_cpus))
         for p in self.ports:
             wait_http(f"http://127.0.0.1:{p}/_stcore/health", self.procs)
+        if self.warm:
+            import concurrent.futures
+            with concurrent.futures.ThreadPoolExecutor(len(self.ports)) as ex:
+                list(ex.map(warm, self.ports))
         cfg = self.folder / "haproxy.cfg"
         cfg.write_text(haproxy_config(self.port, self.ports))
         self.procs.append(subprocess.Popen(["haproxy", "-W", "-db", "-f", str(cfg)], stdout=open(
-            self.folder / "haproxy.log", "w"), stderr=subprocess.STDOUT, start_new_session=True))
+            self.folder / "haproxy.log", "w"), stderr=subprocess.STDOUT, start_new_session=True,
+            preexec_fn=_affinity(self.web_cpus)))
         wait_http(f"{self.url}/_stcore/health", self.procs)
 
     def close(self) -> None:

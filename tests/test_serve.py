@@ -53,3 +53,19 @@ def test_new_visitors_alternate_and_a_cookie_keeps_each_on_its_replica(ray_clust
         assert ask(health, "r2")[1] == ""                    # a visitor with a cookie is not given a new one
         page = urllib.request.urlopen(s.url + "/", timeout=10).read()
         assert b"<title>Streamlit</title>" in page or b"streamlit" in page.lower()
+
+
+def test_the_set_counts_as_started_once_every_replica_has_drawn_a_page(ray_cluster, tmp_path):
+    """ReplicaSet.start visits every replica (warm): its registry, Ray connection and Ray hosts exist before the
+    first student comes. Each replica got its own environment (replica_env): its own stats file, which its registry
+    writes from its first second; both see the one cluster-wide admission."""
+    import json
+    stats = [tmp_path / f"stats-{i}.json" for i in (1, 2)]
+    with serve.ReplicaSet(port=free_block(2), replicas=2, ray=ray_cluster.address,
+                          replica_env=[{"GANAE_STATS_FILE": str(p)} for p in stats]):
+        assert all(p.exists() for p in stats)            # no visitor yet but the warm-up's
+        for p in stats:
+            s = json.loads(p.read_text())
+            assert s["runs"] == 0 and s["limit"] == 2 and s["running"] == 0
+        assert stats[0].read_text() != "" and json.loads(stats[0].read_text())["pid"] != \
+            json.loads(stats[1].read_text())["pid"]
