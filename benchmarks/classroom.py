@@ -204,19 +204,19 @@ def descendants(root: int) -> dict[int, str]:
     return out
 
 
-def browser_pids(server_pid: int, driver: bool = True) -> list[int]:
+def browser_pids(served: "Served", driver: bool = True) -> list[int]:
     """The Chromium (and Playwright driver: `node`) processes this script started: its descendants but the
-    server."""
-    server_side = {server_pid} | set(descendants(server_pid))
+    serving side (server or replicas, HAProxy, Ray)."""
+    server_side = served.side()
     return [p for p, comm in descendants(os.getpid()).items()
-            if p not in server_side and (driver or comm != "node")]
+            if p not in server_side and comm != "haproxy" and (driver or comm != "node")]
 
 
-def client_cpu_seconds(server_pid: int) -> float:
+def client_cpu_seconds(served: "Served") -> float:
     """CPU seconds of the students' side: the browsers this script started and this script itself (the Playwright
     client, or the wire clients)."""
     own = os.times()
-    return sum(cpu_seconds(p) for p in browser_pids(server_pid)) + own.user + own.system
+    return sum(cpu_seconds(p) for p in browser_pids(served)) + own.user + own.system
 
 
 def renice(pids: list[int], nice: int) -> None:
@@ -239,6 +239,103 @@ def cpu_seconds(pid: int) -> float:
         return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
     except (OSError, ValueError, IndexError):
         return 0.0
+
+
+def cmdline(pid: int) -> str:
+    try:
+        with open(f"/proc/{pid}/cmdline", "rb") as f:
+            return f.read().replace(b"\0", b" ").decode(errors="replace").strip()
+    except OSError:
+        return ""
+
+
+RAY_RUN = "ray::RunHost"           # a Ray actor process hosting live runs (its title: ganae/placement.py's RunHost)
+
+
+class Served:
+    """What serves the class: one `streamlit run` process (its training threads inside), or with --replicas the
+    replicas behind HAProxy (the web side: pages only) and the Ray cluster their runs train on (one actor process per
+    run). `pids` are the web side's processes, `stats` their stats files, `ray_roots` the `ray start` processes."""
+
+    def __init__(self, pids: list[int], stats: list[str], ray_roots: list[int] | None = None):
+        self.pids, self.stats_paths, self.ray_roots = list(pids), list(stats), list(ray_roots or [])
+        self._ray: tuple[float, dict[int, str]] = (-1.0, {})
+
+    @property
+    def pid(self) -> int:
+        return self.pids[0]
+
+    def ray_pids(self) -> dict[int, str]:
+        """pid -> command line of every process of the Ray cluster (nodes, raylets, GCS, workers, actors); one
+        look at /proc serves the calls of half a second (a sample asks several times)."""
+        if time.monotonic() - self._ray[0] < 0.5:
+            return self._ray[1]
+        out: dict[int, str] = {}
+        for root in self.ray_roots:
+            for p in [root, *descendants(root)]:
+                out[p] = cmdline(p)
+        self._ray = (time.monotonic(), out)
+        return out
+
+    def run_hosts(self) -> list[int]:
+        return [p for p, c in self.ray_pids().items() if c.startswith(RAY_RUN)]
+
+    def side(self) -> set[int]:
+        """Every process on the serving side (to tell the students' own processes apart)."""
+        out = set(self.pids) | set(self.ray_pids())
+        for p in self.pids:
+            out |= set(descendants(p))
+        return out
+
+    def rss_mb(self) -> float | None:
+        """The web side's resident memory (the Ray cluster's: ray_rss_mb)."""
+        xs = [rss_mb(p) for p in self.pids]
+        return None if any(x is None for x in xs) else sum(xs)
+
+    def ray_rss_mb(self) -> float | None:
+        return sum(rss_mb(p) or 0.0 for p in self.ray_pids()) if self.ray_roots else None
+
+    def cpu(self) -> float:
+        """CPU seconds of the web side (with one server: its training threads too)."""
+        return sum(cpu_seconds(p) for p in self.pids)
+
+    def train_cpu(self) -> float:
+        """CPU seconds of the training alive now: runner / cohort threads, in the web side or in the Ray hosts."""
+        return sum(runner_cpu_seconds(p) for p in self.pids + self.run_hosts())
+
+    def ray_cpu(self) -> float:
+        """CPU seconds of the Ray cluster's processes alive now, the run actors included."""
+        return sum(cpu_seconds(p) for p in self.ray_pids())
+
+    def thread_names(self) -> list[str]:
+        return [n for p in self.pids for n in thread_names(p)]
+
+    def runner_threads(self) -> int:
+        """Training left alive: runner / cohort threads in the web side and in the Ray hosts."""
+        return sum(n.startswith((THREAD_PREFIX, COHORT_PREFIX)) for p in self.pids + self.run_hosts()
+                   for n in thread_names(p))
+
+    def stats(self) -> dict[str, Any]:
+        """The replicas' stats files as one: runs and threads add up; the admission (slots busy, queued, limit) is
+        cluster-wide, so every replica reports the same counts: the largest is taken; time is the oldest."""
+        parts = [x for x in (read_stats(p) for p in self.stats_paths) if x]
+        if len(parts) < len(self.stats_paths):
+            return {}
+        if len(parts) == 1:
+            return parts[0]
+        out: dict[str, Any] = {}
+        for k in ("runs", "training", "runner_threads", "cohort_threads", "cohorts", "threads"):
+            if any(x.get(k) is not None for x in parts):
+                out[k] = sum(x.get(k) or 0 for x in parts)
+        for k in ("running", "queued", "limit"):
+            out[k] = max((x.get(k) for x in parts if x.get(k) is not None), default=None)
+        out["time"] = min(x.get("time", 0) for x in parts)
+        cpu: dict[str, float] = {}
+        for x in parts:
+            for name, v in (x.get("thread_cpu") or {}).items():
+                cpu[name] = cpu.get(name, 0.0) + v
+        out["thread_cpu"] = cpu
+        return out
 
 
 # ---- one student --------------------------------------------------------------------------------------------
@@ -613,31 +710,34 @@ def _pct(xs: list[float], q: float) -> float | None:
     return xs[lo] + (xs[hi] - xs[lo]) * (k - lo)
 
 
-async def _sample(pid: int, stats_path: str, series: list[dict[str, Any]], stop: asyncio.Event, t0: float,
+async def _sample(served: Served, series: list[dict[str, Any]], stop: asyncio.Event, t0: float,
                   browser_nice: int = 0) -> None:
-    cpu0, bcpu0, w0 = cpu_seconds(pid), client_cpu_seconds(pid), time.monotonic()
-    tcpu0 = runner_cpu_seconds(pid)
+    cpu0, bcpu0, w0 = served.cpu(), client_cpu_seconds(served), time.monotonic()
+    tcpu0, rcpu0 = served.train_cpu(), served.ray_cpu()
     lcpu0 = None
     while not stop.is_set():
-        s = read_stats(stats_path) or {}
+        s = served.stats()
         lcpu = (s.get("thread_cpu") or {}).get("MainThread")     # the server's event loop (websockets)
-        cpu, bcpu, w = cpu_seconds(pid), client_cpu_seconds(pid), time.monotonic()
-        tcpu = runner_cpu_seconds(pid)     # (a runner that ended meanwhile takes its CPU time along: clamp at 0)
+        cpu, bcpu, w = served.cpu(), client_cpu_seconds(served), time.monotonic()
+        # (a runner or actor that ended meanwhile takes its CPU time along: clamp at 0)
+        tcpu, rcpu = served.train_cpu(), served.ray_cpu()
         if browser_nice:                   # new renderers appear with every student
-            renice(browser_pids(pid, driver=False), browser_nice)     # (the driver measures: full speed)
-        series.append({"t": round(w - t0, 2), "rss_mb": rss_mb(pid), "running": s.get("running"),
-                       "queued": s.get("queued"), "runs": s.get("runs"), "training": s.get("training"),
-                       "cohorts": s.get("cohorts"),
-                       "runner_threads": sum(n.startswith((THREAD_PREFIX, COHORT_PREFIX))
-                                             for n in thread_names(pid)),
-                       "threads": len(thread_names(pid)),
-                       "server_cpu": round((cpu - cpu0) / max(1e-6, w - w0), 2),
-                       "train_cpu": round(max(0.0, tcpu - tcpu0) / max(1e-6, w - w0), 2),
-                       "loop_cpu": round(max(0.0, lcpu - lcpu0) / max(1e-6, w - w0), 2)
+            renice(browser_pids(served, driver=False), browser_nice)     # (the driver measures: full speed)
+        names = served.thread_names()
+        dt = max(1e-6, w - w0)
+        series.append({"t": round(w - t0, 2), "rss_mb": served.rss_mb(), "ray_rss_mb": served.ray_rss_mb(),
+                       "running": s.get("running"), "queued": s.get("queued"), "runs": s.get("runs"),
+                       "training": s.get("training"), "cohorts": s.get("cohorts"),
+                       "runner_threads": served.runner_threads(),
+                       "threads": len(names),
+                       "server_cpu": round((cpu - cpu0) / dt, 2),
+                       "train_cpu": round(max(0.0, tcpu - tcpu0) / dt, 2),
+                       "ray_cpu": round(max(0.0, rcpu - rcpu0) / dt, 2) if served.ray_roots else None,
+                       "loop_cpu": round(max(0.0, lcpu - lcpu0) / dt, 2)
                        if lcpu is not None and lcpu0 is not None else None,
-                       "client_cpu": round(max(0.0, bcpu - bcpu0) / max(1e-6, w - w0), 2),
+                       "client_cpu": round(max(0.0, bcpu - bcpu0) / dt, 2),
                        "load": os.getloadavg()[0]})
-        cpu0, bcpu0, tcpu0, w0 = cpu, bcpu, tcpu, w
+        cpu0, bcpu0, tcpu0, rcpu0, w0 = cpu, bcpu, tcpu, rcpu, w
         lcpu0 = lcpu
         try:
             await asyncio.wait_for(stop.wait(), 1.0)
@@ -645,7 +745,7 @@ async def _sample(pid: int, stats_path: str, series: list[dict[str, Any]], stop:
             pass
 
 
-async def run_class(url: str, pid: int, stats_path: str, sessions: int, seconds: float, ramp: float,
+async def run_class(url: str, served: Served, sessions: int, seconds: float, ramp: float,
                     grace: float, seed: int = 0, watch: tuple[float, float] = (3.0, 7.0),
                     browser_nice: int = 0, planned_steps: int = PLANNED_STEPS, clients: str = "browser",
                     browsers: int = 0, mixed: bool = False) -> dict[str, Any]:
@@ -654,8 +754,8 @@ async def run_class(url: str, pid: int, stats_path: str, sessions: int, seconds:
     stop = asyncio.Event()
     t0 = time.monotonic()
     students = [Student(i) for i in range(sessions)]
-    before = {"rss_mb": rss_mb(pid), "threads": len(thread_names(pid))}
-    sampler = asyncio.create_task(_sample(pid, stats_path, series, stop, t0, browser_nice))
+    before = {"rss_mb": served.rss_mb(), "threads": len(served.thread_names()), "ray_rss_mb": served.ray_rss_mb()}
+    sampler = asyncio.create_task(_sample(served, series, stop, t0, browser_nice))
     page_url = f"{url}/playground?train.steps={int(planned_steps)}"
     urls = [page_url + (f"&{MIXES[(i // 2) % len(MIXES)]}" if mixed and i % 2 else "") for i in range(sessions)]
     rngs = [random.Random(rng.random()) for _ in students]
@@ -686,18 +786,18 @@ async def run_class(url: str, pid: int, stats_path: str, sessions: int, seconds:
     reaped_at = None
     while time.monotonic() < deadline:
         await asyncio.sleep(1.0)
-        s = read_stats(stats_path) or {}
-        threads = sum(n.startswith((THREAD_PREFIX, COHORT_PREFIX)) for n in thread_names(pid))
+        s = served.stats()
+        threads = served.runner_threads()
         if s.get("runs") == 0 and threads == 0 and (s.get("time", 0) > time.time() - 5):
             reaped_at = time.monotonic() - t0
             break
     await asyncio.sleep(1.5)       # one more sample after the reaping
     stop.set()
     await sampler
-    names = thread_names(pid)
-    after = {"rss_mb": rss_mb(pid), "threads": len(names), "thread_names": dict(collections.Counter(names)),
-             "runner_threads": sum(n.startswith((THREAD_PREFIX, COHORT_PREFIX)) for n in thread_names(pid)),
-             "stats": read_stats(stats_path)}
+    names = served.thread_names()
+    after = {"rss_mb": served.rss_mb(), "threads": len(names), "thread_names": dict(collections.Counter(names)),
+             "runner_threads": served.runner_threads(), "ray_hosts": len(served.run_hosts()),
+             "ray_rss_mb": served.ray_rss_mb(), "stats": served.stats()}
     return summarise(students, series, before, after, closed_at, reaped_at, sessions, seconds, ramp, grace)
 
 
@@ -765,6 +865,10 @@ def summarise(students: list[Student], series: list[dict[str, Any]], before: dic
         "server_cpu_mean": statistics.fmean(x["server_cpu"] for x in active) if active else None,
         "client_cpu_mean": statistics.fmean(x["client_cpu"] for x in active) if active else None,
         "train_cpu_mean": statistics.fmean(x["train_cpu"] for x in active) if active else None,
+        "ray_cpu_mean": statistics.fmean(x["ray_cpu"] for x in active if x.get("ray_cpu") is not None)
+        if any(x.get("ray_cpu") is not None for x in active) else None,
+        "ray_rss_mb_peak": max((x["ray_rss_mb"] for x in series if x.get("ray_rss_mb")), default=None),
+        "ray_rss_mb_after_reap": after.get("ray_rss_mb"), "ray_hosts_after": after.get("ray_hosts"),
         "loop_cpu_mean": statistics.fmean(x["loop_cpu"] for x in active if x["loop_cpu"] is not None)
         if any(x["loop_cpu"] is not None for x in active) else None,
         "load_mean": statistics.fmean(x["load"] for x in series) if series else None,
@@ -790,35 +894,77 @@ def classroom(sessions: int = 20, seconds: float = 300.0, grace: float = 20.0, m
               ramp: float = 0.5, seed: int = 0, log_path: Path | None = None, browser_nice: int = 0,
               extra_env: dict[str, str] | None = None, planned_steps: int = PLANNED_STEPS,
               clients: str = "browser", browsers: int = 0, server_cpus: set[int] | None = None,
-              client_cpus: set[int] | None = None, mixed: bool = False) -> dict[str, Any]:
-    """Start a server, run the class, stop the server; returns {"summary", "series", "students"}."""
+              client_cpus: set[int] | None = None, mixed: bool = False, replicas: int = 0, ray_nodes: int = 2,
+              ray_cpus: set[int] | None = None) -> dict[str, Any]:
+    """Start a server (or, with `replicas`, the whole set of dashboard/serve.py: a local Ray cluster of `ray_nodes`
+    one-CPU nodes on `ray_cpus`, the replicas and HAProxy on `server_cpus`), run the class, stop what was started;
+    returns {"summary", "series", "students"}."""
     if (clients == "browser" or browsers) and not Path(CHROMIUM).exists():
         raise RuntimeError(f"Debian's chromium is not installed at {CHROMIUM}")
     with tempfile.TemporaryDirectory(prefix="ganae-classroom-") as tmp:
-        stats_path = str(Path(tmp) / "stats.json")
-        env = {"GANAE_GRACE_S": str(grace), "GANAE_STATS_FILE": stats_path}
+        n = max(1, replicas)
+        stats = [str(Path(tmp) / f"stats-{i}.json") for i in range(n)]
+        env = {"GANAE_GRACE_S": str(grace)}
         if max_training:
             env["GANAE_MAX_TRAINING"] = str(max_training)
         env.update(extra_env or {})
-        proc, url = start_server(env, log_path or ARTIFACTS / "classroom-server.log", server_cpus)
-        if client_cpus:        # this script, its wire clients and the browsers it starts
-            os.sched_setaffinity(0, client_cpus)
-        try:       # (the stats file appears with the registry, i.e. once the first student's page has run)
-            out = asyncio.run(run_class(url, proc.pid, stats_path, sessions, seconds, ramp, grace, seed,
-                                        browser_nice=browser_nice, planned_steps=planned_steps,
-                                        clients=clients, browsers=browsers, mixed=mixed))
-        finally:
-            stop_server(proc)
-    out["summary"]["max_training"] = max_training or os.cpu_count()
+        if replicas:
+            out = _class_on_replicas(env, stats, replicas, ray_nodes, server_cpus, client_cpus, ray_cpus,
+                                     sessions, seconds, ramp, grace, seed, browser_nice, planned_steps, clients,
+                                     browsers, mixed)
+        else:
+            proc, url = start_server({**env, "GANAE_STATS_FILE": stats[0]},
+                                     log_path or ARTIFACTS / "classroom-server.log", server_cpus)
+            if client_cpus:        # this script, its wire clients and the browsers it starts
+                os.sched_setaffinity(0, client_cpus)
+            try:       # (the stats file appears with the registry, i.e. once the first student's page has run)
+                out = asyncio.run(run_class(url, Served([proc.pid], stats), sessions, seconds, ramp, grace, seed,
+                                            browser_nice=browser_nice, planned_steps=planned_steps,
+                                            clients=clients, browsers=browsers, mixed=mixed))
+            finally:
+                stop_server(proc)
+    out["summary"]["max_training"] = max_training or (ray_nodes if replicas else os.cpu_count())
     out["summary"]["browser_nice"] = browser_nice
     out["summary"]["server_cpus"] = sorted(server_cpus) if server_cpus else None
     out["summary"]["client_cpus"] = sorted(client_cpus) if client_cpus else None
+    out["summary"]["replicas"] = replicas
+    out["summary"]["ray_nodes"] = ray_nodes if replicas else 0
+    out["summary"]["ray_cpus"] = sorted(ray_cpus) if replicas and ray_cpus else None
     out["summary"]["clients"] = clients
     out["summary"]["browsers"] = sessions if clients == "browser" else min(browsers, sessions)
     out["summary"]["planned_steps"] = planned_steps
     out["summary"]["mixed"] = list(MIXES) if mixed else []
     out["summary"]["server_env"] = {k: v for k, v in os.environ.items() if k.startswith("GANAE_")} | (extra_env or {})
     out["summary"]["cpus"] = os.cpu_count()
+    return out
+
+
+def _class_on_replicas(env: dict[str, str], stats: list[str], replicas: int, ray_nodes: int,
+                       server_cpus: set[int] | None, client_cpus: set[int] | None, ray_cpus: set[int] | None,
+                       sessions: int, seconds: float, ramp: float, grace: float, seed: int, browser_nice: int,
+                       planned_steps: int, clients: str, browsers: int, mixed: bool) -> dict[str, Any]:
+    """The class through HAProxy: dashboard/serve.py's ReplicaSet on this machine (Ray nodes inherit this
+    process's CPUs when they start: `ray_cpus` first, then the students' `client_cpus`)."""
+    sys.path.insert(0, str(ROOT / "dashboard"))
+    from serve import ReplicaSet
+    own = os.sched_getaffinity(0)
+    if ray_cpus:
+        os.sched_setaffinity(0, ray_cpus)
+    try:
+        rs = ReplicaSet(port=free_port(), replicas=replicas, ray_nodes=ray_nodes, cpus_per_node=1, env=env,
+                        replica_env=[{"GANAE_STATS_FILE": p} for p in stats], web_cpus=server_cpus)
+        rs.__enter__()
+    finally:
+        os.sched_setaffinity(0, client_cpus or own)
+    try:
+        served = Served([p.pid for p in rs.procs[:replicas]], stats, [p.pid for p in rs.cluster.procs])
+        out = asyncio.run(run_class(rs.url, served, sessions, seconds, ramp, grace, seed,
+                                    browser_nice=browser_nice, planned_steps=planned_steps,
+                                    clients=clients, browsers=browsers, mixed=mixed))
+        out["summary"]["ray_address"] = rs.ray
+        out["summary"]["logs"] = str(rs.folder)
+    finally:
+        rs.close()
     return out
 
 
@@ -839,8 +985,10 @@ def report(s: dict[str, Any]) -> str:
         return "—" if x is None else fmt.format(x)
 
     met = s["targets_met"]
+    ray = bool(s.get("replicas"))
+    # one server: its CPU is training + event loop + pages; replicas: pages + loops alone (training is on Ray)
     pages = None if s["server_cpu_mean"] is None else \
-        s["server_cpu_mean"] - (s["train_cpu_mean"] or 0) - (s["loop_cpu_mean"] or 0)
+        s["server_cpu_mean"] - (0 if ray else (s["train_cpu_mean"] or 0)) - (s["loop_cpu_mean"] or 0)
     split = f"{f(s['train_cpu_mean'])} / {f(s['loop_cpu_mean'])} / {f(pages)}"
     yes = {True: "yes", False: "NO"}
     lines = [f"classroom: {s['sessions']} sessions × {s['seconds']:g} s, students {s['ramp_s']:g} s apart, "
@@ -849,6 +997,9 @@ def report(s: dict[str, Any]) -> str:
              + (f", browsers at nice {s['browser_nice']}" if s.get("browser_nice") else "")
              + (f", server on CPU {s['server_cpus']}" if s.get("server_cpus") else "")
              + (f", students on CPU {s['client_cpus']}" if s.get("client_cpus") else ""),
+             *([f"served by {s['replicas']} replicas behind HAProxy (the 'server' rows: all replicas), training on "
+                f"a local Ray cluster of {s['ray_nodes']} one-CPU nodes"
+                + (f" on CPU {s['ray_cpus']}" if s.get("ray_cpus") else "")] if ray else []),
              f"students: {clients_text(s)}"
              + (f"; every other student changes the link: {', '.join(s['mixed'])} in turn" if s.get("mixed") else ""),
              f"{'':38}{'value':>12}{'target':>10}{'met':>6}",
@@ -878,7 +1029,11 @@ def report(s: dict[str, Any]) -> str:
         f"{'class cohorts at once (max)':38}{f(s.get('cohorts_max'), '{:.0f}'):>12}",
         f"{'runs queued max / mean':38}{f(s['queued_max'], '{:.0f}') + ' / ' + f(s['queued_mean'], '{:.1f}'):>12}",
         f"{'CPU cores: server / clients':38}{f(s['server_cpu_mean']) + ' / ' + f(s['client_cpu_mean']):>12}",
-        f"{'  server: training / loop / pages':38}{split:>18}",
+        *([f"{'  server: training / loop / pages':38}{split:>18}"] if not ray else [
+            f"{'  replicas: loops / pages':38}{f(s['loop_cpu_mean']) + ' / ' + f(pages):>12}",
+            f"{'CPU cores: Ray all / of it run actors':38}{f(s['ray_cpu_mean']) + ' / ' + f(s['train_cpu_mean']):>12}",
+            f"{'Ray RSS MB peak / after the reaping':38}{f(s['ray_rss_mb_peak'], '{:.0f}')} / "
+            f"{f(s['ray_rss_mb_after_reap'], '{:.0f}')}"]),
         f"{'RSS MB before / warm / end / peak':38}{f(s['rss_mb_before'], '{:.0f}')} / {f(s['rss_mb_warm'], '{:.0f}')}"
         f" / {f(s['rss_mb_end'], '{:.0f}')} / {f(s['rss_mb_peak'], '{:.0f}')}",
         f"{'RSS growth after warm-up':38}{f(s['rss_growth_after_warmup'], '{:+.1%}'):>12}{'< 10%':>10}"
@@ -947,13 +1102,20 @@ def main() -> None:
     ap.add_argument("--mixed", action="store_true",
                     help=f"every other student changes the link's loss or a trick ({', '.join(MIXES)} in turn): "
                          f"a mixed class, several cohorts")
+    ap.add_argument("--replicas", type=int, default=0,
+                    help="serve through HAProxy with this many replicas and training on a local Ray cluster "
+                         "(dashboard/serve.py's set; needs haproxy, and a loopback-only network namespace for Ray: "
+                         "unshare -n); the server CPUs then hold the replicas and HAProxy")
+    ap.add_argument("--ray-nodes", type=int, default=2, help="with --replicas: one-CPU Ray nodes (default 2)")
+    ap.add_argument("--ray-cpus", type=_cpus, help="with --replicas: run the Ray nodes on these CPUs only")
     ap.add_argument("--json", type=Path, help="write summary, time series and per-student records here")
     a = ap.parse_args()
     seconds = a.seconds if a.seconds is not None else 60.0 * (a.minutes if a.minutes is not None else 5.0)
     out = classroom(a.sessions, seconds, a.grace, a.max_training, a.ramp, a.seed, browser_nice=a.browser_nice,
                     extra_env={"GANAE_COHORTS": "1"} if a.cohorts else None,
                     planned_steps=a.planned_steps, clients=a.clients,
-                    browsers=a.browsers, server_cpus=a.server_cpus, client_cpus=a.client_cpus, mixed=a.mixed)
+                    browsers=a.browsers, server_cpus=a.server_cpus, client_cpus=a.client_cpus, mixed=a.mixed,
+                    replicas=a.replicas, ray_nodes=a.ray_nodes, ray_cpus=a.ray_cpus)
     print(report(out["summary"]))
     print()
     print(timeline(out["series"]))

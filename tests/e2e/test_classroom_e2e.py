@@ -1,5 +1,7 @@
-"""A small class in CI: benchmarks/classroom.py with 3 browser sessions × 30 s on its own server, and 4 wire
-clients (Streamlit's websocket protocol, no browser) arriving at the same moment on a fresh server.
+"""A small class in CI: benchmarks/classroom.py with 3 browser sessions × 30 s on its own server, 4 wire clients
+(Streamlit's websocket protocol, no browser) arriving at the same moment on a fresh server, and 4 wire clients
+through HAProxy to 2 replicas whose runs train as cohorts in Ray hosts (dashboard/serve.py's set, --replicas 2:
+only where Ray can run, a loopback-only network namespace as .ci/run makes).
 
 Each session opens the Playground, trains, pauses, steps D and trains again; all on one link, their runs train
 together as one class cohort (GANAE_COHORTS=1) in one of the two training slots (nobody queues); then every tab
@@ -11,6 +13,7 @@ runner thread is left in the server, and its memory did not keep growing. Latenc
 from __future__ import annotations
 
 import json
+import shutil
 import subprocess
 import sys
 from pathlib import Path
@@ -24,7 +27,8 @@ pytestmark = pytest.mark.e2e
 GRACE, SLOTS = 3, 2
 # clients: (sessions, seconds each, seconds between arrivals). The wire students all arrive at once on a server
 # that has not drawn a page yet: the first-import race of a fresh server (tests/test_faults.py) showed up so.
-CLASSES = {"browser": (3, 30, 1.0), "wire": (4, 25, 0.0)}
+CLASSES = {"browser": (3, 30, 1.0), "wire": (4, 25, 0.0), "ray": (4, 25, 0.5)}
+REPLICAS = 2
 
 
 @pytest.fixture(params=sorted(CLASSES))
@@ -33,18 +37,25 @@ def result(request, tmp_path_factory) -> dict:
     a rerun repeats it)."""
     clients = request.param
     sessions, seconds, ramp = CLASSES[clients]
+    extra = []
     if clients == "browser":
         if not Path(CHROMIUM).exists():
             pytest.skip(f"Debian's chromium is not installed at {CHROMIUM}")
         pytest.importorskip("playwright.async_api")
+    if clients == "ray":
+        pytest.importorskip("ray", reason="ray is not installed (requirements.txt)")
+        from ganae.cluster import loopback_only
+        if shutil.which("haproxy") is None or not loopback_only():
+            pytest.skip("needs HAProxy and a loopback-only network namespace for Ray (.ci/run: unshare -n)")
+        clients, extra = "wire", ["--replicas", str(REPLICAS)]
     out = tmp_path_factory.mktemp("classroom") / "classroom.json"
     proc = subprocess.run(
         [sys.executable, str(ROOT / "benchmarks" / "classroom.py"), "--clients", clients, "--sessions", str(sessions),
          "--seconds", str(seconds), "--grace", str(GRACE), "--max-training", str(SLOTS), "--ramp", str(ramp),
-         "--cohorts", "--json", str(out)],
+         "--cohorts", *extra, "--json", str(out)],
         cwd=ROOT, capture_output=True, text=True, timeout=240)
     ARTIFACTS.mkdir(exist_ok=True)
-    (ARTIFACTS / f"classroom-e2e-{clients}.txt").write_text(proc.stdout + proc.stderr)
+    (ARTIFACTS / f"classroom-e2e-{request.param}.txt").write_text(proc.stdout + proc.stderr)
     print(proc.stdout)
     assert proc.returncode == 0, proc.stdout[-2000:] + proc.stderr[-3000:]
     return json.loads(out.read_text())
@@ -62,9 +73,10 @@ def test_a_small_class_trains_without_errors_and_leaves_nothing_behind(result):
         [st["first_step_s"] for st in result["students"]]
     assert s["sessions_trained"] >= sessions - 1, [st["trained_steps"] for st in result["students"]]
     assert s["running_max"] is not None and 1 <= s["running_max"] <= SLOTS     # admission held
-    # one link, one structure: the class trains as one cohort in one slot, and nobody ever waits in the queue
-    assert s["cohorts_max"] == 1 and s["queued_max"] == 0 and s["sessions_queued"] == 0, \
-        (s["cohorts_max"], s["queued_max"], s["sessions_queued"])
+    # one link, one structure: the class trains as one cohort in one slot (one per replica through HAProxy: each
+    # replica's runs train in its own Ray hosts), and nobody ever waits in the queue
+    assert s["cohorts_max"] == max(1, s.get("replicas", 0)) and s["queued_max"] == 0 \
+        and s["sessions_queued"] == 0, (s["cohorts_max"], s["queued_max"], s["sessions_queued"])
     assert s["runs_max"] >= sessions
     # every interaction kind was measured, each student's start among them (how many cycles fit in 30 s depends on
     # the machine: the students pause after watching 3-7 s)
