@@ -3,12 +3,18 @@
     .venv/bin/python benchmarks/classroom.py [--sessions 20] [--minutes 5 | --seconds 300] [--grace 20]
                                              [--clients browser|wire] [--browsers K]
                                              [--max-training 0] [--ramp 0.5] [--json out.json]
+                                             [--cohorts] [--mixed] [--replicas 2 [--ray-nodes 2] [--ray-cpus 1]]
 
 It starts its own `streamlit run dashboard/app.py` on a free port (GANAE_GRACE_S = --grace, GANAE_MAX_TRAINING =
 --max-training, GANAE_STATS_FILE = a temporary file the server rewrites every second with its run counts), then the
 students, each its own Streamlit session, arriving `--ramp` seconds apart. Each one opens the Playground, presses
 Train and, until its time is up, watches a few seconds, then Pause, Step D, Train again. Then every student leaves
 (tab closed / connection dropped), and the script waits for the grace period to pass.
+
+With --replicas R it starts dashboard/serve.py's whole set instead (a local Ray cluster of --ray-nodes one-CPU
+nodes, R replicas with GANAE_RAY_ADDRESS, HAProxy in front) and the students go through HAProxy; the "server" then is
+the replicas (their RSS and CPU: pages only) and training is counted in the Ray hosts' processes. Ray must run in a
+loopback-only network namespace (unshare -n), as in .ci/run.
 
 Students come in two kinds:
 - `--clients browser` (default): one headless Chromium (Debian's /usr/bin/chromium) with one browser context per
