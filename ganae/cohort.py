@@ -48,6 +48,12 @@ log = logging.getLogger(__name__)
 
 MAX_MEMBERS = int(os.environ.get("GANAE_COHORT_SIZE", "32"))   # runs one cohort (one training slot) holds
 CHUNK_S = 0.05                 # a cohort's chunk takes about this long: a command waits at most one chunk
+# Turns: a cohort that has held its training slot this long while others wait in line gives the slot to the first
+# of them and queues again at the end (0: never). A solo run's slot passes on when its student pauses; a cohort's
+# members never all pause at once, so without turns the other setups of a mixed class would wait for the lesson's end.
+SLICE_S = float(os.environ.get("GANAE_COHORT_SLICE_S", "20"))
+TURN_MESSAGE = ("Taking turns: every training slot is in use, so the setups of this class train in turns of "
+                "{slice:g} s. This run goes on when its setup's turn comes.")
 THREAD_PREFIX = "ganae-cohort-"
 
 
@@ -74,6 +80,9 @@ class Cohort:
         self.ens: Ensemble | None = None
         self.rate = 0.0                         # batched iterations per second (each member's steps/s)
         self.chunks = 0                         # chunks trained (monitoring, tests)
+        self.turns = 0                          # times it gave its slot to the next in line (monitoring, tests)
+        self.held_since: float | None = None    # when it got its slot (for its turn)
+        self._turn_checked = 0.0
         self._thread: threading.Thread | None = None
 
     def __repr__(self) -> str:
@@ -107,9 +116,24 @@ class Cohort:
         return True
 
     # ---- the cohort's thread ---------------------------------------------------------------------------
-    def _must_leave(self, r: Any) -> bool:
-        return (r._stopping or not r._commands.empty() or r._state != "running" or r._speed > 0
+    def _must_leave(self, r: Any, held: bool = True) -> bool:
+        return (not held or r._stopping or not r._commands.empty() or r._state != "running" or r._speed > 0
                 or r not in self.reserved)
+
+    def _turn_over(self) -> None:
+        """After a chunk: when this cohort has trained for a turn (SLICE_S) and someone waits for a slot, it gives
+        the slot to the first in line and queues again at the end; its members then wait, queued, for its next
+        turn. (The line is asked at most once a second.)"""
+        now = time.monotonic()
+        if self.held_since is None:
+            self.held_since = now
+        if SLICE_S <= 0 or now - self.held_since < SLICE_S or now - self._turn_checked < 1.0:
+            return
+        self._turn_checked = now
+        if self.pool.admission.counts()[1] > 0:
+            self.held_since = None
+            self.turns += 1
+            self.pool.take_turn(self)
 
     def _restack(self, joiners: list[Any], leavers: list[Any]) -> None:
         """New members in, leaving members out: every Trainer up to date first, then one Ensemble of the rest."""
@@ -138,9 +162,12 @@ class Cohort:
             torch.set_num_threads(pool.threads)
         try:
             while True:
+                held = bool(pool.admission.holds(self))      # (not after giving its slot away for a turn)
+                if not held:
+                    self.held_since = None
                 with self.cond:
-                    leavers = [r for r in self.members if self._must_leave(r)]
-                    joiners = [(r, f) for r, f in self.joining if not self._must_leave(r)]
+                    leavers = [r for r in self.members if self._must_leave(r, held)]
+                    joiners = [(r, f) for r, f in self.joining if not self._must_leave(r, held)]
                     self.joining.clear()         # (a joiner that must leave already is simply not taken in)
                     if leavers or joiners:
                         self._restack([r for r, _ in joiners], leavers)
@@ -156,6 +183,7 @@ class Cohort:
                 if pool.gate is not None and not any(r for r, f in joiners if f):
                     pool.gate.give_way(lambda: bool(self.joining) or any(self._must_leave(r) for r in members))
                 self._chunk(members)
+                self._turn_over()
         except BaseException as e:   # never die silently: every member stops with the reason
             log.exception("cohort %s crashed", self.number)
             with self.cond:
@@ -289,12 +317,22 @@ class Cohorts:
         c = self.cohort_of(runner)
         return c is not None and self.admission.holds(c) and c.host(runner, fresh)
 
+    def waiting_turn(self, runner: Any) -> bool:
+        """Whether `runner`'s cohort has given its slot away for a turn (its members wait, queued)."""
+        c = self.cohort_of(runner)
+        return c is not None and not c.closed and not self.admission.holds(c)
+
+    def take_turn(self, c: Cohort) -> bool:
+        """`c` gives its slot to the first in line and queues again at the end; True if it holds one still."""
+        self.admission.release(c)
+        return bool(self.admission.request(c))
+
     def stats(self) -> dict[str, Any]:
         """What a monitor shows: cohorts and their sizes."""
         with self._lock:
             cs = list(self._cohorts)
         return {"cohorts": len(cs), "members": [len(c.members) for c in cs],
-                "admitted": [len(c.reserved) for c in cs]}
+                "admitted": [len(c.reserved) for c in cs], "turns": sum(c.turns for c in cs)}
 
 
 def cohort_threads() -> list[str]:

@@ -147,15 +147,17 @@ class RunHost:
     new Python importing torch (3-20 s on a busy core). Threaded (max_concurrency > 1): status polls are answered
     while a long command (step(5000)) is in flight."""
 
-    def __init__(self, cohorts: bool = False, cohort_size: int | None = None):
+    def __init__(self, cohorts: bool = False, cohort_size: int | None = None, cohort_slice_s: float | None = None):
         self.runners: dict[str, Runner] = {}
         self._lock = threading.Lock()
         # class cohorts (ganae/cohort.py) inside this host: its runs of one structure train as one Ensemble, a
         # cohort holding one slot of the cluster-wide admission
         self.pool = None
         if cohorts:
-            from .cohort import MAX_MEMBERS, Cohorts
-            self.pool = Cohorts(_admission_by_name(), cohort_size or MAX_MEMBERS)
+            from . import cohort
+            if cohort_slice_s is not None:         # (this process hosts this placement's runs alone)
+                cohort.SLICE_S = float(cohort_slice_s)
+            self.pool = cohort.Cohorts(_admission_by_name(), cohort_size or cohort.MAX_MEMBERS)
         self._warm_up()
 
     @staticmethod
@@ -483,7 +485,7 @@ class RayPlacement:
 
     def __init__(self, address: str = "auto", actor_options: dict[str, Any] | None = None,
                  start_timeout_s: float = 120.0, hosts: int | None = None, cohorts: bool = False,
-                 cohort_size: int | None = None):
+                 cohort_size: int | None = None, cohort_slice_s: float | None = None):
         self.address = address
         ray = cluster.connect(address)
         res = ray.cluster_resources()
@@ -500,7 +502,7 @@ class RayPlacement:
         self._hosts: list[Any] = []                      # actor handles
         self._load: dict[Any, int] = {}                  # host -> runs of this placement on it
         self._kinds: dict[Any, dict[tuple, int]] = {}    # host -> structure -> runs of it there
-        self.cohorts, self.cohort_size = bool(cohorts), cohort_size
+        self.cohorts, self.cohort_size, self.cohort_slice_s = bool(cohorts), cohort_size, cohort_slice_s
         self._hosts_lock = threading.Lock()
         with self._hosts_lock:
             while len(self._hosts) < self.n_hosts:
@@ -514,7 +516,7 @@ class RayPlacement:
         return cluster._ray().remote(RunHost).options(**self._actor_options)
 
     def _new_host(self) -> Any:
-        host = self.actor_class().remote(self.cohorts, self.cohort_size)
+        host = self.actor_class().remote(self.cohorts, self.cohort_size, self.cohort_slice_s)
         self._hosts.append(host)
         self._load[host] = 0
         self._kinds[host] = {}

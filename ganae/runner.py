@@ -44,7 +44,8 @@ from typing import Any, Callable
 import numpy as np
 import torch
 
-from .cohort import MAX_MEMBERS, Cohorts, cohort_threads, eligible
+from . import cohort as cohort_mod
+from .cohort import MAX_MEMBERS, TURN_MESSAGE, Cohorts, cohort_threads, eligible
 from .config import RunConfig
 from .live import JOIN_TIMEOUT_S, LiveRunner, NotOwner, lower_thread_priority, name_os_thread, owned_by
 from .trainer import DivergenceError, Snapshot, Trainer
@@ -524,6 +525,9 @@ class Runner(LiveRunner):
                 self._pool.admit(self)               # e.g. back to full speed: into the cohort of its structure,
                 self._admission.release(self)        # whose slot trains it now; its own slot is free again
             if self._pool.host(self, fresh):
+                return
+            if self._pool.waiting_turn(self):       # its cohort gave the slot to another setup for a turn
+                self._set_state("queued", TURN_MESSAGE.format(slice=cohort_mod.SLICE_S))
                 return
         n = self._chunk_size()
         if not self._train(n, "both"):

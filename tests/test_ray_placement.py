@@ -191,7 +191,7 @@ def test_runs_share_warm_hosts_one_per_cpu_and_the_least_busy_takes_a_new_run(pl
 def test_with_cohorts_a_class_of_one_structure_trains_together_in_one_host_on_one_slot(ray_cluster):
     """GANAE_COHORTS=1 on Ray: runs of one structure go to one host and train there as one cohort holding one slot
     of the cluster-wide admission; a run of another structure waits for a slot of its own (queued, position 1)."""
-    place = placement.RayPlacement(ray_cluster.address, cohorts=True)
+    place = placement.RayPlacement(ray_cluster.address, cohorts=True, cohort_slice_s=0)   # no turns (test_cohort)
     reg = registry(place, limit=1)
     try:
         a, b = reg.create(CFG), reg.create(CFG.with_updates(**{"train.seed": 7, "optim.g_lr": 5e-4}))
