@@ -145,12 +145,23 @@ def test_dirac_panels_and_distance():
     assert [t.line.color for t in lines] == [fc.METHOD_COLORS["gan"], fc.METHOD_COLORS["gp-zero"]]
     assert list(fig.layout.xaxis2.range) == [-2.0, 2.0] and fig.layout.yaxis2.scaleanchor == "x2"
     assert sum(t.name == "equilibrium" for t in fig.data) == 2
+    field = [t for t in fig.data if t.name == "field"]
+    assert len(field) == 2 and all(t.mode == "lines" for t in field)     # one path per panel, no marker elements
     d = fc.dirac_distance(trajs, h=0.1)
     assert d.layout.yaxis.type == "log" and [t.name for t in d.data] == ["gan", "gp-zero"]
     r_gan = np.asarray(d.data[0].y)
     assert r_gan[-1] > r_gan[0]                                   # simultaneous GAN spirals out
     assert min(np.asarray(d.data[1].y)) >= 1e-8
     assert not fc.dirac_panels([], 1.0).data
+
+
+def test_arrow_barbs_put_a_symmetric_head_at_each_arrow_end():
+    xs, ys = fc.arrow_barbs(np.array([0.0, 1.0, np.nan]), np.array([0.0, 0.0, np.nan]), head=0.5, angle_deg=30)
+    assert len(xs) == 7 and np.isnan(xs[3]) and np.isnan(xs[6])
+    np.testing.assert_allclose([xs[0], xs[1], xs[4]], [0.0, 1.0, 1.0])
+    # barbs from the tip (1, 0) back at ±30° with half the length: (1 - 0.5 cos 30°, ∓0.5 sin 30°)
+    np.testing.assert_allclose([xs[2], ys[2]], [1 - 0.5 * np.cos(np.pi / 6), -0.25], atol=1e-12)
+    np.testing.assert_allclose([xs[5], ys[5]], [1 - 0.5 * np.cos(np.pi / 6), 0.25], atol=1e-12)
 
 
 def test_decisive_winners_drop_ties_and_seed_noise():
