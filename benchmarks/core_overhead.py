@@ -55,9 +55,9 @@ def sync(dev: torch.device) -> None:
 def plain_loop(trainer: Trainer, tuned: bool = False):
     """A hand-written loop over copies of the trainer's nets (same sizes, same optimiser settings).
 
-    tuned: the two savings the Trainer makes over this loop, made here too -- foreach Adam, and G's backward
+    tuned: the two savings the Trainer makes over this loop, made here too -- fused Adam, and G's backward
     computing G's gradients only -- so that the ratio shows the Trainer's bookkeeping alone."""
-    foreach = True if tuned else None
+    fused = True if tuned else None
     model = copy.deepcopy(trainer.model)
     x_all = trainer.data.x_train
     B, dev = trainer.cfg.train.batch_size, trainer.device
@@ -65,8 +65,8 @@ def plain_loop(trainer: Trainer, tuned: bool = False):
     if trainer.cfg.model.family == "gan":
         assert trainer.cfg.objective.loss == "ns" and trainer.cfg.model.noise == "normal"
         G, D = model.g, model.d
-        opt_g = torch.optim.Adam(G.parameters(), **adam_args(trainer, "g"), foreach=foreach)
-        opt_d = torch.optim.Adam(D.parameters(), **adam_args(trainer, "d"), foreach=foreach)
+        opt_g = torch.optim.Adam(G.parameters(), **adam_args(trainer, "g"), fused=fused)
+        opt_d = torch.optim.Adam(D.parameters(), **adam_args(trainer, "d"), fused=fused)
         g_params = list(G.parameters())
 
         def run(n: int) -> tuple[float, float]:
@@ -89,7 +89,7 @@ def plain_loop(trainer: Trainer, tuned: bool = False):
             return loss_d.item(), loss_g.item()
         return run
     enc, dec = model.encoder, model.decoder
-    opt = torch.optim.Adam(model.parameters(), **adam_args(trainer, "ae"), foreach=foreach)
+    opt = torch.optim.Adam(model.parameters(), **adam_args(trainer, "ae"), fused=fused)
 
     def run(n: int) -> tuple[float, float]:
         for _ in range(n):
@@ -147,7 +147,7 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--threads", type=int, default=1)
     ap.add_argument("--chunk", type=int, default=50, help="iterations per Trainer.step(n) call (as the runner)")
     ap.add_argument("--plain-tuned", action="store_true",
-                    help="give the plain loop the Trainer's two savings (foreach Adam, G-only backward)")
+                    help="give the plain loop the Trainer's two savings (fused Adam, G-only backward)")
     ap.add_argument("--case", action="append", choices=list(CASES), help="only these cases (repeatable)")
     args = ap.parse_args(argv)
     if args.repeats < 5:
@@ -156,7 +156,7 @@ def main(argv: list[str] | None = None) -> int:
     dev = device_mod.pick(args.device)
     print(f"device: {device_mod.describe(dev)}   torch {torch.__version__}   threads {torch.get_num_threads()}   "
           f"steps {args.steps} x {args.repeats} repeats, chunks of {args.chunk}, alternating"
-          f"{'   plain loop: tuned (foreach Adam, G-only backward)' if args.plain_tuned else ''}")
+          f"{'   plain loop: tuned (fused Adam, G-only backward)' if args.plain_tuned else ''}")
     print(f"before: {load_average()}")
     print(f"{'case':18s} {'ganae it/s':>11s} {'plain it/s':>11s} {'ratio':>7s} {'spread':>13s} {'cpu ratio':>10s} "
           f"{'target':>7s}")

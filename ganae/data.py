@@ -86,10 +86,11 @@ class Dataset:
     def device(self) -> torch.device:
         return self.x_train.device
 
-    def batch(self, n: int, generator: torch.Generator) -> tuple[torch.Tensor, torch.Tensor]:
-        """`n` training examples drawn uniformly with replacement; returns (x, y)."""
+    def batch(self, n: int, generator: torch.Generator, labels: bool = True) -> tuple[torch.Tensor, torch.Tensor | None]:
+        """`n` training examples drawn uniformly with replacement; returns (x, y), y None when `labels` is False
+        (the same draw: a run that never reads labels does not pay for gathering them)."""
         idx = torch.randint(0, self.x_train.shape[0], (n,), generator=generator, device=self.device)
-        return self.x_train[idx], self.y_train[idx]
+        return self.x_train[idx], (self.y_train[idx] if labels else None)
 
 
 class _Entry(NamedTuple):

@@ -27,8 +27,9 @@ How (and why this way, measured on this 2-core CPU with torch 2.14):
   every member exactly its solo gradient, and the input-gradient penalties (GP, R1, R2) stay per member.
 - Randomness: member k draws from its own Trainer's generator, in the solo order (batch indices, z, classes,
   instance noise, GP α, dropout masks), so it reproduces the solo trajectory.
-- Optimisers (Adam, SGD, RMSprop) follow torch's single-tensor CPU code operation by operation, with the
-  per-member hyperparameters as (K, 1, ...) tensors; lr decay reproduces LambdaLR / ExponentialLR per member;
+- Optimisers: Adam runs torch's fused kernel (as the solo runs do) on the stacked tensors, one call per set of
+  members with the same hyperparameters and step; SGD and RMSprop follow torch's single-tensor CPU code operation
+  by operation, with the per-member hyperparameters as (K, 1, ...) tensors; lr decay reproduces LambdaLR / ExponentialLR per member;
   spectral norm does torch's one power iteration per forward, per member.
 Exactness is tested (tests/test_ensemble.py): every loss and parameter after the steps, every trick, MLP and conv.
 What is not batched falls back to solo runs, with the reason (`unsupported`): the autoencoder families and the
@@ -48,6 +49,7 @@ from typing import Any, Sequence
 import torch
 from torch import nn
 from torch.nn import functional as F
+from torch.optim.adam import adam as adam_functional
 
 from . import nets, objectives, tricks
 from .config import RunConfig
@@ -216,12 +218,13 @@ class Stacked:
         return self(g.net, z, "net.")
 
 
-# ---- optimisers on stacked parameters, as torch's single-tensor code ---------------------------------
+# ---- optimisers on stacked parameters, as torch's own code -------------------------------------------
 class StackedOptimizer:
     """torch.optim.Adam / SGD / RMSprop over stacked (K, ...) parameters with per-member hyperparameters.
 
-    Each update repeats torch's single-tensor CPU path operation by operation; a per-member scalar that torch
-    passes as `value=` / `alpha=` is folded into the tensor operand first (the same product, the same rounding)."""
+    Adam calls torch's fused kernel, as the solo runs' optimiser does. SGD and RMSprop repeat torch's single-tensor
+    CPU path operation by operation; a per-member scalar that torch passes as `value=` / `alpha=` is folded into
+    the tensor operand first (the same product, the same rounding)."""
 
     EPS = {"adam": 1e-8, "rmsprop": 1e-8}
     RMS_ALPHA = 0.99
@@ -229,6 +232,10 @@ class StackedOptimizer:
     def __init__(self, kind: str, params: list[torch.Tensor], solo: Sequence[torch.optim.Optimizer],
                  cfgs: Sequence[RunConfig]):
         self.kind, self.params = kind, params
+        if kind == "adam" and not all(o.defaults.get("fused") for o in solo):
+            raise ValueError("an ensemble's Adam members must use torch's fused Adam, as models.common builds them")
+        self.fused = kind == "adam"
+        self.wd_each = [float(c.optim.weight_decay) for c in cfgs]
         dev = params[0].device
         self.lr = [o.param_groups[0]["lr"] for o in solo]               # current lr of each member (python floats)
         vec = lambda xs: torch.tensor([float(x) for x in xs], dtype=params[0].dtype, device=dev)  # noqa: E731
@@ -236,7 +243,6 @@ class StackedOptimizer:
         self.beta2 = [c.optim.beta2 for c in cfgs]
         self.momentum = [c.optim.momentum for c in cfgs]
         self.wd = vec([c.optim.weight_decay for c in cfgs]) if any(c.optim.weight_decay for c in cfgs) else None
-        self.b1c, self.b2, self.b2c = vec([1 - b for b in self.beta1]), vec(self.beta2), vec([1 - b for b in self.beta2])
         self.mom = vec(self.momentum)
         self.steps = [0] * len(solo)          # each member's optimiser step count (members may be at other steps)
         self.sgd_started = [False] * len(solo)
@@ -265,8 +271,8 @@ class StackedOptimizer:
                 opt.state.pop(p, None)
                 continue
             st: dict[str, Any] = {}
-            if self.kind in ("adam", "rmsprop"):
-                st["step"] = torch.tensor(float(self.steps[k]))
+            if self.kind in ("adam", "rmsprop"):   # where torch keeps it: on the device for fused, else on the CPU
+                st["step"] = torch.tensor(float(self.steps[k]), device=p.device if self.fused else None)
             for n, v in s.items():
                 if n == "momentum_buffer" and not self.momentum[k]:
                     if self.kind == "sgd":
@@ -285,24 +291,17 @@ class StackedOptimizer:
     @torch.no_grad()
     def step(self) -> None:
         self.steps = [t + 1 for t in self.steps]
+        if self.fused:
+            return self._fused_adam()
         ts = self.steps
         vec = lambda xs: torch.tensor(xs, dtype=self.params[0].dtype, device=self.params[0].device)  # noqa: E731
-        if self.kind == "adam":
-            neg_step = vec([-lr / (1 - b1 ** t) for lr, b1, t in zip(self.lr, self.beta1, ts)])
-            bc2_sqrt = vec([(1 - b2 ** t) ** 0.5 for b2, t in zip(self.beta2, ts)])
-        else:
-            neg_lr = vec([-lr for lr in self.lr])
+        neg_lr = vec([-lr for lr in self.lr])
         first = [k for k, t in enumerate(ts) if t == 1 and not self.sgd_started[k]] if self.kind == "sgd" else []
         for p, s in zip(self.params, self.state):
             g = p.grad
             if self.wd is not None:
                 g = g.add(p * self.per(self.wd, p))
-            if self.kind == "adam":
-                s["exp_avg"].lerp_(g, self.per(self.b1c, p))
-                s["exp_avg_sq"].mul_(self.per(self.b2, p)).addcmul_(g * self.per(self.b2c, p), g)
-                denom = (s["exp_avg_sq"].sqrt() / self.per(bc2_sqrt, p)).add_(self.EPS["adam"])
-                p.addcdiv_(s["exp_avg"] * self.per(neg_step, p), denom)
-            elif self.kind == "sgd":
+            if self.kind == "sgd":
                 buf = s["momentum_buffer"]
                 if len(first) == len(ts):
                     buf.copy_(g)
@@ -319,6 +318,27 @@ class StackedOptimizer:
                     p.add_(s["momentum_buffer"] * self.per(neg_lr, p))
                 else:
                     p.addcdiv_(g * self.per(neg_lr, p), avg)
+
+    def _fused_adam(self) -> None:
+        """torch's fused Adam kernel on the stacked tensors, one call per set of members that share lr, betas,
+        weight decay and step (usually all of them: then on the whole (K, ...) tensors). The kernel is elementwise,
+        so a member's slice gets bitwise its solo update."""
+        K = len(self.steps)
+        sets: dict[tuple, list[int]] = {}
+        for k in range(K):
+            key = (self.lr[k], self.beta1[k], self.beta2[k], self.wd_each[k], self.steps[k])
+            sets.setdefault(key, []).append(k)
+        for (lr, b1, b2, wd, t), ks in sets.items():
+            part = (lambda x: [x]) if len(ks) == K else (lambda x: [x[k] for k in ks])  # noqa: E731
+            ps, grads, m, v = [], [], [], []
+            for p, s in zip(self.params, self.state):
+                ps += part(p)
+                grads += part(p.grad)
+                m += part(s["exp_avg"])
+                v += part(s["exp_avg_sq"])
+            steps = [torch.tensor(float(t - 1), device=p.device) for p in ps]   # the kernel call adds the 1
+            adam_functional(ps, grads, m, v, [], steps, fused=True, amsgrad=False, beta1=b1, beta2=b2, lr=lr,
+                            weight_decay=wd, eps=self.EPS["adam"], maximize=False)
 
 
 def grad_norms(params: list[torch.Tensor]) -> torch.Tensor:

@@ -155,6 +155,7 @@ class Trainer:
         with device_mod.seeded_init(cfg.train.seed):
             self.model = models.build(cfg, self.data.shape, self.data.n_classes).to(self.device)
         self.gen = device_mod.generator(self.device, cfg.train.seed * 7919 + 1)
+        self._labels = bool(getattr(self.model, "n_classes", 0))    # only an AC-GAN's steps read the labels
         nets.set_generator(self.model, self.gen)
         self.step_count = 0
         self.prepared = False
@@ -191,7 +192,8 @@ class Trainer:
 
     def _ctx(self) -> StepContext:
         B = self.cfg.train.batch_size
-        return StepContext(self.step_count, self.gen, lambda: self.data.batch(B, self.gen))
+        labels = self._labels
+        return StepContext(self.step_count, self.gen, lambda: self.data.batch(B, self.gen, labels))
 
     # ---- training -----------------------------------------------------------------------------
     def prepare(self) -> dict[str, float]:
@@ -218,7 +220,7 @@ class Trainer:
         pending: list[tuple[int, dict[str, torch.Tensor]]] = []
         for _ in range(n):
             ctx.step = self.step_count
-            x, y = self.data.batch(B, self.gen)
+            x, y = self.data.batch(B, self.gen, self._labels)
             pending.append((self.step_count + 1, self.model.train_step(x, y, part, ctx)))
             for s in decay:
                 s.step()
@@ -408,8 +410,7 @@ class Trainer:
             for k, o in t.model.optimizers.items():
                 if k in payload.get("optim", {}):
                     o.load_state_dict(payload["optim"][k])
-                    for group in o.param_groups:   # older checkpoints saved foreach=None: keep the fast path
-                        group["foreach"] = o.defaults.get("foreach")
+                    _keep_fast_path(o)
             for k, s in t.schedulers.items():
                 if s is not None and k in payload.get("sched", {}):
                     s.load_state_dict(payload["sched"][k])
@@ -432,6 +433,19 @@ class Trainer:
     @classmethod
     def load(cls, path: str | Path, device: torch.device | str | None = None) -> "Trainer":
         return cls.from_payload(checkpoint.load(path), device=device)
+
+
+def _keep_fast_path(o: torch.optim.Optimizer) -> None:
+    """A loaded optimiser state brings the implementation flags it was saved with (older checkpoints: foreach=None,
+    or foreach Adam): keep this build's path, and a fused optimiser's step counts where its kernel reads them."""
+    fused = bool(o.defaults.get("fused"))
+    for group in o.param_groups:
+        group["foreach"], group["fused"] = o.defaults.get("foreach"), o.defaults.get("fused")
+        if fused:
+            for q in group["params"]:
+                st = o.state.get(q)
+                if st and torch.is_tensor(st.get("step")):
+                    st["step"] = st["step"].to(device=q.device, dtype=torch.float32)
 
 
 def _misfit(e: Exception) -> checkpoint.CheckpointError:

@@ -1,7 +1,8 @@
 """The Trainer's fast step computes exactly what the textbook loop computes.
 
 Each test builds a Trainer, copies its nets, generator state and learning rates into a hand-written loop written
-the plain way -- torch's for-loop optimisers (foreach=False), a full backward pass through D for G's loss, the
+the plain way -- torch.optim.Adam (with fused=True, the implementation the Trainer picks: its rounding differs
+from torch's for-loop Adam by an ulp, which a bitwise test must not hide), a full backward pass through D for G's loss, the
 label-smoothed D loss with its (1 - t) term, `opt.zero_grad()` -- and draws the same random numbers in the same
 order: batch indices, then D's noise, then G's noise. After 50 iterations (taken in chunks of 7 and 43, as a
 runner would) every recorded metric and every weight must be bitwise equal. A change that reorders the random
@@ -38,7 +39,7 @@ def plain_update(opt: torch.optim.Optimizer, loss: torch.Tensor) -> torch.Tensor
 
 def plain_optimizer(trainer: Trainer, name: str, params) -> torch.optim.Optimizer:
     d = trainer.model.optimizers[name].defaults
-    return torch.optim.Adam(params, lr=d["lr"], betas=d["betas"], foreach=False)
+    return torch.optim.Adam(params, lr=d["lr"], betas=d["betas"], fused=True)
 
 
 def train(trainer: Trainer) -> None:
@@ -135,12 +136,19 @@ def test_ae_pretrained_generator_is_reproducible_whatever_the_global_rng():
     assert runs[0] == runs[1]
 
 
-def test_a_checkpoint_from_before_foreach_optimisers_resumes_on_the_foreach_path():
+@pytest.mark.parametrize("saved", [{"foreach": None, "fused": None}, {"foreach": True, "fused": None}])
+def test_a_checkpoint_from_before_fused_adam_resumes_on_the_fused_path(saved):
+    """Checkpoints saved before this change hold foreach=None (the oldest) or foreach Adam; resumed, they step on
+    the fused path and continue exactly as the uninterrupted run."""
     t = Trainer(RunConfig().with_updates(**SMALL), device="cpu")
     t.step(3)
-    payload = t.payload()
+    payload = copy.deepcopy(t.payload())            # as saved: its optimiser state no longer t's own tensors
     for state in payload["optim"].values():
         for group in state["param_groups"]:
-            group["foreach"] = None                 # what checkpoints saved before this change hold
+            group.update(saved)
     resumed = Trainer.from_payload(payload, device="cpu")
-    assert all(g["foreach"] is True for o in resumed.model.optimizers.values() for g in o.param_groups)
+    groups = [g for o in resumed.model.optimizers.values() for g in o.param_groups]
+    assert all(g["fused"] is True and not g["foreach"] for g in groups)
+    t.step(5), resumed.step(5)
+    for k, v in t.model.state_dict().items():
+        assert torch.equal(resumed.model.state_dict()[k], v), k

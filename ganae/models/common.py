@@ -25,11 +25,15 @@ class StepContext:
 
 
 def make_optimizer(kind: str, params, lr: float, p: OptimConfig) -> torch.optim.Optimizer:
-    """The optimiser of one player. `foreach=True`: one call per update for all its tensors -- on the CPU torch's
-    default is a Python loop over them, slow for small nets, and bitwise the same arithmetic (tested)."""
+    """The optimiser of one player, on torch's fastest exact path for small nets.
+
+    Adam is `fused=True`: one kernel call doing the whole update of all its tensors (on the CPU 2.5x faster than
+    the foreach path for a 128-wide MLP, which itself beats the default Python loop over tensors); its rounding differs from
+    the loop's by an ulp, and it is elementwise, so an ensemble's stacked members get exactly their solo update
+    (ensemble.StackedOptimizer). SGD and RMSprop are `foreach=True`: bitwise the loop's arithmetic (tested)."""
     params = [q for q in params if q.requires_grad]
     if kind == "adam":
-        return torch.optim.Adam(params, lr=lr, betas=(p.beta1, p.beta2), weight_decay=p.weight_decay, foreach=True)
+        return torch.optim.Adam(params, lr=lr, betas=(p.beta1, p.beta2), weight_decay=p.weight_decay, fused=True)
     if kind == "sgd":
         return torch.optim.SGD(params, lr=lr, momentum=p.momentum, weight_decay=p.weight_decay, foreach=True)
     if kind == "rmsprop":
@@ -50,6 +54,12 @@ def grad_norm(params) -> torch.Tensor:
     if not grads:
         return torch.zeros(())
     return torch.linalg.vector_norm(torch.stack(torch._foreach_norm(grads)))
+
+
+def drop_grads(params) -> None:
+    """opt.zero_grad(set_to_none=True) for one optimiser's parameters, without its per-call bookkeeping."""
+    for q in params:
+        q.grad = None
 
 
 def critic_step(d: nn.Module, opt: torch.optim.Optimizer, real: torch.Tensor, fake: torch.Tensor,
@@ -82,9 +92,10 @@ def critic_step(d: nn.Module, opt: torch.optim.Optimizer, real: torch.Tensor, fa
     total = loss if penalty is None else loss + penalty
     if extra is not None:
         total = total + extra(real_out, fake_out)
-    opt.zero_grad(set_to_none=True)
+    params = opt.param_groups[0]["params"]
+    drop_grads(params)
     total.backward()
-    gnorm = grad_norm(opt.param_groups[0]["params"])
+    gnorm = grad_norm(params)
     opt.step()
     if o.clip:
         tricks.clip_weights(d, o.clip)
@@ -106,7 +117,7 @@ def generator_step(opt: torch.optim.Optimizer, loss: torch.Tensor) -> torch.Tens
     whose weight gradients would be thrown away at D's next zero_grad (autograd still backpropagates through D's
     layers to reach G, it just skips their weight-gradient products)."""
     params = opt.param_groups[0]["params"]
-    opt.zero_grad(set_to_none=True)
+    drop_grads(params)
     loss.backward(inputs=params)
     gnorm = grad_norm(params)
     opt.step()
