@@ -145,8 +145,10 @@ def test_dirac_panels_and_distance():
     assert [t.line.color for t in lines] == [fc.METHOD_COLORS["gan"], fc.METHOD_COLORS["gp-zero"]]
     assert list(fig.layout.xaxis2.range) == [-2.0, 2.0] and fig.layout.yaxis2.scaleanchor == "x2"
     assert sum(t.name == "equilibrium" for t in fig.data) == 2
-    field = [t for t in fig.data if t.name == "field"]
-    assert len(field) == 2 and all(t.mode == "lines" for t in field)     # one path per panel, no marker elements
+    field = [sh for sh in fig.layout.shapes if sh.name == "field"]        # one SVG path per panel, no markers
+    assert [(sh.type, sh.xref, sh.yref) for sh in field] == [("path", "x", "y"), ("path", "x2", "y2")]
+    assert field[0].path.count("M") == 2 * 49                            # 7 x 7 arrows: shaft+barb, other barb
+    assert not any(t.name == "field" for t in fig.data)
     d = fc.dirac_distance(trajs, h=0.1)
     assert d.layout.yaxis.type == "log" and [t.name for t in d.data] == ["gan", "gp-zero"]
     r_gan = np.asarray(d.data[0].y)
@@ -162,6 +164,13 @@ def test_arrow_barbs_put_a_symmetric_head_at_each_arrow_end():
     # barbs from the tip (1, 0) back at ±30° with half the length: (1 - 0.5 cos 30°, ∓0.5 sin 30°)
     np.testing.assert_allclose([xs[2], ys[2]], [1 - 0.5 * np.cos(np.pi / 6), -0.25], atol=1e-12)
     np.testing.assert_allclose([xs[5], ys[5]], [1 - 0.5 * np.cos(np.pi / 6), 0.25], atol=1e-12)
+
+
+def test_svg_path_starts_a_subpath_after_each_gap():
+    xs = np.array([0.0, 1.0, 2.0, np.nan, 3.0, 4.5, np.nan])
+    ys = np.array([0.0, -1.0, 0.25, np.nan, 3.0, 1e-5, np.nan])
+    assert fc.svg_path(xs, ys) == "M0,0L1,-1L2,0.25M3,3L4.5,1e-05"
+    assert fc.svg_path(np.array([np.nan]), np.array([np.nan])) == ""
 
 
 def test_decisive_winners_drop_ties_and_seed_noise():
