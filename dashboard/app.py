@@ -46,11 +46,27 @@ def load_runtime():
     return runtime
 
 
-def sidebar(url_path: str):
-    """The projector switch, the device and the training slots; returns dashboard.runtime."""
-    from dashboard import charts
+@st.fragment(run_every=0.5)
+def engine_starting() -> None:
+    """Home's sidebar on a fresh server while the engine loads (dashboard/startup.py); redraws the page when ready."""
+    from dashboard import startup
+    if startup.ready():
+        st.rerun()
+    st.caption(":material/hourglass_top: Starting the training engine (torch and the run registry: a few seconds, "
+               "once after the server starts) ...")
+
+
+def sidebar(url_path: str, home: bool = False):
+    """The projector switch, the device and the training slots; returns dashboard.runtime (None on Home while
+    the engine is still starting)."""
+    from dashboard import charts, startup
     with st.sidebar:
         charts.projector_toggle()          # (before torch loads: on a fresh server Home shows it at once)
+        if home and not startup.ready():
+            startup.begin()
+            engine_starting()
+            return None
+        startup.wait()
         runtime = load_runtime()
         st.caption(f"Device: **{runtime.device_text()}**")
         runtime.keep_owner_cookie()        # this browser's secret: the runs it starts obey it (never in a URL)
@@ -62,9 +78,17 @@ def sidebar(url_path: str):
 nav = st.navigation(PAGES)
 if nav is HOME:
     # Home needs neither torch nor the registry: on a fresh server it is drawn at once, and the sidebar (which
-    # loads them, with what the other pages need: benchmarks/first_load.py) fills in while the user reads it.
+    # needs them, with what the other pages need: benchmarks/first_load.py) has them loaded in the background and
+    # fills in while the user reads it (dashboard/startup.py).
     nav.run()
-    sidebar(nav.url_path)
+    sidebar(nav.url_path, home=True)
 else:
+    from dashboard import startup
+    starting = None if startup.ready() else st.empty()   # a fresh server still loading torch (startup.py)
+    if starting is not None:
+        starting.info("Starting the training engine (torch and the run registry: a few seconds, once after the "
+                      "server starts) ...", icon=":material/hourglass_top:")
     with sidebar(nav.url_path).interactive():     # training threads give way while this page is drawn
+        if starting is not None:
+            starting.empty()
         nav.run()

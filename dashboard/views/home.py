@@ -31,6 +31,8 @@ def run() -> None:
                 "Every run is seeded: the same settings give the same curves.")
     if st.button("Start the default run", icon=":material/play_arrow:", type="primary", key="home_start",
                  help="A GAN on 8 Gaussians arranged in a ring, training in the Playground"):
+        from dashboard import startup
+        startup.wait()                             # (a fresh server may still be loading torch: see startup.py)
         from dashboard import runtime, settings    # (torch: Home itself is drawn without it, at once)
         try:
             runner = runtime.create_run("playground", settings.default_config(), in_url=False)
