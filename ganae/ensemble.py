@@ -41,6 +41,7 @@ out -- its slot still computes (members are independent, nothing leaks) but is n
 """
 from __future__ import annotations
 
+import contextlib
 import logging
 import math
 import time
@@ -82,11 +83,17 @@ class BatchedLinear(torch.autograd.Function):
     """y_k = x_k W_kᵀ + b_k for (K, N, I) inputs, computed so that every member's values and gradients are bitwise
     those of F.linear: the forward is one baddbmm (F.linear's addmm, batched; a single output column goes member by
     member, as F.linear then takes a matrix-vector path), the backward uses torch's addmm formulas for a
-    transposed weight (∂W = gᵀx, not (xᵀg)ᵀ, which rounds differently). Differentiable twice (R1 / GP)."""
+    transposed weight (∂W = gᵀx, not (xᵀg)ᵀ, which rounds differently). Differentiable twice (R1 / GP).
+
+    It computes only the products its caller needs, as torch's own addmm backward does: no ∂x for an input that
+    needs none (data, noise), and no ∂W, ∂b when `weight_grads` is False -- D's layers in G's step and in the
+    input-gradient pass of a penalty, whose weight gradients nobody reads (a Python Function cannot see that from
+    `needs_input_grad`, which ignores `backward(inputs=...)` / `autograd.grad`). About a tenth of ring-8's step."""
 
     @staticmethod
-    def forward(ctx, x: torch.Tensor, w: torch.Tensor, b: torch.Tensor) -> torch.Tensor:
-        ctx.save_for_backward(x, w)
+    def forward(ctx, x: torch.Tensor, w: torch.Tensor, b: torch.Tensor, weight_grads: bool = True) -> torch.Tensor:
+        ctx.save_for_backward(x if weight_grads else None, w)
+        ctx.weight_grads = weight_grads
         if w.shape[1] == 1:
             return torch.stack([torch.addmm(b[k], x[k], w[k].t()) for k in range(len(w))])
         return torch.baddbmm(b.unsqueeze(1), x, w.transpose(1, 2))
@@ -94,7 +101,10 @@ class BatchedLinear(torch.autograd.Function):
     @staticmethod
     def backward(ctx, g: torch.Tensor):
         x, w = ctx.saved_tensors
-        return torch.bmm(g, w), torch.bmm(g.transpose(1, 2), x), g.sum(1)
+        need_x, need_w, need_b = ctx.needs_input_grad[:3]
+        wg = ctx.weight_grads
+        return (torch.bmm(g, w) if need_x else None, torch.bmm(g.transpose(1, 2), x) if need_w and wg else None,
+                g.sum(1) if need_b and wg else None, None)
 
 
 class Stacked:
@@ -113,9 +123,20 @@ class Stacked:
             self.t[n].requires_grad_(grad)
         self.generators = list(generators)
         self.training = True
+        self.weight_grads = True                 # False: a pass whose weight gradients nobody reads (see inputs_only)
 
     def params(self) -> list[torch.Tensor]:
         return [self.t[n] for n in self.param_names]
+
+    @contextlib.contextmanager
+    def inputs_only(self):
+        """Forwards inside this block record no weight-gradient products for the Linear layers: for graphs that
+        are differentiated with respect to their inputs or another net's weights only."""
+        self.weight_grads = False
+        try:
+            yield
+        finally:
+            self.weight_grads = True
 
     def load_into(self, k: int, module: nn.Module) -> None:
         """Copy member k's slice into a solo module of the same structure."""
@@ -166,7 +187,7 @@ class Stacked:
                 x = self(child, x, f"{prefix}{name}.")
             return x
         if isinstance(mod, nn.Linear):
-            return BatchedLinear.apply(x, self.weight(prefix), self.t[prefix + "bias"])
+            return BatchedLinear.apply(x, self.weight(prefix), self.t[prefix + "bias"], self.weight_grads)
         if isinstance(mod, nn.Conv2d):
             w, b = self.weight(prefix), self.t[prefix + "bias"]
             return F.conv2d(x, w.flatten(0, 1), b.flatten(), mod.stride, mod.padding, groups=K)
@@ -423,7 +444,9 @@ class Ensemble:
     def _input_grads(self, x: torch.Tensor) -> torch.Tensor:
         """(K, N, D): ∂D(x)/∂x per example, with the graph kept (the penalties are differentiated again)."""
         x = x.detach().requires_grad_(True)
-        (grad,) = torch.autograd.grad(self.d.critic(x)[0].sum(), x, create_graph=True)
+        with self.d.inputs_only():               # the penalty reaches D's weights through ∂D/∂x, not through D(x)
+            out = self.d.critic(x)[0]
+        (grad,) = torch.autograd.grad(out.sum(), x, create_graph=True)
         return self.d.per_example(grad)
 
     # ---- one iteration, as models.gan.GAN.train_step + common.critic_step ------------------------------
@@ -495,7 +518,8 @@ class Ensemble:
                 # (2) Update G: make D(G(z)) look real (or match D's features of real data)
                 z, fake_y = self._prior(n)
                 fake = self.g.generator(z, fake_y)
-                logits, f_fake, aux = self.d.critic(self._noise(fake, step))
+                with self.d.inputs_only():       # G's step backpropagates through D to G's weights only
+                    logits, f_fake, aux = self.d.critic(self._noise(fake, step))
                 if t.feature_matching:
                     with torch.no_grad():
                         f_real = self.d(self.d.template.body, self._noise(x, step), "body.")
@@ -506,7 +530,7 @@ class Ensemble:
                     loss = loss + self.h["ac"] * self._ac(aux, fake_y)
                 opt = self.opt["g"]
                 opt.zero_grad()
-                loss.sum().backward()
+                loss.sum().backward(inputs=opt.params)
                 out["grad_g"] = grad_norms(opt.params)
                 opt.step()
                 out["loss_g"] = loss.detach()
