@@ -5,10 +5,11 @@
                                              [--max-training 0] [--ramp 0.5] [--json out.json]
                                              [--cohorts] [--mixed] [--replicas 2 [--ray-nodes 2] [--ray-cpus 1]]
 
-It starts its own `streamlit run dashboard/app.py` on a free port (GANAE_GRACE_S = --grace, GANAE_MAX_TRAINING =
---max-training, GANAE_STATS_FILE = a temporary file the server rewrites every second with its run counts), then the
-students, each its own Streamlit session, arriving `--ramp` seconds apart. Each one opens the Playground, presses
-Train and, until its time is up, watches a few seconds, then Pause, Step D, Train again. Then every student leaves
+It starts its own `streamlit run dashboard/server.py` (the Quickstart's server) on a free port (GANAE_GRACE_S =
+--grace, GANAE_MAX_TRAINING = --max-training, GANAE_STATS_FILE = a temporary file the server rewrites every second
+with its run counts), then the students, each its own Streamlit session, arriving `--ramp` seconds apart. Each one
+opens the Playground, presses Train and, until its time is up, watches a few seconds, then Pause, Step D, Train
+again. Then every student leaves
 (tab closed / connection dropped), and the script waits for the grace period to pass.
 
 With --replicas R it starts dashboard/serve.py's whole set instead (a local Ray cluster of --ray-nodes one-CPU
@@ -106,13 +107,13 @@ def free_port() -> int:
 
 
 def start_server(env: dict[str, str], log_path: Path, cpus: set[int] | None = None) -> tuple[subprocess.Popen, str]:
-    """`streamlit run dashboard/app.py` on a free port (on `cpus` only, when given: every thread it starts
-    inherits that CPU affinity)."""
+    """`streamlit run dashboard/server.py` (the Quickstart's server) on a free port (on `cpus` only, when given:
+    every thread it starts inherits that CPU affinity)."""
     port = free_port()
     log_path.parent.mkdir(parents=True, exist_ok=True)
     log = open(log_path, "w")
     proc = subprocess.Popen(
-        [sys.executable, "-m", "streamlit", "run", str(ROOT / "dashboard" / "app.py"), "--server.headless", "true",
+        [sys.executable, "-m", "streamlit", "run", str(ROOT / "dashboard" / "server.py"), "--server.headless", "true",
          "--server.port", str(port), "--server.fileWatcherType", "none", "--browser.gatherUsageStats", "false"],
         stdout=log, stderr=subprocess.STDOUT, cwd=ROOT, env={**os.environ, **env}, start_new_session=True,
         preexec_fn=(lambda: os.sched_setaffinity(0, cpus)) if cpus else None)

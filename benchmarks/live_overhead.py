@@ -144,7 +144,7 @@ def start_server(env: dict[str, str] | None = None) -> tuple[subprocess.Popen, s
     port = free_port()
     log = open("/tmp/ganae-bench-server.log", "w")
     proc = subprocess.Popen(
-        [sys.executable, "-m", "streamlit", "run", str(ROOT / "dashboard" / "app.py"), "--server.headless", "true",
+        [sys.executable, "-m", "streamlit", "run", str(ROOT / "dashboard" / "server.py"), "--server.headless", "true",
          "--server.port", str(port), "--server.fileWatcherType", "none", "--browser.gatherUsageStats", "false"],
         stdout=log, stderr=subprocess.STDOUT, start_new_session=True, cwd=ROOT, env={**os.environ, **(env or {})})
     url = f"http://localhost:{port}"

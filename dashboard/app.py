@@ -1,4 +1,5 @@
-"""ganae studio: `streamlit run dashboard/app.py`.
+"""ganae studio's router: `streamlit run dashboard/server.py` serves it (and starts the training engine with the
+server); `streamlit run dashboard/app.py` runs it alone (the engine then starts with the first visit).
 
 The router: one `st.navigation` with the pages, and a sidebar showing the device, the current run's state
 and the admission queue. Pages live in dashboard/views/, one file each.
@@ -85,9 +86,11 @@ if nav is HOME:
 else:
     from dashboard import startup
     starting = None if startup.ready() else st.empty()   # a fresh server still loading torch (startup.py)
-    if starting is not None:
-        starting.info("Starting the training engine (torch and the run registry: a few seconds, once after the "
-                      "server starts) ...", icon=":material/hourglass_top:")
+    if starting is not None:                              # the page's title at once, the page when torch is in
+        with starting.container():
+            st.title(nav.title)
+            st.info("Starting the training engine (torch and the run registry: a few seconds, once after the "
+                    "server starts) ...", icon=":material/hourglass_top:")
     with sidebar(nav.url_path).interactive():     # training threads give way while this page is drawn
         if starting is not None:
             starting.empty()

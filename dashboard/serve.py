@@ -6,7 +6,7 @@
 
 Everything listens on 127.0.0.1. The pieces:
 - a Ray cluster (ganae.cluster.LocalCluster: `ray start --head` + `ray start --address`), unless --ray names one;
-- `--replicas` × `streamlit run dashboard/app.py` on the ports after --port, each with GANAE_RAY_ADDRESS set: their
+- `--replicas` × `streamlit run dashboard/server.py` on the ports after --port, each with GANAE_RAY_ADDRESS set: their
   runs train on Ray actors (ganae/placement.py), admitted by one cluster-wide admission, and the replicas only draw;
 - HAProxy (Debian's `haproxy`) on --port: round robin for new visitors, then a cookie (GANAE_REPLICA) keeps a
   browser on its replica, so a refresh or a reconnect finds the same run (its id is in the URL; the run lives in
@@ -66,9 +66,9 @@ backend replicas
 
 
 def start_replica(port: int, env: dict[str, str], log: Path, cpus: set[int] | None = None) -> subprocess.Popen:
-    """`streamlit run dashboard/app.py` on 127.0.0.1:port (on `cpus` only, when given)."""
+    """`streamlit run dashboard/server.py` on 127.0.0.1:port (on `cpus` only, when given)."""
     return subprocess.Popen(
-        [sys.executable, "-m", "streamlit", "run", str(ROOT / "dashboard" / "app.py"), "--server.headless", "true",
+        [sys.executable, "-m", "streamlit", "run", str(ROOT / "dashboard" / "server.py"), "--server.headless", "true",
          "--server.address", "127.0.0.1", "--server.port", str(port), "--server.fileWatcherType", "none",
          "--browser.gatherUsageStats", "false"],
         stdout=open(log, "w"), stderr=subprocess.STDOUT, cwd=ROOT, env={**os.environ, **env},

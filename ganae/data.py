@@ -224,21 +224,38 @@ def _spiral(cfg: DataConfig, device: torch.device) -> Dataset:
                    f"an Archimedean spiral of 1.5 turns and radius {r:g} (noise {noise:g});")
 
 
-def _moons(cfg: DataConfig, device: torch.device) -> Dataset:
-    from sklearn.datasets import make_moons
+# Moons and circles are made exactly as scikit-learn's make_moons / make_circles make them (the same values for a
+# seed: tests/test_data.py compares), written out here so that serving a page never imports scikit-learn (1-2 s on
+# a fresh server, and one more package to import before any page may run: dashboard/runtime.py PRELOAD).
+def _two_arcs(outer: np.ndarray, inner: np.ndarray, noise: float, seed: int) -> tuple[np.ndarray, np.ndarray]:
+    """outer / inner: (2, n_out) / (2, n_in) points; labels 0 / 1; shuffled, then Gaussian noise (sklearn's order)."""
+    rng = np.random.RandomState(seed)                       # sklearn's check_random_state(int)
+    x = np.vstack([np.append(outer[0], inner[0]), np.append(outer[1], inner[1])]).T
+    y = np.hstack([np.zeros(outer.shape[1], dtype=np.intp), np.ones(inner.shape[1], dtype=np.intp)])
+    order = np.arange(len(x))                               # sklearn.utils.shuffle
+    rng.shuffle(order)
+    x, y = x[order], y[order]
+    return x + rng.normal(scale=noise, size=x.shape), y
 
+
+def _moons(cfg: DataConfig, device: torch.device) -> Dataset:
     r, noise = cfg.radius or 1.0, cfg.noise or 0.05
-    x, y = make_moons(n_samples=cfg.n, noise=noise, random_state=cfg.seed)
+    n_out = cfg.n // 2
+    a, b = np.linspace(0, np.pi, n_out), np.linspace(0, np.pi, cfg.n - n_out)
+    x, y = _two_arcs(np.stack([np.cos(a), np.sin(a)]), np.stack([1 - np.cos(b), 1 - np.sin(b) - 0.5]), noise,
+                     cfg.seed)
     x = r * (x - np.array([0.5, 0.25]))
     return _points(cfg, device, x, y, 2, ("upper moon", "lower moon"),
                    f"two interleaving half circles of radius {r:g} (noise {noise:g});")
 
 
 def _circles(cfg: DataConfig, device: torch.device) -> Dataset:
-    from sklearn.datasets import make_circles
-
     r, noise = cfg.radius or 1.0, cfg.noise or 0.03
-    x, y = make_circles(n_samples=cfg.n, noise=noise, factor=0.5, random_state=cfg.seed)
+    n_out = cfg.n // 2
+    a = np.linspace(0, 2 * np.pi, n_out, endpoint=False)
+    b = np.linspace(0, 2 * np.pi, cfg.n - n_out, endpoint=False)
+    x, y = _two_arcs(np.stack([np.cos(a), np.sin(a)]), np.stack([np.cos(b) * 0.5, np.sin(b) * 0.5]), noise,
+                     cfg.seed)
     return _points(cfg, device, r * x, y, 2, ("outer circle", "inner circle"),
                    f"two concentric circles of radius {r:g} and {r / 2:g} (noise {noise:g});")
 
@@ -334,10 +351,20 @@ def _parse_csv_points(lines, name: str) -> np.ndarray:
 # ---- scikit-learn digits --------------------------------------------------------------------------
 @functools.lru_cache(maxsize=1)
 def _digits_raw() -> tuple[torch.Tensor, torch.Tensor]:
-    from sklearn.datasets import load_digits
+    """The 1,797 8×8 digits scikit-learn ships (datasets/data/digits.csv.gz: 64 pixel values 0..16 and the class
+    per row), read as its load_digits reads them, without importing scikit-learn (see _two_arcs)."""
+    import importlib.util
 
-    d = load_digits()
-    return torch.from_numpy(d.images.astype(np.uint8)).unsqueeze(1), torch.from_numpy(d.target.astype(np.int64))
+    spec = importlib.util.find_spec("sklearn")             # finds the package without running it
+    path = Path(next(iter(spec.submodule_search_locations or ()), "")) / "datasets" / "data" / "digits.csv.gz" \
+        if spec is not None else None
+    if path is None or not path.is_file():
+        raise DataError("The 8×8 digits come with scikit-learn, which is not installed here: "
+                        "pip install -r requirements.txt.")
+    with gzip.open(path, "rt") as f:
+        rows = np.loadtxt(f, delimiter=",")
+    images = rows[:, :-1].reshape(-1, 1, 8, 8).astype(np.uint8)
+    return torch.from_numpy(images), torch.from_numpy(rows[:, -1].astype(np.int64))
 
 
 def _digits(cfg: DataConfig, device: torch.device) -> Dataset:

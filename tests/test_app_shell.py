@@ -5,6 +5,7 @@ from __future__ import annotations
 import json
 import subprocess
 import sys
+import time
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -45,3 +46,34 @@ def test_home_is_drawn_before_torch_is_imported():
     assert seen["exceptions"] == [] and any("Starting the training engine" in c for c in seen["sidebar"])
     # ... and once that load has ended (here: failed), the next run imports on its own thread and shows why
     assert any("torch is not there" in e for e in seen["later"])
+
+
+def test_a_page_opened_while_the_engine_starts_shows_its_title_first(monkeypatch):
+    """Opened on a fresh server, a training page draws its title and says the engine is starting before it waits
+    for torch (here the wait never ends: the script stops there, and what it drew before is what the user sees)."""
+    import streamlit as st
+    from streamlit.testing.v1 import AppTest
+
+    from dashboard import startup
+    at = AppTest.from_file(APP, default_timeout=60).run()
+    monkeypatch.setattr(startup, "ready", lambda: False)
+    monkeypatch.setattr(startup, "wait", st.stop)
+    at.switch_page("views/playground.py").run()
+    assert [t.value for t in at.main.title] == ["GAN Playground"]
+    assert any("Starting the training engine" in i.value for i in at.main.info)
+    assert not at.exception
+
+
+def test_the_server_entry_starts_the_engine_before_any_visit(tmp_path):
+    """`streamlit run dashboard/server.py` (the Quickstart) loads torch as the server starts, nobody visiting;
+    `dashboard/app.py` alone would wait for the first visitor."""
+    sys.path.insert(0, str(ROOT / "tests" / "e2e"))
+    from e2e_support import streamlit_server
+    with streamlit_server(tmp_path / "server.log") as url:
+        assert url
+        pid = int(subprocess.run(["pgrep", "-f", "-n", "streamlit run .*dashboard/server.py"], capture_output=True,
+                                 text=True).stdout.split()[0])
+        deadline = time.monotonic() + 60
+        while "libtorch" not in Path(f"/proc/{pid}/maps").read_text():
+            assert time.monotonic() < deadline, "torch was not loaded 60 s after the server started"
+            time.sleep(0.2)

@@ -95,6 +95,39 @@ def test_two_class_sets_carry_balanced_labels(name):
     assert counts.tolist() == [500, 500]
 
 
+@pytest.mark.parametrize("name", ("moons", "circles"))
+@pytest.mark.parametrize("n, seed, noise", [(200, 0, 0.0), (1001, 3, 0.2)])
+def test_moons_and_circles_are_scikit_learns_points(name, n, seed, noise):
+    """ganae writes make_moons / make_circles out (serving a page must not import scikit-learn): same points and
+    labels for a seed as scikit-learn's own functions."""
+    from sklearn.datasets import make_circles, make_moons
+
+    d = data.load(DataConfig(name=name, n=n, seed=seed, noise=noise))
+    sigma = noise or (0.05 if name == "moons" else 0.03)
+    if name == "moons":
+        x, y = make_moons(n_samples=n, noise=sigma, random_state=seed)
+        x = x - np.array([0.5, 0.25])
+    else:
+        x, y = make_circles(n_samples=n, noise=sigma, factor=0.5, random_state=seed)
+    ours = torch.cat([torch.cat([d.x_train, d.y_train[:, None].float()], 1),
+                      torch.cat([d.x_test, d.y_test[:, None].float()], 1)])
+    ref = torch.from_numpy(np.hstack([x, y[:, None]])).float()
+    key = lambda t: t[torch.argsort(t[:, 0] * 1e4 + t[:, 1])]  # noqa: E731  (the split reorders the rows)
+    assert torch.equal(key(ours), key(ref))
+
+
+def test_loading_the_bundled_sets_never_imports_scikit_learn():
+    import subprocess
+    import sys
+    probe = ("import sys; from ganae import data; from ganae.config import DataConfig\n"
+             "for n in ('moons', 'circles', 'digits'): data.load(DataConfig(name=n))\n"
+             "print(sorted(m for m in sys.modules if m.split('.')[0] == 'sklearn'))")
+    out = subprocess.run([sys.executable, "-c", probe], capture_output=True, text=True, timeout=120,
+                         cwd=Path(__file__).resolve().parent.parent)
+    assert out.returncode == 0, out.stderr[-2000:]
+    assert out.stdout.strip() == "[]"
+
+
 def test_circles_labels_match_the_radius():
     d = data.load(DataConfig(name="circles", n=1000))
     r = d.x_train.norm(dim=1)

@@ -36,13 +36,13 @@ def free_port() -> int:
 @contextmanager
 def streamlit_server(log_path: Path, env: Mapping[str, str] | None = None,
                      start_timeout: float = 60.0) -> Iterator[str]:
-    """`streamlit run dashboard/app.py` on a free port with `env` added to this environment; yields its URL and
-    kills the whole process group afterwards. Raises RuntimeError when it does not answer its health check."""
+    """`streamlit run dashboard/server.py` (the Quickstart's server) on a free port with `env` added to this
+    environment; yields its URL and kills the whole process group afterwards. Raises RuntimeError when it does not answer its health check."""
     port = free_port()
     log_path.parent.mkdir(parents=True, exist_ok=True)
     log = open(log_path, "w")
     proc = subprocess.Popen(
-        [sys.executable, "-m", "streamlit", "run", str(ROOT / "dashboard" / "app.py"), "--server.headless", "true",
+        [sys.executable, "-m", "streamlit", "run", str(ROOT / "dashboard" / "server.py"), "--server.headless", "true",
          "--server.port", str(port), "--server.fileWatcherType", "none", "--browser.gatherUsageStats", "false"],
         stdout=log, stderr=subprocess.STDOUT, cwd=ROOT, env={**os.environ, **dict(env or {})},
         start_new_session=True)
