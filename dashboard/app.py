@@ -15,6 +15,8 @@ if str(ROOT) not in sys.path:          # `streamlit run dashboard/app.py` puts o
 
 import streamlit as st  # noqa: E402
 
+from dashboard import startup  # noqa: E402  (imports nothing heavy: Home is drawn before torch is in)
+
 st.set_page_config(page_title="ganae studio", page_icon=":material/tune:", layout="wide")
 
 HERE = Path(__file__).resolve().parent
@@ -50,7 +52,6 @@ def load_runtime():
 @st.fragment(run_every=0.5)
 def engine_starting() -> None:
     """Home's sidebar on a fresh server while the engine loads (dashboard/startup.py); redraws the page when ready."""
-    from dashboard import startup
     if startup.ready():
         st.rerun()
     st.caption(":material/hourglass_top: Starting the training engine (torch and the run registry: a few seconds, "
@@ -60,13 +61,14 @@ def engine_starting() -> None:
 def sidebar(url_path: str, home: bool = False):
     """The projector switch, the device and the training slots; returns dashboard.runtime (None on Home while
     the engine is still starting)."""
-    from dashboard import charts, startup
+    from dashboard import charts
     with st.sidebar:
         charts.projector_toggle()          # (before torch loads: on a fresh server Home shows it at once)
         if home and not startup.ready():
             startup.begin()
             engine_starting()
             return None
+        startup.begin()                    # (a first visit that is not Home: the engine loads on its thread too)
         startup.wait()
         runtime = load_runtime()
         st.caption(f"Device: **{runtime.device_text()}**")
@@ -76,6 +78,7 @@ def sidebar(url_path: str, home: bool = False):
     return runtime
 
 
+startup.visited()                      # a visitor: their pages start the engine (dashboard/server.py)
 nav = st.navigation(PAGES)
 if nav is HOME:
     # Home needs neither torch nor the registry: on a fresh server it is drawn at once, and the sidebar (which
@@ -84,7 +87,6 @@ if nav is HOME:
     nav.run()
     sidebar(nav.url_path, home=True)
 else:
-    from dashboard import startup
     starting = None if startup.ready() else st.empty()   # a fresh server still loading torch (startup.py)
     if starting is not None:                              # the page's title at once, the page when torch is in
         with starting.container():

@@ -2,12 +2,14 @@
 
 The same pages as `streamlit run dashboard/app.py` (the router, which every test and tool may still run directly),
 served by Streamlit's `st.App` so that the training engine -- torch and the run registry's imports, 3-5 s on a
-fresh 2-core server -- starts loading the moment the server starts, not when the first visitor opens Home
-(dashboard/startup.py: one background thread; pages that need the engine wait for it and say so).
+fresh 2-core server -- starts loading with the server (BOOT_DELAY_S after it), not when the first visitor opens
+Home (dashboard/startup.py: one background thread; pages that need the engine wait for it and say so).
 """
 from __future__ import annotations
 
+import os
 import sys
+import threading
 from contextlib import asynccontextmanager
 from pathlib import Path
 
@@ -18,11 +20,21 @@ if str(ROOT) not in sys.path:          # `streamlit run dashboard/server.py` put
 import streamlit as st  # noqa: E402
 
 
+# Seconds after the server starts before the engine starts loading on its own, if nobody has opened a page by
+# then. A visitor who comes sooner gets Home first (drawn in ~1.5 s; the imports would share the one GIL with it
+# and double that) and Home's first visit starts the engine, as with app.py alone; the usual case -- the lecturer
+# starts the server, then opens the browser -- finds the engine loaded, and every first page opens warm.
+BOOT_DELAY_S = float(os.environ.get("GANAE_BOOT_DELAY_S", "1.0"))
+
+
 @asynccontextmanager
 async def lifespan(_app):
     from dashboard import startup
-    startup.begin()                    # returns at once; the imports run on their own thread
+    timer = threading.Timer(BOOT_DELAY_S, startup.begin_unvisited)   # (the load starts once per process)
+    timer.daemon = True
+    timer.start()
     yield
+    timer.cancel()
 
 
 app = st.App("app.py", lifespan=lifespan)

@@ -15,6 +15,7 @@ import threading
 
 _lock = threading.Lock()
 _thread: threading.Thread | None = None
+_visitor = False
 
 
 def _load() -> None:
@@ -46,6 +47,21 @@ def begin() -> None:
         if _thread is None and not _loaded():
             _thread = threading.Thread(target=_load, name="ganae-startup", daemon=True)
             _thread.start()
+
+
+def visited() -> None:
+    """A page's script has started (app.py calls this first): a visitor is here, whose pages start the load when
+    they have drawn what they can without it (begin_unvisited leaves it to them)."""
+    global _visitor
+    _visitor = True
+
+
+def begin_unvisited() -> None:
+    """begin(), unless a visitor came first (dashboard/server.py calls this a moment after the server starts: with
+    nobody there, the engine loads at once; with a visitor, their page starts it without the imports competing for
+    the GIL with its first drawing)."""
+    if not _visitor:
+        begin()
 
 
 def wait() -> None:

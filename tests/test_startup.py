@@ -43,3 +43,19 @@ def test_a_warm_process_is_ready_without_a_thread(monkeypatch):
     startup.begin()
     assert startup._thread is None
     startup.wait()                                                # returns at once
+
+
+def test_the_servers_own_start_waits_for_nobody_but_leaves_a_visitor_their_first_page(monkeypatch):
+    """dashboard/server.py calls begin_unvisited a moment after the server starts: with nobody there the engine
+    loads then; once a page's script has started, that visitor's page starts it (after drawing what it can)."""
+    calls = []
+    monkeypatch.setattr(startup, "_load", lambda: calls.append("load"))
+    monkeypatch.setattr(startup, "_loaded", lambda: False)
+    monkeypatch.setattr(startup, "_thread", None)
+    monkeypatch.setattr(startup, "_visitor", True)
+    startup.begin_unvisited()
+    assert startup._thread is None and calls == []
+    monkeypatch.setattr(startup, "_visitor", False)
+    startup.begin_unvisited()
+    startup.wait()
+    assert calls == ["load"]
