@@ -93,9 +93,10 @@ def wait_http(url: str, procs: list[subprocess.Popen], timeout_s: float = 120.0)
 
 
 def warm(port: int, timeout_s: float = 180.0) -> None:
-    """Visit replica `port` once as a browser would (Streamlit's websocket: the Home page, whose sidebar loads torch,
-    the registry and its Ray connection and starts the Ray hosts) and wait until that page has been drawn: the first
-    student then gets a warm replica instead of waiting for its imports (seconds per replica on a busy core)."""
+    """Visit replica `port` as a browser would (Streamlit's websocket: the Home page, whose sidebar loads torch, the
+    registry and its Ray connection and starts the Ray hosts, in the background on a fresh server, then shows the
+    device) and wait until that page has been drawn with its sidebar filled in: the first student then gets a warm
+    replica instead of waiting for its imports (seconds per replica on a busy core)."""
     import asyncio
 
     from streamlit.proto.BackMsg_pb2 import BackMsg
@@ -109,9 +110,14 @@ def warm(port: int, timeout_s: float = 180.0) -> None:
             msg.rerun_script.query_string = ""
             msg.rerun_script.page_name = ""
             await ws.send(msg.SerializeToString())
+            warm = False                 # Home is drawn before the engine: its sidebar's "Device: ..." says it is in
             async for data in ws:
+                warm = warm or b"Device:" in data
                 if ForwardMsg.FromString(data).WhichOneof("type") == "script_finished":
-                    return
+                    if warm:
+                        return
+                    await asyncio.sleep(0.5)         # as Home's "starting" fragment asks a browser to: run it again
+                    await ws.send(msg.SerializeToString())
 
     asyncio.run(asyncio.wait_for(visit(), timeout_s))
 
