@@ -356,8 +356,8 @@ def _digits_raw() -> tuple[torch.Tensor, torch.Tensor]:
     import importlib.util
 
     spec = importlib.util.find_spec("sklearn")             # finds the package without running it
-    path = Path(next(iter(spec.submodule_search_locations or ()), "")) / "datasets" / "data" / "digits.csv.gz" \
-        if spec is not None else None
+    roots = list(spec.submodule_search_locations or ()) if spec is not None else []
+    path = Path(roots[0], "datasets", "data", "digits.csv.gz") if roots else None
     if path is None or not path.is_file():
         raise DataError("The 8×8 digits come with scikit-learn, which is not installed here: "
                         "pip install -r requirements.txt.")
