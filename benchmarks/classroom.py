@@ -3,7 +3,7 @@
     .venv/bin/python benchmarks/classroom.py [--sessions 20] [--minutes 5 | --seconds 300] [--grace 20]
                                              [--clients browser|wire] [--browsers K]
                                              [--max-training 0] [--ramp 0.5] [--json out.json]
-                                             [--cohorts] [--mixed] [--replicas 2 [--ray-nodes 2] [--ray-cpus 1]]
+                                             [--cohorts] [--train-process] [--mixed] [--replicas 2 [--ray-nodes 2] [--ray-cpus 1]]
 
 It starts its own `streamlit run dashboard/server.py` (the Quickstart's server) on a free port (GANAE_GRACE_S =
 --grace, GANAE_MAX_TRAINING = --max-training, GANAE_STATS_FILE = a temporary file the server rewrites every second
@@ -257,6 +257,7 @@ def cmdline(pid: int) -> str:
 
 
 RAY_RUN = "ray::RunHost"           # a Ray actor process hosting live runs (its title: ganae/placement.py's RunHost)
+TRAIN_PROCESS = "ganae-train"       # the training process beside a server (ganae/local_host.py names it so)
 
 
 class Served:
@@ -287,6 +288,11 @@ class Served:
     def run_hosts(self) -> list[int]:
         return [p for p, c in self.ray_pids().items() if c.startswith(RAY_RUN)]
 
+    def train_processes(self) -> list[int]:
+        """The training process of a server started with GANAE_TRAIN_PROCESS=1 (ganae/local_host.py): part of the
+        server (its CPU, memory, training threads)."""
+        return [c for p in self.pids for c, comm in descendants(p).items() if comm == TRAIN_PROCESS]
+
     def side(self) -> set[int]:
         """Every process on the serving side (to tell the students' own processes apart)."""
         out = set(self.pids) | set(self.ray_pids())
@@ -297,18 +303,18 @@ class Served:
     def rss_mb(self) -> float | None:
         """The web side's resident memory (the Ray cluster's: ray_rss_mb)."""
         xs = [rss_mb(p) for p in self.pids]
-        return None if any(x is None for x in xs) else sum(xs)
+        return None if any(x is None for x in xs) else sum(xs) + sum(rss_mb(p) or 0.0 for p in self.train_processes())
 
     def ray_rss_mb(self) -> float | None:
         return sum(rss_mb(p) or 0.0 for p in self.ray_pids()) if self.ray_roots else None
 
     def cpu(self) -> float:
         """CPU seconds of the web side (with one server: its training threads too)."""
-        return sum(cpu_seconds(p) for p in self.pids)
+        return sum(cpu_seconds(p) for p in self.pids + self.train_processes())
 
     def train_cpu(self) -> float:
         """CPU seconds of the training alive now: runner / cohort threads, in the web side or in the Ray hosts."""
-        return sum(runner_cpu_seconds(p) for p in self.pids + self.run_hosts())
+        return sum(runner_cpu_seconds(p) for p in self.pids + self.run_hosts() + self.train_processes())
 
     def ray_cpu(self) -> float:
         """CPU seconds of the Ray cluster's processes alive now, the run actors included."""
@@ -319,8 +325,8 @@ class Served:
 
     def runner_threads(self) -> int:
         """Training left alive: runner / cohort threads in the web side and in the Ray hosts."""
-        return sum(n.startswith((THREAD_PREFIX, COHORT_PREFIX)) for p in self.pids + self.run_hosts()
-                   for n in thread_names(p))
+        return sum(n.startswith((THREAD_PREFIX, COHORT_PREFIX))
+                   for p in self.pids + self.run_hosts() + self.train_processes() for n in thread_names(p))
 
     def stats(self) -> dict[str, Any]:
         """The replicas' stats files as one: runs and threads add up; the admission (slots busy, queued, limit) is
@@ -1106,6 +1112,9 @@ def main() -> None:
                     "CPUs only (e.g. 1): their laptops, kept off the server's cores")
     ap.add_argument("--cohorts", action="store_true",
                     help="serve with class cohorts on (GANAE_COHORTS=1): runs of one structure train together")
+    ap.add_argument("--train-process", action="store_true",
+                    help="serve with GANAE_TRAIN_PROCESS=1: runs (and cohorts) train in one process beside the "
+                         "server, off its GIL (ganae/local_host.py); counted as part of the server")
     ap.add_argument("--mixed", action="store_true",
                     help=f"every other student changes the link's loss or a trick ({', '.join(MIXES)} in turn): "
                          f"a mixed class, several cohorts")
@@ -1119,7 +1128,8 @@ def main() -> None:
     a = ap.parse_args()
     seconds = a.seconds if a.seconds is not None else 60.0 * (a.minutes if a.minutes is not None else 5.0)
     out = classroom(a.sessions, seconds, a.grace, a.max_training, a.ramp, a.seed, browser_nice=a.browser_nice,
-                    extra_env={"GANAE_COHORTS": "1"} if a.cohorts else None,
+                    extra_env={**({"GANAE_COHORTS": "1"} if a.cohorts else {}),
+                               **({"GANAE_TRAIN_PROCESS": "1"} if a.train_process else {})} or None,
                     planned_steps=a.planned_steps, clients=a.clients,
                     browsers=a.browsers, server_cpus=a.server_cpus, client_cpus=a.client_cpus, mixed=a.mixed,
                     replicas=a.replicas, ray_nodes=a.ray_nodes, ray_cpus=a.ray_cpus)

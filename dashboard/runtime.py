@@ -146,7 +146,9 @@ def registry() -> Registry:
     # No run exists yet, so nothing that should be freed later is frozen.
     gc.freeze()
     # GANAE_RAY_ADDRESS set: runs train on Ray actors (ganae/placement.py), admitted cluster-wide; this process
-    # only draws pages. An unreachable address is said in the sidebar (device_text) and runs stay here.
+    # only draws pages. GANAE_TRAIN_PROCESS=1: they train in one process beside this one (ganae/local_host.py), off
+    # this process's GIL. An address or process that cannot be used is said in the sidebar (device_text) and runs
+    # stay here.
     place = _placement()
     limit = MAX_TRAINING if place is None else (int(os.environ.get("GANAE_MAX_TRAINING", "0")) or -1)
     reg = Registry(limit=limit, grace_s=GRACE_S, reap_every_s=REAP_EVERY_S, placement=place,
@@ -158,7 +160,7 @@ def registry() -> Registry:
     return reg
 
 
-PLACEMENT: list = []                 # the RayPlacement in use (GANAE_RAY_ADDRESS), if any
+PLACEMENT: list = []                 # the RayPlacement (GANAE_RAY_ADDRESS) or ProcessPlacement in use, if any
 PLACEMENT_ERROR: list[str] = []       # why GANAE_RAY_ADDRESS could not be used (one sentence), if it could not
 
 
@@ -166,10 +168,13 @@ def _placement():
     from ganae import placement
     from ganae.cluster import ClusterError
     try:
-        PLACEMENT[:] = [p for p in [placement.from_env(cohorts=COHORTS)] if p is not None]
+        PLACEMENT[:] = [p for p in [placement.from_env(cohorts=COHORTS, nice=TRAIN_NICE)] if p is not None]
         return PLACEMENT[0] if PLACEMENT else None
     except ClusterError as e:
         PLACEMENT_ERROR[:] = [f"GANAE_RAY_ADDRESS is set but {e}; runs train in this server instead."]
+        return None
+    except placement.HostLost as e:
+        PLACEMENT_ERROR[:] = [f"GANAE_TRAIN_PROCESS is set but {e}; runs train in this server instead."]
         return None
 
 
@@ -298,10 +303,12 @@ def _make_copy(make_copy, key: str) -> None:
 @st.cache_resource(show_spinner=False)
 def device_text() -> str:
     registry()
-    if PLACEMENT:
+    if PLACEMENT and hasattr(PLACEMENT[0], "address"):
         p = PLACEMENT[0]
         gpus = f", {p.gpus:g} GPUs" if p.gpus else ""
         return f"Ray cluster at {p.address} ({p.cpus} CPUs{gpus})"
+    if PLACEMENT:                     # GANAE_TRAIN_PROCESS=1: a training process beside this one
+        return f"{device_mod.describe(device_mod.pick('auto'))} · training in its own process"
     text = device_mod.describe(device_mod.pick("auto"))
     return f"{text} · {PLACEMENT_ERROR[0]}" if PLACEMENT_ERROR else text
 

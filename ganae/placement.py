@@ -33,6 +33,7 @@ from .runner import Admission, Runner, RunStatus, copy_payload
 from .trainer import Snapshot, Trainer
 
 ENV = "GANAE_RAY_ADDRESS"
+PROCESS_ENV = "GANAE_TRAIN_PROCESS"
 ADMISSION_NAME, NAMESPACE = "ganae-admission", "ganae"
 POLL_TTL_S = 0.05            # status() / snapshot() within this long of the last answer reuse it (a page calls both)
 CALL_TIMEOUT_S = 30.0
@@ -43,10 +44,45 @@ REMOTE_OPTIONS = ("speed", "threads", "publish_every_s", "eval_every_steps", "ev
                   "n_real")
 
 
-def from_env(cohorts: bool = False) -> "RayPlacement | None":
-    """A RayPlacement for GANAE_RAY_ADDRESS, or None (runs are threads in this process) when it is not set."""
+class HostLost(RuntimeError):
+    """The process hosting a run is gone: its Ray actor or node, or the training process beside the server."""
+
+
+class HostRaised(RuntimeError):
+    """A call raised inside the host; `cause` is the exception it raised there (None when it could not travel)."""
+
+    def __init__(self, text: str, cause: BaseException | None = None):
+        super().__init__(text)
+        self.cause = cause
+
+
+HOST_ERRORS = (HostLost, HostRaised, TimeoutError)
+
+
+def _ray_get(ref: Any, timeout: float) -> Any:
+    """ray.get, with Ray's errors as the three a placement's `call` raises (HostRaised, TimeoutError, HostLost)."""
+    ray = cluster._ray()
+    try:
+        return ray.get(ref, timeout=timeout)
+    except ray.exceptions.RayTaskError as e:
+        cause = getattr(e, "cause", None)
+        raise HostRaised(_last_error(str(e)), cause if isinstance(cause, BaseException) else None) from None
+    except ray.exceptions.GetTimeoutError:
+        raise TimeoutError(f"no answer within {timeout:g} s") from None
+    except ray.exceptions.RayError as e:            # the actor died, its node was lost
+        raise HostLost(_last_error(str(e))) from None
+
+
+def from_env(cohorts: bool = False, nice: int = 0) -> "RayPlacement | Any | None":
+    """A RayPlacement for GANAE_RAY_ADDRESS; else, with GANAE_TRAIN_PROCESS=1, a ProcessPlacement (runs train in
+    a process of their own beside the server, ganae/local_host.py); else None (runs are threads in this process)."""
     address = os.environ.get(ENV, "").strip()
-    return RayPlacement(address, cohorts=cohorts) if address else None
+    if address:
+        return RayPlacement(address, cohorts=cohorts)
+    if os.environ.get(PROCESS_ENV, "0") == "1":
+        from .local_host import ProcessPlacement
+        return ProcessPlacement(cohorts=cohorts, nice=nice)
+    return None
 
 
 # ---- cluster-wide admission --------------------------------------------------------------------------------
@@ -107,7 +143,7 @@ class RemoteAdmission:
         return (_admission_by_name, ())
 
     def _get(self, method: str, *args: Any) -> Any:
-        return self._ray.get(getattr(self._actor, method).remote(*args), timeout=CALL_TIMEOUT_S)
+        return _ray_get(getattr(self._actor, method).remote(*args), CALL_TIMEOUT_S)
 
     def request(self, runner: Any) -> bool:
         return self._get("request", runner.run_id)
@@ -147,9 +183,13 @@ class RunHost:
     new Python importing torch (3-20 s on a busy core). Threaded (max_concurrency > 1): status polls are answered
     while a long command (step(5000)) is in flight."""
 
-    def __init__(self, cohorts: bool = False, cohort_size: int | None = None, cohort_slice_s: float | None = None):
+    def __init__(self, cohorts: bool = False, cohort_size: int | None = None, cohort_slice_s: float | None = None,
+                 admission: Any = None, node: str | None = None, nice: int = 0):
+        # admission: the cluster-wide one (a Ray actor, by name) unless given (ganae/local_host.py: a plain Admission
+        # in its process); node: what facts() say the run trains on (default: the Ray node's id)
         self.runners: dict[str, Runner] = {}
         self._lock = threading.Lock()
+        self._admission, self.node = admission, node
         # class cohorts (ganae/cohort.py) inside this host: its runs of one structure train as one Ensemble, a
         # cohort holding one slot of the cluster-wide admission
         self.pool = None
@@ -157,8 +197,14 @@ class RunHost:
             from . import cohort
             if cohort_slice_s is not None:         # (this process hosts this placement's runs alone)
                 cohort.SLICE_S = float(cohort_slice_s)
-            self.pool = cohort.Cohorts(_admission_by_name(), cohort_size or cohort.MAX_MEMBERS)
+            self.pool = cohort.Cohorts(self.admission, cohort_size or cohort.MAX_MEMBERS, nice=nice)
         self._warm_up()
+
+    @property
+    def admission(self) -> Any:
+        if self._admission is None:        # found by name when first needed (the placement makes it after its hosts)
+            self._admission = _admission_by_name()
+        return self._admission
 
     @staticmethod
     def _warm_up() -> None:
@@ -172,7 +218,7 @@ class RunHost:
 
     def ready(self) -> str:
         """The node this host is on (the placement waits for this once: the host has started)."""
-        return _node_id()
+        return self.node or _node_id()
 
     def start(self, run_id: str, source: RunConfig | dict[str, Any], factory: Callable[..., Trainer],
               options: dict[str, Any]) -> dict[str, Any]:
@@ -181,7 +227,7 @@ class RunHost:
         if isinstance(source, dict):
             build = getattr(factory, "from_payload", None) or Trainer.from_payload
             source = build(source)
-        runner = Runner(source, factory, run_id=run_id, admission=_admission_by_name(), pool=self.pool, **options)
+        runner = Runner(source, factory, run_id=run_id, admission=self.admission, pool=self.pool, **options)
         with self._lock:
             old = self.runners.pop(run_id, None)
             self.runners[run_id] = runner
@@ -205,7 +251,7 @@ class RunHost:
         """What a page reads once per trainer: the first snapshot, the sample of real data, class names."""
         r = self._runner(run_id)
         return {"initial": r.initial, "real": r.real, "cfg": r.cfg,
-                "class_names": getattr(r.trainer.data, "class_names", None), "node": _node_id()}
+                "class_names": getattr(r.trainer.data, "class_names", None), "node": self.node or _node_id()}
 
     def command(self, run_id: str, name: str, *args: Any, **kwargs: Any) -> Any:
         return getattr(self._runner(run_id), name)(*args, **kwargs)
@@ -252,13 +298,14 @@ def _node_id() -> str:
 
 
 class RemoteRunner(Owned):
-    """A Runner's interface over a RunHost actor (see the module docstring)."""
+    """A Runner's interface over a RunHost (see the module docstring): a Ray actor, or the training process of a
+    ProcessPlacement (ganae/local_host.py). It speaks to its host only through `placement.call(host, method, ...)`,
+    which raises HostRaised, TimeoutError or HostLost."""
 
-    def __init__(self, placement: "RayPlacement", source: RunConfig | Trainer, factory: Callable[..., Trainer],
+    def __init__(self, placement: Any, source: RunConfig | Trainer, factory: Callable[..., Trainer],
                  run_id: str, options: dict[str, Any], owner: str | None = None):
         self.run_id, self._placement, self._factory, self._options = run_id, placement, factory, options
-        self._owner = owner                 # checked here, in the web server, before any command leaves for Ray
-        self._ray = cluster._ray()
+        self._owner = owner                 # checked here, in the web server, before any command leaves it
         self._lock = threading.Lock()
         self._stopped = False
         self.created = time.time()
@@ -276,21 +323,20 @@ class RemoteRunner(Owned):
         for attempt in (1, 2):
             host = self._placement.host(self._kind)
             try:
-                facts = self._ray.get(host.start.remote(self.run_id, cfg, self._factory, self._options),
-                                      timeout=self._placement.start_timeout_s)
+                facts = self._placement.call(host, "start", self.run_id, cfg, self._factory, self._options,
+                                             timeout=self._placement.start_timeout_s)
                 break
-            except self._ray.exceptions.RayTaskError as e:      # building the Runner raised (DataError, ...)
-                cause = getattr(e, "cause", None)
-                if isinstance(cause, Exception):
-                    raise cause from None
-                raise RuntimeError(f"The run could not start on the Ray cluster ({_last_error(str(e))}).") from None
-            except self._ray.exceptions.RayActorError:
+            except HostRaised as e:                               # building the Runner raised (DataError, ...)
+                if isinstance(e.cause, Exception):
+                    raise e.cause from None
+                raise RuntimeError(f"The run could not start on {self._placement.where} ({e}).") from None
+            except HostLost:
                 self._placement.lost(host)
                 if attempt == 2:
-                    raise RuntimeError("The run could not start: the Ray cluster lost the machine it was starting "
-                                       "on, twice. Try again in a moment.") from None
-            except self._ray.exceptions.GetTimeoutError:
-                raise RuntimeError(f"No machine of the Ray cluster had room for this run within "
+                    raise RuntimeError(f"The run could not start: {self._placement.where} lost the machine it was "
+                                       f"starting on, twice. Try again in a moment.") from None
+            except TimeoutError:
+                raise RuntimeError(f"No machine of {self._placement.where} had room for this run within "
                                    f"{self._placement.start_timeout_s:g} s; try again when other runs end.") from None
         self._actor, self._lost = host, ""
         self._placement.placed(host, +1, self._kind)
@@ -309,13 +355,13 @@ class RemoteRunner(Owned):
                 return
             version = self._status.version if self._status is not None else -1
             try:
-                status, snap = self._ray.get(self._actor.poll.remote(self.run_id, version), timeout=CALL_TIMEOUT_S)
-            except self._ray.exceptions.GetTimeoutError:
+                status, snap = self._placement.call(self._actor, "poll", self.run_id, version, timeout=CALL_TIMEOUT_S)
+            except TimeoutError:
                 return                                         # keep the last answer; ask again next time
-            except self._ray.exceptions.RayTaskError:          # its host answers but no longer has it
+            except HostRaised:                                 # its host answers but no longer has it
                 self._mark_lost(host_gone=False)
                 return
-            except self._ray.exceptions.RayError:
+            except HostLost:
                 self._mark_lost()
                 return
             self._status, self._t = status, time.monotonic()
@@ -327,13 +373,13 @@ class RemoteRunner(Owned):
         if host_gone:
             self._placement.lost(self._actor)
         step = self._snap.step if self._snap is not None else 0
-        self._lost = LOST.format(step=step)
+        self._lost = self._placement.lost_text.format(step=step)
         s = self._status
         self._status = RunStatus(self.run_id, "error", self._lost, step, s.target_steps if s else None, 0,
                                  s.speed if s else 0, 0.0, (s.version + 1) if s else 1, None, "")
         try:                                                   # its slot must not stay taken by a dead run
             self._placement.admission().release(self)
-        except self._ray.exceptions.RayError:
+        except HOST_ERRORS:
             pass
 
     def _send(self, name: str, *args: Any, timeout: float = CALL_TIMEOUT_S, **kwargs: Any) -> Any:
@@ -342,13 +388,13 @@ class RemoteRunner(Owned):
         if self._lost:
             raise RuntimeError(self._lost)
         try:
-            out = self._ray.get(self._actor.command.remote(self.run_id, name, *args, **kwargs), timeout=timeout + 5.0)
-        except self._ray.exceptions.RayTaskError as e:       # the Runner raised: the caller gets that exception
-            cause = getattr(e, "cause", None)
-            raise (cause if isinstance(cause, BaseException) else e) from None
-        except self._ray.exceptions.GetTimeoutError:
+            out = self._placement.call(self._actor, "command", self.run_id, name, *args, timeout=timeout + 5.0,
+                                       **kwargs)
+        except HostRaised as e:                              # the Runner raised: the caller gets that exception
+            raise (e.cause if e.cause is not None else RuntimeError(str(e))) from None
+        except TimeoutError:
             raise TimeoutError(f"run {self.run_id} did not answer '{name}' within {timeout:g} s") from None
-        except self._ray.exceptions.RayError:
+        except HostLost:
             with self._lock:
                 self._mark_lost()
             raise RuntimeError(self._lost) from None
@@ -439,7 +485,7 @@ class RemoteRunner(Owned):
         self._placement.placed(self._actor, -1, self._kind)
         self._placement.placed(self._actor, +1, kind)
         self._kind = kind
-        self._facts(self._ray.get(self._actor.facts.remote(self.run_id), timeout=CALL_TIMEOUT_S))
+        self._facts(self._placement.call(self._actor, "facts", self.run_id, timeout=CALL_TIMEOUT_S))
 
     def wait_for(self, predicate: Callable[[RunStatus], bool], timeout: float = 5.0) -> bool:
         deadline = time.monotonic() + timeout
@@ -462,13 +508,13 @@ class RemoteRunner(Owned):
         self._placement.placed(self._actor, -1, self._kind)
         try:
             self._placement.admission().release(self)
-        except self._ray.exceptions.RayError:
+        except HOST_ERRORS:
             pass
         if self._lost:
             return True
         try:
-            return bool(self._ray.get(self._actor.stop.remote(self.run_id), timeout=timeout))
-        except self._ray.exceptions.RayError:           # its host is gone: so is the run
+            return bool(self._placement.call(self._actor, "stop", self.run_id, timeout=timeout))
+        except HOST_ERRORS:                              # its host is gone: so is the run
             return True
 
 
@@ -511,6 +557,13 @@ class RayPlacement:
             ray.get([h.ready.remote() for h in self._hosts], timeout=self.start_timeout_s)
         except ray.exceptions.RayError:
             pass              # a host that did not start is found lost by the first run sent to it, and replaced
+
+    where = "the Ray cluster"
+    lost_text = LOST
+
+    def call(self, host: Any, method: str, *args: Any, timeout: float = CALL_TIMEOUT_S, **kwargs: Any) -> Any:
+        """`host.method(*args, **kwargs)` in its actor; HostRaised / TimeoutError / HostLost as it ends."""
+        return _ray_get(getattr(host, method).remote(*args, **kwargs), timeout)
 
     def actor_class(self):
         return cluster._ray().remote(RunHost).options(**self._actor_options)
