@@ -145,6 +145,7 @@ def _on_press(action: str) -> None:
                 raise error or ValueError("the settings are not valid")
             runner.reset(pending, owner=me)
             st.session_state[settings.BASE_KEY] = pending.to_json()
+            st.session_state["pg_full"] = True       # the form marks what differs from the run: redraw it too
     except (DataError, ValueError, RuntimeError, TimeoutError) as e:
         st.session_state["pg_problem"] = e
 
@@ -194,22 +195,34 @@ def run() -> None:
     with right:
         links.follow(KEY, pending)
         watching = runtime.watch_banner(runner, lambda: runtime.fork_run(KEY, runner.run_id), key="pg_copy")
-        _controls(runner, watching)
-        problem = st.session_state.pop("pg_problem", None)
-        if problem is not None and not (error is not None and str(problem) == str(error)):
-            runtime.show_error(problem)
-        if error is not None:
-            runtime.show_error(error)
-        for n in notes:
-            st.warning(n)
-        if runner is not None and not watching and pending is not None and pending != runner.cfg:
-            st.info("You changed the settings: press **Reset** to restart the run with them.")
-        _views(pending, runner, watching)
-        if runner is not None and not watching and st.session_state.get("pg_speed") is not None:
-            if runner.status().speed != st.session_state["pg_speed"]:
-                runner.set_speed(st.session_state["pg_speed"], frame_s=runtime.REFRESH_S, owner=runtime.owner_token())
-        live(runner, pending, watching)
+        panel(runner.run_id if runner is not None else None, pending, error, notes, watching)
         exports.downloads("pg_", runner, ("Points (PNG)", "points", points_png))
+
+
+@st.fragment
+def panel(run_id: str | None, pending: RunConfig | None, error, notes: list[str], watching: bool) -> None:
+    """The control bar, what the views show, and the live frame: a fragment, so a click on Train / Pause / Step
+    redraws this part of the page alone -- not the settings form and the explanations, which it does not change
+    (with a class on one server, clicks were most of the pages' CPU). A click that changes more (a run created by
+    the first Train, a Reset) redraws the whole page."""
+    runner, _ = runtime.current_run(KEY)
+    if (runner.run_id if runner is not None else None) != run_id or st.session_state.pop("pg_full", False):
+        st.rerun()                                   # the run itself changed: the whole page follows it
+    _controls(runner, watching)
+    problem = st.session_state.pop("pg_problem", None)
+    if problem is not None and not (error is not None and str(problem) == str(error)):
+        runtime.show_error(problem)
+    if error is not None:
+        runtime.show_error(error)
+    for n in notes:
+        st.warning(n)
+    if runner is not None and not watching and pending is not None and pending != runner.cfg:
+        st.info("You changed the settings: press **Reset** to restart the run with them.")
+    _views(pending, runner, watching)
+    if runner is not None and not watching and st.session_state.get("pg_speed") is not None:
+        if runner.status().speed != st.session_state["pg_speed"]:
+            runner.set_speed(st.session_state["pg_speed"], frame_s=runtime.REFRESH_S, owner=runtime.owner_token())
+    live(runner, pending, watching)
 
 
 def live(runner, pending: RunConfig | None, watching: bool = False) -> None:

@@ -88,3 +88,42 @@ def test_home_starts_the_default_run(tab, server):
     shot(page, "home-02-default-run.png")
     button(page, "Pause").click()
     assert wait_for(lambda: page.get_by_text("paused").count() > 0, timeout=40)
+
+
+def test_a_click_redraws_the_control_panel_not_the_settings_form(server):
+    """Train / Pause / Step run the Playground's panel fragment alone: the server's answer to Pause is a fragment
+    run that redraws the controls and the live frame, not the settings form and the explanation (a class's clicks
+    were most of the pages' CPU). Spoken over Streamlit's websocket, as benchmarks/classroom.py's wire students do."""
+    import asyncio
+    import importlib
+    import sys
+
+    from streamlit.proto.ForwardMsg_pb2 import ForwardMsg
+
+    from e2e_support import ROOT
+    sys.path.insert(0, str(ROOT / "benchmarks"))
+    classroom = importlib.import_module("classroom")
+
+    async def pause_frames() -> tuple[list, list]:
+        st = classroom.Student(0, client="wire")
+        frames: list[bytes] = []
+        page = classroom.WirePage(st)
+        await page.open(f"{server}/playground?train.steps=100000")
+        first = await page.interact("start", "pg_play", ["training", "queued"], None)
+        assert first and await page.wait_trained(60), st.errors
+        real_on_frame = st.on_frame
+        st.on_frame = lambda data: (frames.append(data), real_on_frame(data))
+        page._stop_timers()                      # only the click's answer, not the live frame's timer
+        await page.interact("pause", "pg_pause", ["paused"], None)
+        await asyncio.sleep(1.0)
+        await page.close()
+        return [ForwardMsg.FromString(f) for f in frames], st.errors
+
+    msgs, errors = asyncio.run(pause_frames())
+    assert not errors, errors
+    runs = [m for m in msgs if m.WhichOneof("type") == "new_session"]
+    assert runs and all(m.metadata.run.fragment_ids for m in runs)          # fragment runs, no full run
+    kinds = {m.delta.new_element.WhichOneof("type") for m in msgs
+             if m.WhichOneof("type") == "delta" and m.delta.WhichOneof("type") == "new_element"}
+    assert "button" in kinds                                                 # the control bar was redrawn
+    assert not kinds & {"number_input", "selectbox", "radio"}, kinds     # the settings form was not
