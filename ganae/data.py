@@ -89,8 +89,12 @@ class Dataset:
     def batch(self, n: int, generator: torch.Generator, labels: bool = True) -> tuple[torch.Tensor, torch.Tensor | None]:
         """`n` training examples drawn uniformly with replacement; returns (x, y), y None when `labels` is False
         (the same draw: a run that never reads labels does not pay for gathering them)."""
-        idx = torch.randint(0, self.x_train.shape[0], (n,), generator=generator, device=self.device)
+        idx = self.indices(n, generator)
         return self.x_train[idx], (self.y_train[idx] if labels else None)
+
+    def indices(self, n: int, generator: torch.Generator) -> torch.Tensor:
+        """The indices `batch` draws (an ensemble draws each member's so, then gathers them all at once)."""
+        return torch.randint(0, self.x_train.shape[0], (n,), generator=generator, device=self.device)
 
 
 class _Entry(NamedTuple):

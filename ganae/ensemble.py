@@ -415,9 +415,11 @@ class Ensemble:
         return [draw(t) for t in self.trainers]
 
     def _batch(self) -> tuple[torch.Tensor, torch.Tensor]:
-        B = self.cfg.train.batch_size
-        xs, ys = zip(*self._each(lambda t: self.data.batch(B, t.gen)))
-        return self.d.stack(xs), torch.stack(ys)
+        """Each member's minibatch as its solo run draws it (its indices from its generator), gathered at once."""
+        B, data = self.cfg.train.batch_size, self.data
+        idx = torch.stack(self._each(lambda t: data.indices(B, t.gen)))          # (K, B)
+        x = data.x_train[idx]                                                    # (K, B, ...)
+        return (x.transpose(0, 1).flatten(1, 2) if x.dim() == 5 else x), data.y_train[idx]
 
     def _prior(self, n: int) -> tuple[torch.Tensor, torch.Tensor | None]:
         z = torch.stack(self._each(lambda t: t.model.prior(n, t.gen, self.device)))
