@@ -48,6 +48,10 @@ log = logging.getLogger(__name__)
 
 MAX_MEMBERS = int(os.environ.get("GANAE_COHORT_SIZE", "32"))   # runs one cohort (one training slot) holds
 CHUNK_S = 0.05                 # a cohort's chunk takes about this long: a command waits at most one chunk
+# The chunk after a run joined fresh (its student pressed Train) is this many steps: the joiner's first frame is
+# published after it, so Train shows a moving counter after one batched step instead of a whole chunk (on a core
+# shared with a class's pages, where the cohort gets a small share, a chunk is seconds of wall time).
+FIRST_CHUNK = 1
 # Turns: a cohort that has held its training slot this long while others wait in line gives the slot to the first
 # of them and queues again at the end (0: never). A solo run's slot passes on when its student pauses; a cohort's
 # members never all pause at once, so without turns the other setups of a mixed class would wait for the lesson's end.
@@ -180,9 +184,10 @@ class Cohort:
                             return
                         continue
                     members = list(self.members)
-                if pool.gate is not None and not any(r for r, f in joiners if f):
+                fresh = any(f for _, f in joiners)       # a student just pressed Train: its first frame first
+                if pool.gate is not None and not fresh:
                     pool.gate.give_way(lambda: bool(self.joining) or any(self._must_leave(r) for r in members))
-                self._chunk(members)
+                self._chunk(members, FIRST_CHUNK if fresh else None)
                 self._turn_over()
         except BaseException as e:   # never die silently: every member stops with the reason
             log.exception("cohort %s crashed", self.number)
@@ -202,9 +207,10 @@ class Cohort:
                 n = min(n, max(1, r._target - r.trainer.step_count))
         return n
 
-    def _chunk(self, members: list[Any]) -> None:
-        """One batched chunk for every member, then each member's bookkeeping (as Runner._run_chunk does)."""
-        n = self._chunk_size(members)
+    def _chunk(self, members: list[Any], most: int | None = None) -> None:
+        """One batched chunk for every member (at most `most` steps), then each member's bookkeeping (as
+        Runner._run_chunk does)."""
+        n = self._chunk_size(members) if most is None else min(most, self._chunk_size(members))
         t0 = time.perf_counter()
         if self.ens is not None:
             try:

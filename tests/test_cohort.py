@@ -214,3 +214,27 @@ def test_the_state_line_says_who_trains_together():
     assert "training with 2 other runs of this setup" in line("running", 3)
     assert "training with 1 other run of this setup" in line("running", 2)
     assert "other run" not in line("running", 1) and "other run" not in line("paused", 0)
+
+
+def test_a_student_who_presses_train_sees_a_frame_after_one_batched_step():
+    """A run joining a cohort fresh (Train) is published after one batched step, not after a whole chunk: on a core
+    shared with a class's pages a chunk is seconds of wall time, a step a few milliseconds."""
+    reg = registry()
+    try:
+        a, b = reg.create(cfg(0, **{"train.steps": 10**6})), reg.create(cfg(1, **{"train.steps": 10**6}))
+        a.play()
+        assert until(lambda: a.status().step >= 300)        # A's chunks are long by now (its rate: ~50 ms of steps)
+        assert cohort_mod.Cohort._chunk_size(reg.pool.cohort_of(a), [a]) > 5
+        published: list[int] = []
+        real = b._publish
+
+        def spy(*args, **kwargs):
+            published.append(b.trainer.step_count)
+            return real(*args, **kwargs)
+        b._publish = spy
+        b.play()
+        assert until(lambda: b.status().cohort == 2 and b.status().step > 0, 30)
+        assert [s for s in published if s > 0][0] == 1       # its first frame with steps: one, then the chunks go on
+        assert until(lambda: b.status().step > 5, 30)
+    finally:
+        reg.shutdown()

@@ -133,7 +133,7 @@ def _on_press(action: str) -> None:
         if action == "play":
             step0 = runner.status().step
             runner.play(owner=me)
-            runner.wait_for_snapshot(step0, timeout=0.5)     # the first frame already has data
+            runner.wait_for_snapshot(step0, timeout=1.0)     # the first frame already has data
         elif action == "pause":
             runner.pause(owner=me)
         elif action in ("step", "step_d", "step_g"):
