@@ -36,6 +36,7 @@ ENV = "GANAE_RAY_ADDRESS"
 PROCESS_ENV = "GANAE_TRAIN_PROCESS"
 ADMISSION_NAME, NAMESPACE = "ganae-admission", "ganae"
 POLL_TTL_S = 0.05            # status() / snapshot() within this long of the last answer reuse it (a page calls both)
+STATE_TTL_S = 1.0            # .state (the registry's counts of every run) within this long reuses the last answer
 CALL_TIMEOUT_S = 30.0
 LOST = ("The machine training this run was lost (its Ray worker or node stopped), so the run stopped at step "
         "{step:,}. Press Reset to start it again on another machine.")
@@ -421,7 +422,11 @@ class RemoteRunner(Owned):
 
     @property
     def state(self) -> str:
-        return self.status().state
+        """The state last heard, asked again when older than STATE_TTL_S: the registry counts every run's state for
+        every page's sidebar, which must not cost a call per run per redraw (pages call status() for their own run)."""
+        if self._status is None or time.monotonic() - self._t >= STATE_TTL_S:
+            self._poll()
+        return self._status.state
 
     def status(self) -> RunStatus:
         self._poll()

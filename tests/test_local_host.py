@@ -141,6 +141,29 @@ def test_a_class_of_one_structure_trains_as_one_cohort_in_the_process(place):
         reg.shutdown()
 
 
+def test_the_registry_counts_its_runs_without_a_call_per_run(place, monkeypatch):
+    """Every page's sidebar shows the registry's counts, which read every run's state: a state heard within
+    STATE_TTL_S is reused, not asked of the process again (20 pages x 20 runs were 400 calls per redraw round)."""
+    reg = registry(place)
+    try:
+        runs = [reg.create(CFG, session="s") for _ in range(3)]
+        for r in runs:
+            r.status()
+        calls: list[str] = []
+        real = place.call
+        monkeypatch.setattr(place, "call", lambda host, method, *a, **k: (calls.append(method),
+                                                                          real(host, method, *a, **k))[1])
+        for _ in range(10):
+            assert reg.counts()["runs"] == 3
+        assert calls.count("poll") == 0
+        time.sleep(placement.STATE_TTL_S + 0.1)
+        reg.counts()
+        assert calls.count("poll") == 3                # older than that: asked again, once per run
+    finally:
+        monkeypatch.undo()
+        reg.shutdown()
+
+
 def test_a_killed_process_turns_its_runs_into_an_error_and_reset_starts_a_new_one(place):
     reg = registry(place)
     try:
