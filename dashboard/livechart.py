@@ -20,13 +20,16 @@ serving is off, `live_chart` falls back to `st.plotly_chart`, so pages work eith
 """
 from __future__ import annotations
 
+import base64
 import collections
+import json
 import shutil
 import threading
 import weakref
 from pathlib import Path
 from typing import Any, Callable
 
+import numpy as np
 import plotly
 import plotly.graph_objects as go
 import plotly.io as pio
@@ -204,6 +207,44 @@ def memo(tag: str, snapshot: Any, options: tuple, build: Callable[[], Any], size
     return value
 
 
+# plotly.js's typed arrays (what plotly.py sends numpy arrays as): numpy dtype -> its short name
+_TYPED = {"int8": "i1", "uint8": "u1", "int16": "i2", "uint16": "u2", "int32": "i4", "uint32": "u4",
+          "float32": "f4", "float64": "f8"}
+
+
+def _plain(v: Any) -> Any:
+    """What json cannot write by itself: a numpy array as plotly.js's typed array ({dtype, bdata, shape}), as
+    plotly.py writes it; a numpy number as a number."""
+    if isinstance(v, np.ndarray):
+        if v.dtype.kind in "iu" and v.dtype.itemsize == 8 and v.size:          # int64: plotly.js has no such array
+            v = v.astype(np.int32) if np.abs(v).max() < 2**31 else v.astype(np.float64)
+        name = _TYPED.get(str(v.dtype))
+        if name is None or v.size == 0:
+            return v.tolist()
+        out = {"dtype": name, "bdata": base64.b64encode(np.ascontiguousarray(v)).decode("ascii")}
+        if v.ndim > 1:
+            out["shape"] = str(v.shape)[1:-1]
+        return out
+    if isinstance(v, np.generic):
+        return v.item()
+    raise TypeError(f"{type(v).__name__} cannot be drawn")
+
+
+def figure_json(fig: go.Figure) -> str:
+    """`fig` as plotly.js reads it, less its template (the component supplies a light one): what
+    `pio.to_json(fig, validate=False)` writes, from the figure's own data and layout dicts (plotly keeps them as
+    dicts) without plotly's deep copy and value-by-value conversion -- on a class's server, py-spy found that copy
+    and conversion the largest part of a live redraw (tests/test_charts.py compares the two)."""
+    layout = {k: v for k, v in fig._layout.items() if k != "template"}
+    data = [{k: v for k, v in trace.items() if k != "uid"} for trace in fig._data]
+    try:
+        return json.dumps({"data": data, "layout": layout}, default=_plain, separators=(",", ":"), allow_nan=False)
+    except ValueError:                     # a NaN outside an array: plotly's own encoder writes it as null
+        f = go.Figure(fig)
+        f.layout.template = None
+        return pio.to_json(f, validate=False)
+
+
 def live_chart(fig: go.Figure | Callable[[], go.Figure], key: str, config: dict[str, Any] | None = None,
                memo_on: tuple | None = None) -> None:
     """Draw `fig` (a figure, or a function that builds it); redrawing with the same key updates the chart in place
@@ -218,9 +259,7 @@ def live_chart(fig: go.Figure | Callable[[], go.Figure], key: str, config: dict[
         return
 
     def to_json() -> str:
-        f = build()
-        f.layout.template = None           # the component supplies a light template; no need to send plotly's
-        return pio.to_json(f, validate=False)
+        return figure_json(build())
 
     text = memo(f"chart:{key}", memo_on[0], (*memo_on[1:], charts.projector()), to_json) if memo_on is not None \
         else to_json()

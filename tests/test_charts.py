@@ -100,3 +100,46 @@ def test_the_projector_switch_enlarges_charts_and_images_on_every_page_of_the_se
     at.sidebar.toggle(key="projector_switch").set_value(False).run()
     assert shown and all(width == natural for natural, width in shown), shown
     assert set(_chart_fonts(at)) == {12}
+
+
+def _decoded(text: str):
+    """A figure's JSON as plotly.js reads it: every typed array ({dtype, bdata, shape}) decoded to a list."""
+    import base64
+
+    def walk(v):
+        if isinstance(v, dict):
+            if "bdata" in v and "dtype" in v:
+                arr = np.frombuffer(base64.b64decode(v["bdata"]), dtype=np.dtype(v["dtype"]))
+                if "shape" in v:
+                    arr = arr.reshape([int(s) for s in v["shape"].split(",")])
+                return arr.tolist()
+            return {k: walk(x) for k, x in v.items()}
+        if isinstance(v, list):
+            return [walk(x) for x in v]
+        return v
+    return json.dumps(walk(json.loads(text)), sort_keys=True)
+
+
+def test_the_live_charts_json_is_what_plotly_writes():
+    """livechart.figure_json (the live redraw's serialiser, without plotly's deep copy) writes every Playground
+    figure as plotly's own to_json does, typed arrays (float32, int) and all, less the template."""
+    import plotly.io as pio
+
+    from dashboard.livechart import figure_json
+    from ganae.config import RunConfig
+    from ganae.trainer import Trainer
+    t = Trainer(RunConfig().with_updates(**{"train.steps": 60}))
+    t.step(60)
+    t.evaluate()
+    snap = t.snapshot()
+    v = snap.visuals
+    figs = [figures.points_figure(t.data.x_train[:200].numpy(), snap.samples, heat_x=v["heat_x"], heat_y=v["heat_y"],
+                                  heatmap=v["heatmap"], manifold=v["manifold"], arrows=v["arrows"], title="Step 60"),
+            figures.loss_figure(snap.history), figures.d_output_figure(snap.history),
+            figures.grad_norm_figure(snap.history), figures.quality_figure(snap.evals, 8),
+            figures.empty_figure("press Train"), *[f() for f in LINE_CHARTS.values()]]
+    figs[1].add_scatter(x=np.arange(5, dtype=np.int64), y=np.array([1, 2, np.nan, 4, 5], dtype=np.float32))
+    for f in figs:
+        ref = type(f)(f)
+        ref.layout.template = None
+        assert _decoded(figure_json(f)) == _decoded(pio.to_json(ref, validate=False))
