@@ -36,6 +36,7 @@ import plotly.io as pio
 import streamlit as st
 
 from dashboard import charts           # the studio's toolbar and the projector switch
+from dashboard import figures
 
 STATIC = Path(__file__).resolve().parent / "static"
 PLOTLY_JS = "plotly.min.js"
@@ -253,13 +254,17 @@ def live_chart(fig: go.Figure | Callable[[], go.Figure], key: str, config: dict[
     def build() -> go.Figure:
         return charts.styled(fig() if callable(fig) else fig)
 
+    def build_spec() -> go.Figure | figures.Spec:
+        with figures.specs():              # only drawn here: plain dicts will do (see figures.Spec)
+            return build()
+
     config = charts.config(config)
     if not _static_ready():
         st.plotly_chart(build(), key=key, config=config)
         return
 
     def to_json() -> str:
-        return figure_json(build())
+        return figure_json(build_spec())
 
     text = memo(f"chart:{key}", memo_on[0], (*memo_on[1:], charts.projector()), to_json) if memo_on is not None \
         else to_json()

@@ -30,6 +30,7 @@ import socket
 import subprocess
 import sys
 import threading
+import time
 from concurrent.futures import ThreadPoolExecutor
 from multiprocessing.connection import Connection
 from pathlib import Path
@@ -45,6 +46,7 @@ log = logging.getLogger(__name__)
 
 LOST = ("The training process stopped (it crashed or was killed), so this run stopped at step {step:,}. Press Reset "
         "to start it again in a new one.")
+COUNTS_TTL_S = 0.5               # the admission's counts, as the web server reuses them
 START_TIMEOUT_S = 120.0          # a new process imports torch and warms up: seconds, more on a busy core
 ROOT = Path(__file__).resolve().parent.parent      # the folder holding ganae/ (the child imports it from there)
 
@@ -340,6 +342,7 @@ class _AdmissionProxy:
 
     def __init__(self, placement: ProcessPlacement):
         self._placement = placement
+        self._counts: tuple[float, tuple[int, int]] = (-1e9, (0, 0))     # (when, answer) of the last counts()
 
     def _ask(self, method: str, *args: Any, default: Any = None) -> Any:
         p = self._placement._proc
@@ -363,7 +366,12 @@ class _AdmissionProxy:
         return int(self._ask("position", runner.run_id, default=0))
 
     def counts(self) -> tuple[int, int]:
-        return tuple(self._ask("counts", default=(0, 0)))
+        """(training, queued); an answer younger than COUNTS_TTL_S is reused (every page's sidebar shows it)."""
+        t, out = self._counts
+        if time.monotonic() - t >= COUNTS_TTL_S:
+            out = tuple(self._ask("counts", default=(0, 0)))
+            self._counts = (time.monotonic(), out)
+        return out
 
     @property
     def limit(self) -> int | None:

@@ -117,12 +117,15 @@ def _decoded(text: str):
         if isinstance(v, list):
             return [walk(x) for x in v]
         return v
-    return json.dumps(walk(json.loads(text)), sort_keys=True)
+    fig = json.loads(text)
+    assert fig["layout"].pop("template", None) is None      # none, or null: the component supplies its own
+    return json.dumps(walk(fig), sort_keys=True)
 
 
 def test_the_live_charts_json_is_what_plotly_writes():
-    """livechart.figure_json (the live redraw's serialiser, without plotly's deep copy) writes every Playground
-    figure as plotly's own to_json does, typed arrays (float32, int) and all, less the template."""
+    """The live charts build plain figure dicts (figures.specs) and serialise them themselves (livechart.figure_json,
+    without plotly's objects and deep copy): every Playground figure comes out as plotly's own to_json writes the
+    go.Figure, typed arrays (float32, int) and all, less the template."""
     import plotly.io as pio
 
     from dashboard.livechart import figure_json
@@ -133,13 +136,24 @@ def test_the_live_charts_json_is_what_plotly_writes():
     t.evaluate()
     snap = t.snapshot()
     v = snap.visuals
-    figs = [figures.points_figure(t.data.x_train[:200].numpy(), snap.samples, heat_x=v["heat_x"], heat_y=v["heat_y"],
-                                  heatmap=v["heatmap"], manifold=v["manifold"], arrows=v["arrows"], title="Step 60"),
-            figures.loss_figure(snap.history), figures.d_output_figure(snap.history),
-            figures.grad_norm_figure(snap.history), figures.quality_figure(snap.evals, 8),
-            figures.empty_figure("press Train"), *[f() for f in LINE_CHARTS.values()]]
-    figs[1].add_scatter(x=np.arange(5, dtype=np.int64), y=np.array([1, 2, np.nan, 4, 5], dtype=np.float32))
-    for f in figs:
-        ref = type(f)(f)
+    from dashboard.settings import describe
+    d = describe(t.cfg)
+    makers = [lambda: figures.points_figure(t.data.x_train[:200].numpy(), snap.samples, heat_x=v["heat_x"],
+                                            heat_y=v["heat_y"], heatmap=v["heatmap"], manifold=v["manifold"],
+                                            arrows=v["arrows"], title="Step 60"),
+              lambda: figures.model_diagram(d["noise"], d["g"], d["d"], d["data"], snap.last, snap.step),
+              lambda: figures.loss_figure(snap.history), lambda: figures.d_output_figure(snap.history),
+              lambda: figures.grad_norm_figure(snap.history), lambda: figures.quality_figure(snap.evals, 8),
+              lambda: figures.empty_figure("press Train"), *LINE_CHARTS.values()]
+    for make in makers:
+        with figures.specs():
+            spec = make()
+        ref = make()
+        assert isinstance(spec, figures.Spec) and not isinstance(ref, figures.Spec)
         ref.layout.template = None
-        assert _decoded(figure_json(f)) == _decoded(pio.to_json(ref, validate=False))
+        assert _decoded(figure_json(spec)) == _decoded(pio.to_json(ref, validate=False))
+    ref = figures.loss_figure(snap.history)            # and a figure of plotly's own, with a NaN and int64
+    ref.add_scatter(x=np.arange(5, dtype=np.int64), y=np.array([1, 2, np.nan, 4, 5], dtype=np.float32))
+    plain = type(ref)(ref)
+    plain.layout.template = None
+    assert _decoded(figure_json(ref)) == _decoded(pio.to_json(plain, validate=False))

@@ -15,7 +15,7 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from ganae import placement
+from ganae import local_host, placement
 from ganae.config import RunConfig
 from ganae.data import DataError
 from ganae.local_host import LOST, ProcessPlacement
@@ -106,6 +106,7 @@ def test_admission_and_queue_live_in_the_process_and_reaping_stops_the_run_there
         b.play()
         assert a.wait_for(lambda s: s.state == "running", 10)
         assert b.status().state == "queued" and b.status().queue_position == 1
+        time.sleep(local_host.COUNTS_TTL_S)            # (the server reuses an answer that young)
         assert p.admission().counts() == (1, 1) and reg.counts()["queued"] == 1
         reg.remove(a.run_id)                           # the slot passes on, in the process
         assert b.wait_for(lambda s: s.state == "running", 10)
@@ -116,6 +117,7 @@ def test_admission_and_queue_live_in_the_process_and_reaping_stops_the_run_there
             reg.reap()
             time.sleep(0.1)
         assert reg.get(b.run_id) is None and p.call(p.host(), "runs") == []
+        time.sleep(local_host.COUNTS_TTL_S)
         assert p.threads() == [] and p.admission().counts() == (0, 0)
     finally:
         reg.shutdown()
@@ -153,9 +155,14 @@ def test_the_registry_counts_its_runs_without_a_call_per_run(place, monkeypatch)
         real = place.call
         monkeypatch.setattr(place, "call", lambda host, method, *a, **k: (calls.append(method),
                                                                           real(host, method, *a, **k))[1])
+        asked = []
+        real_ask = type(place.admission())._ask
+        monkeypatch.setattr(type(place.admission()), "_ask", lambda self, method, *a, **k: (
+            asked.append(method), real_ask(self, method, *a, **k))[1])
+        time.sleep(local_host.COUNTS_TTL_S)
         for _ in range(10):
             assert reg.counts()["runs"] == 3
-        assert calls.count("poll") == 0
+        assert calls.count("poll") == 0 and asked.count("counts") == 1
         time.sleep(placement.STATE_TTL_S + 0.1)
         reg.counts()
         assert calls.count("poll") == 3                # older than that: asked again, once per run

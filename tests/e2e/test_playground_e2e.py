@@ -95,6 +95,7 @@ def test_a_click_redraws_the_control_panel_not_the_settings_form(server):
     run that redraws the controls and the live frame, not the settings form and the explanation (a class's clicks
     were most of the pages' CPU). Spoken over Streamlit's websocket, as benchmarks/classroom.py's wire students do."""
     import asyncio
+    import concurrent.futures
     import importlib
     import sys
 
@@ -119,7 +120,8 @@ def test_a_click_redraws_the_control_panel_not_the_settings_form(server):
         await page.close()
         return [ForwardMsg.FromString(f) for f in frames], st.errors
 
-    msgs, errors = asyncio.run(pause_frames())
+    with concurrent.futures.ThreadPoolExecutor(1) as pool:     # (Playwright's sync API keeps a loop on this thread)
+        msgs, errors = pool.submit(asyncio.run, pause_frames()).result(timeout=180)
     assert not errors, errors
     runs = [m for m in msgs if m.WhichOneof("type") == "new_session"]
     assert runs and all(m.metadata.run.fragment_ids for m in runs)          # fragment runs, no full run
