@@ -463,12 +463,7 @@ def training_page(*, title: str, caption: str, key: str, prefix: str, form: Form
         runner = act(key, pressed(prefix), runner, pending, error, form)
         watching = runtime.watch_banner(runner, lambda: runtime.fork_run(key, runner.run_id), key=prefix + "copy")
         controls(prefix, runner, pending, key, watching)
-        if error is not None:
-            runtime.show_error(error)
-        for n in notes:
-            st.warning(n)
-        if runner is not None and not watching and pending is not None and pending != runner.cfg:
-            st.info("You changed the settings: press **Reset** to restart the run with them.")
+        runtime.settings_notes(runner, pending, error, notes, watching)
         live(runner, pending)
         run_actions(prefix, runner)
         exports.downloads(prefix, runner, picture)

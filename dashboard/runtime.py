@@ -44,7 +44,9 @@ STATS_EVERY_S = 1.0
 # default) the runs of one setup -- a class on the teacher's link -- are members of one batched ensemble
 # (ganae/cohort.py) that takes one slot for up to GANAE_COHORT_SIZE (32) runs: nobody queues, but on one core the
 # class's 20 live pages then take the CPU from training (benchmarks/results/classroom-2026-12-03-cohorts.txt:
-# 506 steps per student in 5 min against 1,054 with the queue), so it stays opt-in until the pages cost less.
+# 506 steps per student in 5 min against 1,054 with the queue). With the training process (GANAE_TRAIN_PROCESS=1)
+# and cheaper clicks and redraws a class of 20 trains 1,134 steps each with nobody queued, but clicks are still
+# slower than with the queue (README "Serving a class"), so it stays opt-in.
 MAX_TRAINING = int(os.environ.get("GANAE_MAX_TRAINING", "0")) or (os.cpu_count() or 1)
 COHORTS = os.environ.get("GANAE_COHORTS", "0") == "1"
 # Training threads run this much nicer than the server's other threads (Linux): when the CPU is short -- a class on
@@ -265,6 +267,17 @@ def keep_owner_cookie() -> None:
         return
     st.html(f"<script>document.cookie = '{OWNER_COOKIE}={token}; path=/; max-age={COOKIE_MAX_AGE_S}; "
             f"samesite=strict';</script>", unsafe_allow_javascript=True, width=1)
+
+
+def settings_notes(runner, pending, error, notes: list[str], watching: bool) -> None:
+    """Under a training page's controls: what is wrong with the form or worth knowing about it, and a nudge to
+    Reset when its settings differ from the run's."""
+    if error is not None:
+        show_error(error)
+    for n in notes:
+        st.warning(n)
+    if runner is not None and not watching and pending is not None and pending != runner.cfg:
+        st.info("You changed the settings: press **Reset** to restart the run with them.")
 
 
 def watching(obj) -> bool:

@@ -39,7 +39,7 @@ from typing import Any, Callable
 import cloudpickle
 
 from .config import RunConfig
-from .placement import CALL_TIMEOUT_S, REMOTE_OPTIONS, HostLost, HostRaised, RemoteRunner, RunHost
+from .placement import CALL_TIMEOUT_S, REMOTE_OPTIONS, AdmissionHost, HostLost, HostRaised, RemoteRunner, RunHost
 from .trainer import Trainer
 
 log = logging.getLogger(__name__)
@@ -128,8 +128,9 @@ class Channel:
 
 
 # ---- the child process -----------------------------------------------------------------------------------------
-class _AdmissionById:
-    """What the web server asks the child's Admission: by run id (its runs are objects in the child)."""
+class _AdmissionById(AdmissionHost):
+    """What the web server asks the child's Admission, by run id (its runs are objects in the child; counts, limit
+    and set_limit as AdmissionHost answers them)."""
 
     def __init__(self, adm: Any, host: RunHost):
         self.adm, self.host = adm, host
@@ -153,15 +154,6 @@ class _AdmissionById:
     def position(self, run_id: str) -> int:
         r = self._run(run_id)
         return self.adm.position(r) if r is not None else 0
-
-    def counts(self) -> tuple[int, int]:
-        return self.adm.counts()
-
-    def limit(self) -> int | None:
-        return self.adm.limit
-
-    def set_limit(self, limit: int | None) -> None:
-        self.adm.set_limit(limit)
 
 
 def serve(fd: int, options_hex: str) -> None:

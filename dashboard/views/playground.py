@@ -212,12 +212,7 @@ def panel(run_id: str | None, pending: RunConfig | None, error, notes: list[str]
     problem = st.session_state.pop("pg_problem", None)
     if problem is not None and not (error is not None and str(problem) == str(error)):
         runtime.show_error(problem)
-    if error is not None:
-        runtime.show_error(error)
-    for n in notes:
-        st.warning(n)
-    if runner is not None and not watching and pending is not None and pending != runner.cfg:
-        st.info("You changed the settings: press **Reset** to restart the run with them.")
+    runtime.settings_notes(runner, pending, error, notes, watching)
     _views(pending, runner, watching)
     if runner is not None and not watching and st.session_state.get("pg_speed") is not None:
         if runner.status().speed != st.session_state["pg_speed"]:
