@@ -268,6 +268,7 @@ class Served:
     def __init__(self, pids: list[int], stats: list[str], ray_roots: list[int] | None = None):
         self.pids, self.stats_paths, self.ray_roots = list(pids), list(stats), list(ray_roots or [])
         self._ray: tuple[float, dict[int, str]] = (-1.0, {})
+        self._train: tuple[float, list[int]] = (-1.0, [])
 
     @property
     def pid(self) -> int:
@@ -290,8 +291,11 @@ class Served:
 
     def train_processes(self) -> list[int]:
         """The training process of a server started with GANAE_TRAIN_PROCESS=1 (ganae/local_host.py): part of the
-        server (its CPU, memory, training threads)."""
-        return [c for p in self.pids for c, comm in descendants(p).items() if comm == TRAIN_PROCESS]
+        server (its CPU, memory, training threads); one look at /proc serves the calls of half a second."""
+        if time.monotonic() - self._train[0] >= 0.5:
+            self._train = (time.monotonic(), [c for p in self.pids for c, comm in descendants(p).items()
+                                              if comm == TRAIN_PROCESS])
+        return self._train[1]
 
     def side(self) -> set[int]:
         """Every process on the serving side (to tell the students' own processes apart)."""

@@ -39,7 +39,8 @@ from typing import Any, Callable
 import cloudpickle
 
 from .config import RunConfig
-from .placement import CALL_TIMEOUT_S, REMOTE_OPTIONS, AdmissionHost, HostLost, HostRaised, RemoteRunner, RunHost
+from .placement import (CALL_TIMEOUT_S, HOST_ERRORS, REMOTE_OPTIONS, AdmissionHost, HostLost, HostRaised, RemoteRunner,
+                        RunHost)
 from .trainer import Trainer
 
 log = logging.getLogger(__name__)
@@ -85,7 +86,7 @@ class Channel:
             with self._send_lock:
                 self.conn.send_bytes(data)
         except (OSError, ValueError):
-            self._close()
+            self.close()
         if not slot[0].wait(timeout):
             with self._lock:
                 self._waiting.pop(i, None)
@@ -112,9 +113,9 @@ class Channel:
             if slot is not None:
                 slot[1] = answer
                 slot[0].set()
-        self._close()
+        self.close()
 
-    def _close(self) -> None:
+    def close(self) -> None:
         with self._lock:
             self.closed = True
             waiting, self._waiting = list(self._waiting.values()), {}
@@ -237,7 +238,7 @@ class TrainingProcess:
 
     def close(self, timeout: float = 5.0) -> None:
         """Stop the process: its socket closes, it stops its runs and exits; killed if it does not within `timeout`."""
-        self.channel._close()
+        self.channel.close()
         try:
             self.proc.wait(timeout)
         except subprocess.TimeoutExpired:
@@ -320,7 +321,7 @@ class ProcessPlacement:
         """The cohorts training in the process now (Cohorts.stats); {} when it does not answer within a second."""
         try:
             return self.call(self.host(), "cohorts", timeout=1.0)
-        except (HostLost, HostRaised, TimeoutError):
+        except HOST_ERRORS:
             return {}
 
     def threads(self) -> list[str]:
@@ -342,7 +343,7 @@ class _AdmissionProxy:
             return default
         try:
             return p.channel.call("admission", method, args, {}, CALL_TIMEOUT_S)
-        except (HostLost, HostRaised, TimeoutError):
+        except HOST_ERRORS:
             return default
 
     def request(self, runner: Any) -> bool:
@@ -367,7 +368,8 @@ class _AdmissionProxy:
 
     @property
     def limit(self) -> int | None:
-        return self._ask("limit", default=self._placement._options["limit"])
+        """As set through this proxy (ProcessPlacement.admission): the registry's counts read it on every sidebar."""
+        return self._placement._options["limit"]
 
     def set_limit(self, limit: int | None) -> None:
         self._ask("set_limit", limit)

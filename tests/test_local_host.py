@@ -12,7 +12,6 @@ import threading
 import time
 from pathlib import Path
 
-import numpy as np
 import pytest
 
 from ganae import local_host, placement
@@ -20,7 +19,7 @@ from ganae.config import RunConfig
 from ganae.data import DataError
 from ganae.local_host import LOST, ProcessPlacement
 from ganae.runner import Registry, runner_threads
-from ganae.trainer import Trainer
+from placement_checks import check_remote_run
 
 ROOT = Path(__file__).resolve().parent.parent
 CFG = RunConfig().with_updates(**{"model.g_hidden": 16, "model.d_hidden": 16, "train.batch_size": 32,
@@ -60,23 +59,8 @@ def test_runs_train_in_their_own_process_with_the_numbers_of_a_local_trainer(pla
         pid = r.call(lambda t: os.getpid())
         assert pid == place.pid != os.getpid() and comm(pid) == "ganae-train"
         assert r.node == f"training process {pid}"
-        r.step(30)                                     # manual steps: exactly 30, then paused
-        s = r.status()
-        assert (s.state, s.step) == ("paused", 30)
+        check_remote_run(r, CFG, past=80)
         assert runner_threads() == [] and f"ganae-run-{r.run_id}" in place.threads()    # its thread is there
-        local = Trainer(CFG)
-        local.step(30)
-        hist = r.snapshot().history
-        np.testing.assert_array_equal(hist["loss_d"], local.history.arrays()["loss_d"])
-        np.testing.assert_array_equal(hist["loss_g"], local.history.arrays()["loss_g"])
-        r.step(4, "d")
-        assert r.status().step == 34
-        r.play()
-        assert r.wait_for(lambda st: st.state == "running" and r.snapshot().step >= 80, timeout=30)
-        r.pause()
-        assert r.status().state == "paused"
-        with pytest.raises(ValueError, match="part must be"):            # the Runner's own errors come through
-            r.step(1, "x")
         assert r.call(lambda t: t.step_count) == r.status().step         # a page's lambda travels
         with pytest.raises(RuntimeError, match="could not be sent.*pickle"):   # an answer that cannot travel
             r.call(lambda t: threading.Lock())
@@ -107,7 +91,7 @@ def test_admission_and_queue_live_in_the_process_and_reaping_stops_the_run_there
         assert a.wait_for(lambda s: s.state == "running", 10)
         assert b.status().state == "queued" and b.status().queue_position == 1
         time.sleep(local_host.COUNTS_TTL_S)            # (the server reuses an answer that young)
-        assert p.admission().counts() == (1, 1) and reg.counts()["queued"] == 1
+        assert p.admission().counts() == (1, 1) and reg.counts()["queued"] == 1 and reg.counts()["limit"] == 1
         reg.remove(a.run_id)                           # the slot passes on, in the process
         assert b.wait_for(lambda s: s.state == "running", 10)
         assert p.call(p.host(), "runs") == [b.run_id]

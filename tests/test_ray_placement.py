@@ -16,7 +16,7 @@ from ganae import placement  # noqa: E402
 from ganae.cluster import ClusterError  # noqa: E402
 from ganae.config import RunConfig  # noqa: E402
 from ganae.runner import Registry, runner_threads  # noqa: E402
-from ganae.trainer import Trainer  # noqa: E402
+from placement_checks import check_remote_run  # noqa: E402
 
 CFG = RunConfig().with_updates(**{"model.g_hidden": 16, "model.d_hidden": 16, "train.batch_size": 32,
                                   "data.n": 500, "train.steps": 100_000, "train.device": "cpu"})
@@ -41,22 +41,7 @@ def test_runs_train_on_actors_with_the_numbers_of_a_local_trainer(place):
         r = reg.create(CFG, session="s1")
         assert isinstance(r, placement.RemoteRunner) and reg.get(r.run_id) is r
         assert r.call(lambda t: os.getpid()) != os.getpid() and runner_threads() == []   # not in this process
-        r.step(30)                                     # manual steps: exactly 30, then paused
-        s = r.status()
-        assert (s.state, s.step) == ("paused", 30)
-        local = Trainer(CFG)
-        local.step(30)
-        hist = r.snapshot().history
-        np.testing.assert_array_equal(hist["loss_d"], local.history.arrays()["loss_d"])
-        np.testing.assert_array_equal(hist["loss_g"], local.history.arrays()["loss_g"])
-        r.step(4, "d")
-        assert r.status().step == 34
-        r.play()
-        assert r.wait_for(lambda st: st.state == "running" and r.snapshot().step >= 50, timeout=30)
-        r.pause()
-        assert r.status().state == "paused"
-        with pytest.raises(ValueError, match="part must be"):            # the Runner's own errors come through
-            r.step(1, "x")
+        check_remote_run(r, CFG)
     finally:
         reg.shutdown()
 
