@@ -83,6 +83,11 @@ class Cohort:
         self._wake = threading.Event()          # set by Admission when this cohort gets its slot
         self.ens: Ensemble | None = None
         self.rate = 0.0                         # batched iterations per second (each member's steps/s)
+        # the part of a core this cohort's thread gets (its CPU time / wall time over its recent chunks): on a core
+        # shared with a class's pages it is well under 1, and the members' overhead budget (a share of wall time)
+        # shrinks with it, so publishing and evaluating stay a small part of what the cohort itself computes
+        self.cpu_share = 1.0
+        self._clock: tuple[float, float] | None = None
         self.chunks = 0                         # chunks trained (monitoring, tests)
         self.turns = 0                          # times it gave its slot to the next in line (monitoring, tests)
         self.held_since: float | None = None    # when it got its slot (for its turn)
@@ -177,6 +182,7 @@ class Cohort:
                         self._restack([r for r, _ in joiners], leavers)
                     self.cond.notify_all()       # leavers (and refused joiners) wake up on their own threads
                     if not self.members:
+                        self._clock = None         # (waiting is not a share of the core taken by others)
                         if self.closed:
                             return
                         self.cond.wait(0.5)
@@ -199,6 +205,15 @@ class Cohort:
             with self.cond:
                 self.ens = None
                 self.cond.notify_all()
+
+    def _note_cpu_share(self) -> None:
+        """Update `cpu_share` from the CPU and wall time since the last chunk (a pause of the cohort -- no members,
+        a turn given away -- restarts the clock; see _loop)."""
+        now = (time.thread_time(), time.perf_counter())
+        if self._clock is not None and now[1] - self._clock[1] > 0:
+            share = min(1.0, max(0.05, (now[0] - self._clock[0]) / (now[1] - self._clock[1])))
+            self.cpu_share = 0.8 * self.cpu_share + 0.2 * share
+        self._clock = now
 
     def _chunk_size(self, members: list[Any]) -> int:
         n = int(min(max(1, (self.rate or 100.0) * CHUNK_S), 500))
@@ -236,15 +251,18 @@ class Cohort:
         rate = n / dt if dt > 0 else 0.0
         self.rate = rate if not self.rate else 0.7 * self.rate + 0.3 * rate
         self.chunks += 1
+        self._note_cpu_share()
+        share = self.cpu_share / len(members)
         for k, r in enumerate(members):
+            r._overhead_share = share
             if errors[k]:
                 if self.ens is not None:
                     self.ens.view(k)           # its Trainer keeps the state it diverged with
                 r._cohort_diverged(errors[k])
                 continue
             if r._bookkeeping_due():
-                if self.ens is not None:
-                    self.ens.view(k)
+                if self.ens is not None:        # (the optimiser's state only for a last-good copy)
+                    self.ens.view(k, optimizer=r._good_due())
                 r._after_chunk()
             else:
                 r._note_rate()

@@ -124,6 +124,7 @@ class Stacked:
         self.generators = list(generators)
         self.training = True
         self.weight_grads = True                 # False: a pass whose weight gradients nobody reads (see inputs_only)
+        self._targets: dict[int, tuple[nn.Module, list]] = {}   # id(solo module) -> (it, [(its tensor, stacked)])
 
     def params(self) -> list[torch.Tensor]:
         return [self.t[n] for n in self.param_names]
@@ -139,8 +140,19 @@ class Stacked:
             self.weight_grads = True
 
     def load_into(self, k: int, module: nn.Module) -> None:
-        """Copy member k's slice into a solo module of the same structure."""
-        module.load_state_dict({n: v[k].detach() for n, v in self.t.items()})
+        """Copy member k's slice into a solo module of the same structure (what load_state_dict does -- a copy
+        into each parameter and buffer, without gradient -- minus its per-call key matching: a class cohort's
+        members are synced this way for every snapshot)."""
+        dst = self._targets.get(id(module))
+        if dst is None or dst[0] is not module:
+            sd = module.state_dict(keep_vars=True)
+            if set(sd) != set(self.t):
+                module.load_state_dict({n: v[k].detach() for n, v in self.t.items()})   # its own error message
+                return
+            dst = self._targets[id(module)] = (module, [(sd[n], self.t[n]) for n in self.t])
+        with torch.no_grad():
+            for d, v in dst[1]:
+                d.copy_(v[k])
 
     # -- per-member broadcasting and layouts --
     def per(self, v: torch.Tensor, like: torch.Tensor) -> torch.Tensor:
@@ -408,7 +420,8 @@ class Ensemble:
         self.errors: list[str] = [""] * self.K
         self.steps = [t.step_count for t in self.trainers]   # members may be at different steps (a class cohort)
         self.seconds = 0.0
-        self._stale: set[int] = set()             # members whose Trainer lags the stacked state
+        self._stale: set[int] = set()             # members whose Trainer's weights lag the stacked state
+        self._stale_opt: set[int] = set()         # ... whose optimiser state lags it
 
     # ---- random draws, member by member in the solo order --------------------------------------------
     def _each(self, draw) -> list[torch.Tensor]:
@@ -577,6 +590,7 @@ class Ensemble:
             self.steps = [t + 1 for t in self.steps]
             pending.append((tuple(out), torch.stack(list(out.values()))))
         self._stale = set(range(self.K))
+        self._stale_opt = set(range(self.K))
         self._flush(pending, n)
         dt = time.perf_counter() - t0
         self.seconds += dt
@@ -606,27 +620,34 @@ class Ensemble:
                 self.errors[k] = str(DivergenceError(*bad))
                 self._sync(k)                      # its Trainer keeps the state it diverged with
         self._stale -= {k for k, e in enumerate(self.errors) if e}
+        self._stale_opt -= {k for k, e in enumerate(self.errors) if e}
 
-    def _sync(self, k: int) -> None:
-        self._stale.discard(k)
+    def _sync(self, k: int, optimizer: bool = True) -> None:
         tr = self.trainers[k]
         m = tr.model
-        self.g.load_into(k, m.g)
-        self.d.load_into(k, m.d)
-        if self.g_ema is not None:
-            self.g_ema.load_into(k, m.g_ema)
-        for name, opt in self.opt.items():
-            opt.export(k, m.optimizers[name])
-            s = tr.schedulers[name]
-            if s is not None:
-                s.last_epoch = self.steps[k]
-                s._last_lr = [opt.lr[k]]
+        if k in self._stale or not optimizer:
+            self._stale.discard(k)
+            self.g.load_into(k, m.g)
+            self.d.load_into(k, m.d)
+            if self.g_ema is not None:
+                self.g_ema.load_into(k, m.g_ema)
+            for name, opt in self.opt.items():
+                s = tr.schedulers[name]
+                if s is not None:
+                    s.last_epoch = self.steps[k]
+                    s._last_lr = [opt.lr[k]]
+        if optimizer:
+            self._stale_opt.discard(k)
+            for name, opt in self.opt.items():
+                opt.export(k, m.optimizers[name])
 
-    def view(self, k: int) -> Trainer:
+    def view(self, k: int, optimizer: bool = True) -> Trainer:
         """Member k's own Trainer, brought up to date (weights, optimiser and scheduler state). Read it, evaluate
-        it, draw it; stepping it directly would leave the ensemble behind -- use member(k) for an independent run."""
-        if k in self._stale:
-            self._sync(k)
+        it, draw it; stepping it directly would leave the ensemble behind -- use member(k) for an independent run.
+        `optimizer=False`: the weights only (what a snapshot or an evaluation reads; copying the optimiser's
+        moments too doubled a class cohort's cost of publishing); its optimiser follows when next viewed whole."""
+        if k in self._stale or (optimizer and k in self._stale_opt):
+            self._sync(k, optimizer)
         return self.trainers[k]
 
     def views(self) -> list[Trainer]:

@@ -477,9 +477,14 @@ class Runner(LiveRunner):
             return True
         if now - self._last_publish >= self._publish_interval():
             return True
-        if self._good_every and (self._good_step is None or step - self._good_step >= self._good_every):
+        if self._good_due():
             return True
         return self._evals_ok and self._eval_due(step, now)
+
+    def _good_due(self) -> bool:
+        """A copy of the last good state is due (the one piece of bookkeeping that reads the optimiser state)."""
+        step = self.trainer.step_count
+        return bool(self._good_every) and (self._good_step is None or step - self._good_step >= self._good_every)
 
     def _cohort_diverged(self, message: str) -> None:
         """On the cohort's thread: this member's loss became NaN / inf (its Trainer holds that state)."""
@@ -577,8 +582,7 @@ class Runner(LiveRunner):
         return False
 
     def _after_steps(self, force_publish: bool = False, state: tuple[str, str] | None = None) -> None:
-        step = self.trainer.step_count
-        if self._good_every and (self._good_step is None or step - self._good_step >= self._good_every):
+        if self._good_due():
             self._save_good()
         self._evaluate()
         now = time.perf_counter()
@@ -627,19 +631,29 @@ class Runner(LiveRunner):
         except Exception as e:  # a trainer without payloads (tests, odd families) just has no restore point
             log.debug("run %s: no last-good copy: %s", self.run_id, e)
 
+    def _trainer_mark(self) -> tuple:
+        """What changes whenever a snapshot of the trainer would: itself, its step, its logged values."""
+        t = self.trainer
+        return id(t), t.step_count, len(t.history), t.history.stride, len(t.evals), t.evals.stride
+
     def _take_snapshot(self) -> Snapshot | None:
         c0 = time.thread_time()   # CPU time: what a snapshot takes from training, whatever else the machine runs
+        mark = self._trainer_mark()
         try:
             snap = self.trainer.snapshot()
         except Exception as e:
             log.warning("run %s: snapshot failed: %s", self.run_id, e)
             return None
         self._snap_cost = time.thread_time() - c0
+        self._snap_mark = mark
         return snap
 
     def _publish(self, snapshot: bool = True, state: tuple[str, str] | None = None) -> None:
         """A new snapshot (and, with `state`, a new (state, message)) for the readers, in one step: whoever sees
-        the new state also sees the snapshot that goes with it (a 'diverged' run with its NaN loss)."""
+        the new state also sees the snapshot that goes with it (a 'diverged' run with its NaN loss). A trainer
+        that has not changed since the last snapshot keeps it (Train after Pause: a class's most frequent command)."""
+        if snapshot and getattr(self, "_snap_mark", None) == self._trainer_mark():
+            snapshot = False
         snap = self._take_snapshot() if snapshot else None
         with self._published:
             if state is not None:

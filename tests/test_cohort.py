@@ -238,3 +238,49 @@ def test_a_student_who_presses_train_sees_a_frame_after_one_batched_step():
         assert until(lambda: b.status().step > 5, 30)
     finally:
         reg.shutdown()
+
+
+def test_train_after_pause_publishes_the_snapshot_it_has(monkeypatch):
+    """Train on a run whose trainer has not moved since its last snapshot (after Pause, or queued behind a full
+    slot) publishes the new state with that same snapshot instead of drawing a new one: in class, Train is the most
+    frequent command and its snapshot (D's heatmap, G's manifold) was a fifth of the training process's time."""
+    monkeypatch.setattr(cohort_mod, "SLICE_S", 0.0)
+    reg = registry(limit=1)
+    try:
+        a = reg.create(cfg(0, **{"train.steps": 100_000}))
+        b = reg.create(cfg(1, **{"train.steps": 100_000, "objective.loss": "ls"}))    # another structure
+        a.play()
+        assert until(lambda: a.status().state == "running")
+        b.step(2)                                        # a new snapshot: the trainer moved
+        snap, version = b.snapshot(), b.status().version
+        assert snap.step == 2
+        calls = []
+        real = b.trainer.snapshot
+        monkeypatch.setattr(b.trainer, "snapshot", lambda *a_, **k: calls.append(1) or real(*a_, **k))
+        b.play()                                         # the slot is a's cohort's: b waits, unchanged
+        assert until(lambda: b.status().state == "queued")
+        assert b.status().version > version and b.snapshot() is snap and not calls
+        b.pause()
+        b.step(1)                                        # it moved: a new snapshot
+        assert b.snapshot().step == 3 and calls
+    finally:
+        reg.shutdown()
+
+
+def test_members_overhead_budget_follows_the_cohorts_share_of_the_core(monkeypatch):
+    """A cohort on a core shared with a class's pages gets a fraction of it; its members' publishing and evaluating
+    budget (a share of the wall time) shrinks by that fraction, so they stay a small part of what the cohort
+    computes. Here the cohort's thread is told it gets a quarter of the core (its CPU clock runs at 1/4)."""
+    real = time.perf_counter
+    reg = registry()
+    try:
+        a, b = (reg.create(cfg(s, **{"train.steps": 10**6})) for s in (0, 1))
+        a.play(), b.play()
+        assert until(lambda: a.status().cohort == 2 and b.status().cohort == 2)
+        c = reg.pool.cohort_of(a)
+        assert until(lambda: c.cpu_share > 0.5 and a._overhead_share > 0.25)     # its own core (about 1 / 2 each)
+        monkeypatch.setattr(cohort_mod.time, "thread_time", lambda: 0.25 * real())
+        assert until(lambda: abs(c.cpu_share - 0.25) < 0.05, 30)
+        assert until(lambda: abs(a._overhead_share - c.cpu_share / 2) < 0.03 and b._overhead_share < 0.16, 30)
+    finally:
+        reg.shutdown()

@@ -284,3 +284,58 @@ def test_members_at_different_steps_each_follow_their_solo_run(opt):
         t.step(20)
     for k, t in enumerate([solo[2], solo[0], solo[1]]):
         assert_same_run(t, ens.view(k))
+
+
+@pytest.mark.parametrize("preset, updates", [("ring8-vanilla", {"objective.spectral_norm": "dg", "tricks.ema": 0.99}),
+                                             ("digits-vanilla", {})])
+def test_a_weights_only_view_reads_the_weights_and_leaves_the_optimiser_for_later(preset, updates):
+    """view(k, optimizer=False) -- what a class cohort's snapshots read -- brings the weights and buffers (spectral
+    norm's u / v, BatchNorm's statistics, the EMA generator) up to date, exactly as a whole view does, and not the
+    optimiser's moments; the next whole view brings those too, and training on stays the solo run."""
+    cfgs = configs(preset, updates)
+    solo, joined = [Trainer(c) for c in cfgs], [Trainer(c) for c in cfgs]
+    for tr in solo + joined:
+        tr.step(3)                                          # every solo optimiser has its moments
+    before = {n: {p: {k: v.clone() for k, v in s.items()} for p, s in o.state.items()}
+              for n, o in joined[1].model.optimizers.items()}
+    assert all(before.values())
+    ens = Ensemble(joined)
+    ens.step(5)
+    for tr in solo:
+        tr.step(5)
+    t = ens.view(1, optimizer=False)
+    assert_same_run(solo[1], t)
+    for n, o in t.model.optimizers.items():                 # the moments were not copied out
+        for p, s in o.state.items():
+            for k, v in s.items():
+                assert torch.equal(v, before[n][p][k]), (n, k)
+    full = ens.view(1)
+    ref = solo[1].model.optimizers["d"].state_dict()["state"]
+    got = full.model.optimizers["d"].state_dict()["state"]
+    assert ref.keys() == got.keys()
+    for i in ref:
+        for k in ("exp_avg", "exp_avg_sq"):
+            assert torch.allclose(ref[i][k], got[i][k], rtol=1e-4, atol=1e-7), (i, k)
+    for tr in solo:
+        tr.step(5)
+    ens.step(5)
+    for k, tr in enumerate(solo):
+        assert_same_run(tr, ens.view(k, optimizer=False))
+
+
+def test_load_into_copies_into_the_modules_tensors_as_load_state_dict_does():
+    """The fast copy (into the tensors state_dict(keep_vars=True) names, cached) equals load_state_dict's result,
+    parameters and buffers alike, and the module keeps its own tensor objects."""
+    cfgs = configs("digits-vanilla", {"objective.spectral_norm": "dg"})
+    ens = Ensemble([Trainer(c) for c in cfgs])
+    ens.step(3)
+    a, b = Trainer(cfgs[0]).model.d, Trainer(cfgs[0]).model.d
+    ids = [id(v) for v in a.state_dict(keep_vars=True).values()]
+    for _ in range(2):                                      # the second call takes the cached path
+        ens.d.load_into(1, a)
+    b.load_state_dict({n: v[1].detach() for n, v in ens.d.t.items()})
+    sa, sb = a.state_dict(), b.state_dict()
+    assert sa.keys() == sb.keys() and all(torch.equal(sa[n], sb[n]) for n in sa)
+    assert [id(v) for v in a.state_dict(keep_vars=True).values()] == ids
+    fresh = Trainer(cfgs[0]).model.d.state_dict()
+    assert any(not torch.equal(sa[n], fresh[n]) for n in sa)   # (member 1 trained: the copy changed the weights)
