@@ -3,7 +3,7 @@
     .venv/bin/python benchmarks/classroom.py [--sessions 20] [--minutes 5 | --seconds 300] [--grace 20]
                                              [--clients browser|wire] [--browsers K]
                                              [--max-training 0] [--ramp 0.5] [--json out.json]
-                                             [--cohorts] [--train-process] [--mixed] [--replicas 2 [--ray-nodes 2] [--ray-cpus 1]]
+                                             [--cohorts] [--train-process] [--mixed] [--lecturer-first] [--replicas 2 [--ray-nodes 2] [--ray-cpus 1]]
 
 It starts its own `streamlit run dashboard/server.py` (the Quickstart's server) on a free port (GANAE_GRACE_S =
 --grace, GANAE_MAX_TRAINING = --max-training, GANAE_STATS_FILE = a temporary file the server rewrites every second
@@ -370,6 +370,9 @@ class Student:
     steps_seen: list[int] = field(default_factory=list)
     manual_steps: int = 0
     trained_steps: int = 0                 # growth of the counter seen while the label said "training"
+    # steps trained between each Train click and the next Pause, from the counter before the click and the one
+    # Pause shows (the counter above undercounts what trained after the last frame watched before a Pause)
+    trained_exact: int = 0
     queued_seen: bool = False
     max_wait_s: float = 0.0                # longest time from a Train click to the counter growing
     waiting_since: float | None = None     # a Train click whose first step has not been seen yet
@@ -682,6 +685,7 @@ async def student(st: Student, page, page_url: str, start_delay: float, seconds:
         end = time.monotonic() + seconds
         # the first Train builds the run (model, data, a first evaluation): the label says training or queued ...
         st.waiting_since = clicked = time.monotonic()
+        before = 0                             # the counter when Train was pressed (a new run: 0)
         if await page.interact("start", "pg_play", ["training", "queued", "finished"], None):
             st.started_at = time.monotonic() - t_class
             # ... and the counter grows once a slot is free
@@ -700,12 +704,20 @@ async def student(st: Student, page, page_url: str, start_delay: float, seconds:
                 continue
             _waited(st, done=True)             # a student who pauses is not waiting any more
             s = await page.state()
+            if s is not None and before is not None:
+                st.trained_exact += max(0, int(s["step"]) - before)
+            before = None
             if s is not None and "paused" in s["text"]:
                 if await page.interact("step D", "pg_step_d", ["paused"], int(s["step"]) + 1):
                     st.manual_steps += 1
             await asyncio.sleep(rng.uniform(0.5, 1.5))
             st.waiting_since = time.monotonic()
+            s = await page.state()
+            before = int(s["step"]) if s is not None and "paused" in s["text"] else None
             await page.interact("train", "pg_play", ["training", "queued", "finished"], None)
+        s = await page.state()                 # time is up while it trains: what it trained since the last Train
+        if s is not None and before is not None:
+            st.trained_exact += max(0, int(s["step"]) - before)
         await page.check()
         st.finished = True
     except Exception as e:
@@ -718,6 +730,22 @@ async def student(st: Student, page, page_url: str, start_delay: float, seconds:
 
 
 # ---- the class ----------------------------------------------------------------------------------------------
+async def _lecturer(page_url: str, timeout: float = 120.0) -> float:
+    """Before the class: the lecturer opens the lesson's link, presses Train, sees it train, and closes the tab
+    (the run is freed after the grace period, during the class) -- the server has drawn the Playground and started
+    its training engine once, as it has when students follow a link the lecturer shared. Seconds it took."""
+    t0 = time.perf_counter()
+    page = WirePage(Student(-1, client="wire"))
+    try:
+        await page.open(page_url)
+        if not await page.interact("start", "pg_play", ["training", "queued", "finished"], None) or \
+                not await page.wait_trained(timeout):
+            raise RuntimeError(f"the lecturer's run did not train: {page.st.errors[:3]}")
+    finally:
+        await page.close()
+    return time.perf_counter() - t0
+
+
 def _pct(xs: list[float], q: float) -> float | None:
     if not xs:
         return None
@@ -765,15 +793,17 @@ async def _sample(served: Served, series: list[dict[str, Any]], stop: asyncio.Ev
 async def run_class(url: str, served: Served, sessions: int, seconds: float, ramp: float,
                     grace: float, seed: int = 0, watch: tuple[float, float] = (3.0, 7.0),
                     browser_nice: int = 0, planned_steps: int = PLANNED_STEPS, clients: str = "browser",
-                    browsers: int = 0, mixed: bool = False) -> dict[str, Any]:
+                    browsers: int = 0, mixed: bool = False, lecturer: bool = False) -> dict[str, Any]:
     rng = random.Random(seed)
     series: list[dict[str, Any]] = []
     stop = asyncio.Event()
     t0 = time.monotonic()
     students = [Student(i) for i in range(sessions)]
     before = {"rss_mb": served.rss_mb(), "threads": len(served.thread_names()), "ray_rss_mb": served.ray_rss_mb()}
-    sampler = asyncio.create_task(_sample(served, series, stop, t0, browser_nice))
     page_url = f"{url}/playground?train.steps={int(planned_steps)}"
+    lecturer_s = await _lecturer(page_url) if lecturer else None
+    t0 = time.monotonic()
+    sampler = asyncio.create_task(_sample(served, series, stop, t0, browser_nice))
     urls = [page_url + (f"&{MIXES[(i // 2) % len(MIXES)]}" if mixed and i % 2 else "") for i in range(sessions)]
     rngs = [random.Random(rng.random()) for _ in students]
     # which students use Chromium: all of a browser class; `browsers` of a wire class, spread over its arrivals
@@ -815,7 +845,9 @@ async def run_class(url: str, served: Served, sessions: int, seconds: float, ram
     after = {"rss_mb": served.rss_mb(), "threads": len(names), "thread_names": dict(collections.Counter(names)),
              "runner_threads": served.runner_threads(), "ray_hosts": len(served.run_hosts()),
              "ray_rss_mb": served.ray_rss_mb(), "stats": served.stats()}
-    return summarise(students, series, before, after, closed_at, reaped_at, sessions, seconds, ramp, grace)
+    out = summarise(students, series, before, after, closed_at, reaped_at, sessions, seconds, ramp, grace)
+    out["summary"]["lecturer_s"] = lecturer_s
+    return out
 
 
 def summarise(students: list[Student], series: list[dict[str, Any]], before: dict[str, Any], after: dict[str, Any],
@@ -866,6 +898,7 @@ def summarise(students: list[Student], series: list[dict[str, Any]], before: dic
         "sessions_queued": sum(s.queued_seen for s in students),
         "steps_trained_per_session_median": statistics.median([s.trained_steps for s in students]) if students
         else None,
+        "steps_trained_exact_median": statistics.median([s.trained_exact for s in students]) if students else None,
         "rss_mb_before": before["rss_mb"], "rss_mb_warm": rss_warm, "rss_mb_end": rss_end,
         "rss_mb_peak": max((x["rss_mb"] for x in series if x["rss_mb"]), default=None),
         "rss_mb_after_reap": after["rss_mb"], "rss_growth_after_warmup": growth,
@@ -912,7 +945,7 @@ def classroom(sessions: int = 20, seconds: float = 300.0, grace: float = 20.0, m
               extra_env: dict[str, str] | None = None, planned_steps: int = PLANNED_STEPS,
               clients: str = "browser", browsers: int = 0, server_cpus: set[int] | None = None,
               client_cpus: set[int] | None = None, mixed: bool = False, replicas: int = 0, ray_nodes: int = 2,
-              ray_cpus: set[int] | None = None) -> dict[str, Any]:
+              ray_cpus: set[int] | None = None, lecturer: bool = False) -> dict[str, Any]:
     """Start a server (or, with `replicas`, the whole set of dashboard/serve.py: a local Ray cluster of `ray_nodes`
     one-CPU nodes on `ray_cpus`, the replicas and HAProxy on `server_cpus`), run the class, stop what was started;
     returns {"summary", "series", "students"}."""
@@ -928,7 +961,7 @@ def classroom(sessions: int = 20, seconds: float = 300.0, grace: float = 20.0, m
         if replicas:
             out = _class_on_replicas(env, stats, replicas, ray_nodes, server_cpus, client_cpus, ray_cpus,
                                      sessions, seconds, ramp, grace, seed, browser_nice, planned_steps, clients,
-                                     browsers, mixed)
+                                     browsers, mixed, lecturer)
         else:
             proc, url = start_server({**env, "GANAE_STATS_FILE": stats[0]},
                                      log_path or ARTIFACTS / "classroom-server.log", server_cpus)
@@ -937,7 +970,8 @@ def classroom(sessions: int = 20, seconds: float = 300.0, grace: float = 20.0, m
             try:       # (the stats file appears with the registry, i.e. once the first student's page has run)
                 out = asyncio.run(run_class(url, Served([proc.pid], stats), sessions, seconds, ramp, grace, seed,
                                             browser_nice=browser_nice, planned_steps=planned_steps,
-                                            clients=clients, browsers=browsers, mixed=mixed))
+                                            clients=clients, browsers=browsers, mixed=mixed,
+                                            lecturer=lecturer))
             finally:
                 stop_server(proc)
     out["summary"]["max_training"] = max_training or (ray_nodes if replicas else os.cpu_count())
@@ -951,6 +985,7 @@ def classroom(sessions: int = 20, seconds: float = 300.0, grace: float = 20.0, m
     out["summary"]["browsers"] = sessions if clients == "browser" else min(browsers, sessions)
     out["summary"]["planned_steps"] = planned_steps
     out["summary"]["mixed"] = list(MIXES) if mixed else []
+    out["summary"]["lecturer_first"] = lecturer
     out["summary"]["server_env"] = {k: v for k, v in os.environ.items() if k.startswith("GANAE_")} | (extra_env or {})
     out["summary"]["cpus"] = os.cpu_count()
     return out
@@ -959,7 +994,8 @@ def classroom(sessions: int = 20, seconds: float = 300.0, grace: float = 20.0, m
 def _class_on_replicas(env: dict[str, str], stats: list[str], replicas: int, ray_nodes: int,
                        server_cpus: set[int] | None, client_cpus: set[int] | None, ray_cpus: set[int] | None,
                        sessions: int, seconds: float, ramp: float, grace: float, seed: int, browser_nice: int,
-                       planned_steps: int, clients: str, browsers: int, mixed: bool) -> dict[str, Any]:
+                       planned_steps: int, clients: str, browsers: int, mixed: bool,
+                       lecturer: bool = False) -> dict[str, Any]:
     """The class through HAProxy: dashboard/serve.py's ReplicaSet on this machine (Ray nodes inherit this
     process's CPUs when they start: `ray_cpus` first, then the students' `client_cpus`)."""
     sys.path.insert(0, str(ROOT / "dashboard"))
@@ -977,7 +1013,7 @@ def _class_on_replicas(env: dict[str, str], stats: list[str], replicas: int, ray
         served = Served([p.pid for p in rs.procs[:replicas]], stats, [p.pid for p in rs.cluster.procs])
         out = asyncio.run(run_class(rs.url, served, sessions, seconds, ramp, grace, seed,
                                     browser_nice=browser_nice, planned_steps=planned_steps,
-                                    clients=clients, browsers=browsers, mixed=mixed))
+                                    clients=clients, browsers=browsers, mixed=mixed, lecturer=lecturer))
         out["summary"]["ray_address"] = rs.ray
         out["summary"]["logs"] = str(rs.folder)
     finally:
@@ -1018,7 +1054,9 @@ def report(s: dict[str, Any]) -> str:
                 f"a local Ray cluster of {s['ray_nodes']} one-CPU nodes"
                 + (f" on CPU {s['ray_cpus']}" if s.get("ray_cpus") else "")] if ray else []),
              f"students: {clients_text(s)}"
-             + (f"; every other student changes the link: {', '.join(s['mixed'])} in turn" if s.get("mixed") else ""),
+             + (f"; every other student changes the link: {', '.join(s['mixed'])} in turn" if s.get("mixed") else "")
+             + (f"; the lecturer opened the link and trained first ({f(s.get('lecturer_s'))} s)"
+                if s.get("lecturer_first") else ""),
              f"{'':38}{'value':>12}{'target':>10}{'met':>6}",
              f"{'errors':38}{s['errors']:>12}{'0':>10}{yes[met['errors']]:>6}",
              f"{'interaction p50 (s)':38}{f(s['p50_s']):>12}",
@@ -1040,6 +1078,7 @@ def report(s: dict[str, Any]) -> str:
         f"{'sessions: finished / trained / queued':38}"
         f"{str(s['sessions_finished']) + ' / ' + str(s['sessions_trained']) + ' / ' + str(s['sessions_queued']):>12}",
         f"{'steps trained per session (median)':38}{f(s['steps_trained_per_session_median'], '{:.0f}'):>12}",
+        f"{'  from the counter at Train and Pause':38}{f(s.get('steps_trained_exact_median'), '{:.0f}'):>12}",
         f"{'slots busy max / mean':38}{f(s['running_max'], '{:.0f}') + ' / ' + f(s['running_mean'], '{:.1f}'):>12}",
         f"{'runs training or queued max / mean':38}"
         f"{f(s.get('training_max'), '{:.0f}') + ' / ' + f(s.get('training_mean'), '{:.1f}'):>12}",
@@ -1128,6 +1167,10 @@ def main() -> None:
                          "unshare -n); the server CPUs then hold the replicas and HAProxy")
     ap.add_argument("--ray-nodes", type=int, default=2, help="with --replicas: one-CPU Ray nodes (default 2)")
     ap.add_argument("--ray-cpus", type=_cpus, help="with --replicas: run the Ray nodes on these CPUs only")
+    ap.add_argument("--lecturer-first", action="store_true",
+                    help="before the students, the lecturer opens the link, trains a moment and closes the tab (the "
+                         "server has drawn the Playground and started its engine once, as when a class follows a "
+                         "link its lecturer shared); default: students arrive as soon as the server answers")
     ap.add_argument("--json", type=Path, help="write summary, time series and per-student records here")
     a = ap.parse_args()
     seconds = a.seconds if a.seconds is not None else 60.0 * (a.minutes if a.minutes is not None else 5.0)
@@ -1136,7 +1179,7 @@ def main() -> None:
                                **({"GANAE_TRAIN_PROCESS": "1"} if a.train_process else {})} or None,
                     planned_steps=a.planned_steps, clients=a.clients,
                     browsers=a.browsers, server_cpus=a.server_cpus, client_cpus=a.client_cpus, mixed=a.mixed,
-                    replicas=a.replicas, ray_nodes=a.ray_nodes, ray_cpus=a.ray_cpus)
+                    replicas=a.replicas, ray_nodes=a.ray_nodes, ray_cpus=a.ray_cpus, lecturer=a.lecturer_first)
     print(report(out["summary"]))
     print()
     print(timeline(out["series"]))
