@@ -504,6 +504,10 @@ class WirePage:
         self.changed = asyncio.Event()                           # a new state line arrived
         self.reader: asyncio.Task | None = None
         self._seen: set[str] = set()
+        # as the frontend does, when set: the hashes of the cacheable messages received, announced with every rerun
+        # (the server may then answer with a reference instead of the message; tests/e2e check that it does not)
+        self.cached: set[str] | None = None
+        self.refs = 0                                            # reference messages received
 
     async def open(self, url: str) -> None:
         from websockets.asyncio.client import connect
@@ -530,6 +534,8 @@ class WirePage:
             cs.page_name = self.page_name
         cs.fragment_id = fragment_id
         cs.is_auto_rerun = auto
+        if self.cached:
+            cs.cached_message_hashes.extend(sorted(self.cached))
         if trigger is not None:
             w = cs.widget_states.widgets.add()
             w.id = trigger
@@ -559,6 +565,10 @@ class WirePage:
                 self.st.on_frame(data)
                 msg = ForwardMsg.FromString(data)
                 kind = msg.WhichOneof("type")
+                if kind == "ref_hash":
+                    self.refs += 1
+                elif self.cached is not None and msg.metadata.cacheable and msg.hash:
+                    self.cached.add(msg.hash)
                 if kind == "new_session" and not msg.metadata.run.fragment_ids:
                     self._stop_timers()                  # a full run: its fragments announce their timers anew
                 elif kind == "navigation":               # (st.navigation names the page it runs)
@@ -890,6 +900,12 @@ def summarise(students: list[Student], series: list[dict[str, Any]], before: dic
         "open_p95_s": _pct([s.open_s for s in students if s.open_s is not None], 0.95),
         "first_step_p50_s": _pct([s.first_step_s for s in students if s.first_step_s is not None], 0.5),
         "first_step_max_s": max((s.first_step_s for s in students if s.first_step_s is not None), default=None),
+        # per kind of student: over the wire it is the server's part; in Chromium it includes the first drawing of
+        # the charts in a browser that shares its core with the simulated rest of the class
+        "first_step_by_client": {
+            c: {"p50_s": _pct(v, 0.5), "max_s": max(v), "n": len(v)}
+            for c in sorted({s.client for s in students})
+            for v in [[s.first_step_s for s in students if s.client == c and s.first_step_s is not None]] if v},
         "max_wait_s": max((s.max_wait_s for s in students), default=0.0),
         "sessions_finished": sum(s.finished for s in students),
         "sessions_trained": sum(s.trained_steps > 0 for s in students),
@@ -1074,6 +1090,9 @@ def report(s: dict[str, Any]) -> str:
     lines += [
         f"{'page open p50 / p95 (s)':38}{f(s['open_p50_s']) + ' / ' + f(s['open_p95_s']):>18}",
         f"{'Train → first step p50 / max (s)':38}{f(s['first_step_p50_s']) + ' / ' + f(s['first_step_max_s']):>18}",
+        *[f"{'  ' + label + ' p50 / max (n)':38}{f(v['p50_s']) + ' / ' + f(v['max_s']):>18} ({v['n']})"
+          for c, label in (("browser", "in Chromium (drawn)"), ("wire", "over the wire (answer)"))
+          for v in [(s.get("first_step_by_client") or {}).get(c)] if v and len(s.get("first_step_by_client")) > 1],
         f"{'longest wait for a slot (s)':38}{f(s['max_wait_s']):>12}",
         f"{'sessions: finished / trained / queued':38}"
         f"{str(s['sessions_finished']) + ' / ' + str(s['sessions_trained']) + ' / ' + str(s['sessions_queued']):>12}",

@@ -27,7 +27,10 @@ a run of a new structure opens a cohort of one, which needs a slot; only when ev
 ("queued", with its cohort's place in the line).
 
 Snapshots and evaluations stay within the overhead budget of the runner (a share of the wall time): a cohort of
-K members gives each member 1/K of it, so publishing does not grow with the class.
+K members gives each member 1/K of it, so publishing does not grow with the class, and that share shrinks with the
+part of a core the cohort's thread actually gets (`Cohort.cpu_share`: beside a class's pages on one core, a fixed
+share of the wall time was two to three times that share of the cohort's own CPU). Publishing and evaluating read a
+member's weights only (`Ensemble.view(k, optimizer=False)`).
 """
 from __future__ import annotations
 

@@ -129,3 +129,42 @@ def test_a_click_redraws_the_control_panel_not_the_settings_form(server):
              if m.WhichOneof("type") == "delta" and m.delta.WhichOneof("type") == "new_element"}
     assert "button" in kinds                                                 # the control bar was redrawn
     assert not kinds & {"number_input", "selectbox", "radio"}, kinds     # the settings form was not
+
+
+def test_the_server_sends_every_chart_whole_never_a_reference_to_the_browsers_cache(server):
+    """Streamlit may answer a rerun with a reference to a message the browser says it has cached; a live page's
+    fragment reruns race the browser's expiry of that cache, and a reference it no longer holds ends its connection
+    ("Cached ForwardMsg MISS", seen in a class of 30 once live charts repeated their figure between snapshots). The
+    server is configured to send every message whole (.streamlit/config.toml, global.minCachedMessageSize): a client
+    that announces every hash it received, as the frontend does, gets no reference from two redraws of a paused run
+    whose charts are the same."""
+    import asyncio
+    import concurrent.futures
+    import importlib
+    import sys
+
+    from e2e_support import ROOT
+    sys.path.insert(0, str(ROOT / "benchmarks"))
+    classroom = importlib.import_module("classroom")
+
+    async def redraws() -> tuple[int, int, list]:
+        st = classroom.Student(0, client="wire")
+        page = classroom.WirePage(st)
+        page.cached = set()
+        await page.open(f"{server}/playground?train.steps=100000")
+        assert await page.interact("start", "pg_play", ["training", "queued"], None)
+        assert await page.wait_trained(60), st.errors
+        await page.interact("pause", "pg_pause", ["paused"], None)
+        for _ in range(2):                       # the whole page again: the same charts, the same messages
+            await page._rerun()
+            for _ in range(600):
+                if page.finished.is_set():
+                    break
+                await asyncio.sleep(0.05)
+        await page.close()
+        return len(page.cached), page.refs, st.errors
+
+    with concurrent.futures.ThreadPoolExecutor(1) as pool:
+        announced, refs, errors = pool.submit(asyncio.run, redraws()).result(timeout=180)
+    assert not errors, errors
+    assert refs == 0 and announced == 0, (refs, announced)
