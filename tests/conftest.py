@@ -15,6 +15,8 @@ def pytest_configure(config: pytest.Config) -> None:
     config.addinivalue_line("markers", "slow: a behaviour test that trains for several seconds")
     if getattr(config.option, "timeout", None) in (None, 0):
         config.option.timeout = 300     # pytest-timeout: no test may hang CI
+    if getattr(config.option, "durations", None) is None:
+        config.option.durations = 25    # CI's log names the slowest tests (the suite must stay well under 20 minutes)
 
 
 def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item]) -> None:
