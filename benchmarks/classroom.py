@@ -807,7 +807,6 @@ async def run_class(url: str, served: Served, sessions: int, seconds: float, ram
     rng = random.Random(seed)
     series: list[dict[str, Any]] = []
     stop = asyncio.Event()
-    t0 = time.monotonic()
     students = [Student(i) for i in range(sessions)]
     before = {"rss_mb": served.rss_mb(), "threads": len(served.thread_names()), "ray_rss_mb": served.ray_rss_mb()}
     page_url = f"{url}/playground?train.steps={int(planned_steps)}"
