@@ -48,8 +48,12 @@ TEMPLATE = {
         "font": {"family": '"Source Sans Pro", "Source Sans 3", sans-serif', "color": "#31333F", "size": 12},
         "paper_bgcolor": "rgba(0,0,0,0)", "plot_bgcolor": "rgba(0,0,0,0)",
         "colorway": ["#0068c9", "#83c9ff", "#ff2b2b", "#ffabab", "#29b09d", "#7defa1", "#ff8700", "#ffd16a"],
-        "xaxis": {"gridcolor": "#e6eaf1", "zerolinecolor": "#d5dae5", "linecolor": "#d5dae5", "ticks": ""},
-        "yaxis": {"gridcolor": "#e6eaf1", "zerolinecolor": "#d5dae5", "linecolor": "#d5dae5", "ticks": ""},
+        # automargin: panel grids (figures_compare) keep 10 px margins and let tick labels and axis titles claim
+        # the room they need, as Streamlit's own plotly theme does
+        "xaxis": {"gridcolor": "#e6eaf1", "zerolinecolor": "#d5dae5", "linecolor": "#d5dae5", "ticks": "",
+                  "automargin": True},
+        "yaxis": {"gridcolor": "#e6eaf1", "zerolinecolor": "#d5dae5", "linecolor": "#d5dae5", "ticks": "",
+                  "automargin": True},
         "hoverlabel": {"font": {"family": '"Source Sans Pro", sans-serif'}},
     }
 }

@@ -14,6 +14,7 @@ import numpy as np
 import pytest
 from streamlit.testing.v1 import AppTest
 
+from app_charts import chart_specs
 from ganae import arena as arena_mod
 
 APP = str(Path(__file__).resolve().parent.parent / "dashboard" / "app.py")
@@ -50,8 +51,7 @@ def run_until(at: AppTest, pred, timeout: float = 60.0) -> bool:
 
 
 def chart(at: AppTest, key: str) -> dict:
-    el = next(e for e in at.get("plotly_chart") if e.proto.id and key in e.proto.id or e.key == key)
-    return json.loads(el.proto.spec)
+    return next(spec for k, spec in chart_specs(at) if k == key)
 
 
 def values(a) -> np.ndarray:

@@ -7,7 +7,6 @@ means changed pixels.
 """
 from __future__ import annotations
 
-import json
 import time
 from pathlib import Path
 
@@ -16,6 +15,7 @@ import pytest
 import torch
 from streamlit.testing.v1 import AppTest
 
+from app_charts import chart_specs
 from dashboard import runtime
 
 PAGES = Path(__file__).resolve().parents[1] / "dashboard" / "views"
@@ -54,7 +54,7 @@ def captions(at: AppTest) -> list[str]:
 
 
 def charts(at: AppTest) -> list[dict]:
-    return [json.loads(c.proto.spec) for c in at.get("plotly_chart")]
+    return [spec for _, spec in chart_specs(at)]
 
 
 def remember(at: AppTest, key: str) -> str:

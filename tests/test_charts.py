@@ -11,6 +11,8 @@ import pytest
 import streamlit as st
 from streamlit.testing.v1 import AppTest
 
+from app_charts import chart_specs
+
 from dashboard import charts, figures
 from dashboard import figures_images as fi
 
@@ -76,8 +78,7 @@ def _free_runs():
 
 
 def _chart_fonts(at: AppTest) -> list[float]:
-    specs = [json.loads(c.proto.spec) for c in at.get("plotly_chart")]
-    return [s["layout"]["font"]["size"] for s in specs]
+    return [s["layout"]["font"]["size"] for _, s in chart_specs(at)]
 
 
 def test_the_projector_switch_enlarges_charts_and_images_on_every_page_of_the_session(_free_runs, monkeypatch):

@@ -81,6 +81,9 @@ def test_sample_panels_points_and_images():
     assert names == [("real", "x"), ("generated", "x"), ("real", "x2")]
     assert any("nothing to draw" in a.text for a in fig.layout.annotations)
     assert fig.layout.yaxis.scaleanchor == "x"
+    many = fc.sample_panels("points", {"base": rng.normal(size=(1000, 2)), "R1": rng.normal(size=(1000, 2))},
+                            VARIANTS, rng.normal(size=(1000, 2)))      # a live frame draws a subset of each
+    assert [len(t.x) for t in many.data] == [fc.REAL_SHOWN, fc.FAKE_SHOWN] * 2 and fc.FAKE_SHOWN <= 500
     imgs = rng.uniform(-1, 1, size=(16, 1, 8, 8))
     fig = fc.sample_panels("images", {"base": imgs, "R1": imgs}, VARIANTS)
     assert [t.type for t in fig.data] == ["image", "image"]

@@ -15,7 +15,8 @@ import streamlit as st
 
 from dashboard import figures_images as fi
 from dashboard import image_controls as ic
-from dashboard import charts, latent_ops, runtime
+from dashboard import latent_ops, runtime
+from dashboard.livechart import live_chart
 from ganae import export, latent
 from ganae.config import RunConfig
 from ganae.data import DataError
@@ -271,11 +272,13 @@ def draw(r, status, snap, pending: RunConfig | None) -> None:
     with c1:
         explanation(variant, cfg)
     with c2:
-        charts.plotly_chart(fi.recon_error_figure(hist, evals, denoising=fam == "dae"), key="ae_err")
+        live_chart(lambda: fi.recon_error_figure(hist, evals, denoising=fam == "dae"), key="ae_err",
+                   memo_on=(snap, fam) if snap is not None and r is not None else None)
     if fam in ("vae", "vaegan"):
         c1, c2 = st.columns(2, gap="medium")
         with c1:
-            charts.plotly_chart(fi.elbo_figure(hist, cfg.model.beta), key="ae_elbo")
+            live_chart(lambda: fi.elbo_figure(hist, cfg.model.beta), key="ae_elbo",
+                       memo_on=(snap, cfg.model.beta) if snap is not None and r is not None else None)
         with c2:
             _kl_panel(r, snap)
         c1, c2 = st.columns(2, gap="medium")
@@ -287,8 +290,8 @@ def draw(r, status, snap, pending: RunConfig | None) -> None:
         c1, c2 = st.columns(2, gap="medium")
         with c1:
             from dashboard import figures
-            charts.plotly_chart(figures.loss_figure(hist, title="Code discriminator D_z vs the encoder"),
-                                key="ae_aae")
+            live_chart(lambda: figures.loss_figure(hist, title="Code discriminator D_z vs the encoder"), key="ae_aae",
+                       memo_on=(snap,) if snap is not None and r is not None else None)
             st.caption("D loss: how well D_z tells prior samples from codes; G loss: how well the encoder fools it.")
         with c2:
             _code_map(r, snap)
@@ -309,13 +312,13 @@ def draw(r, status, snap, pending: RunConfig | None) -> None:
 
 def _kl_panel(r, snap) -> None:
     if r is None or snap is None:
-        charts.plotly_chart(fi.empty_figure("KL per latent dimension appears once the model trains.", 260,
-                                            "KL per latent dimension"), key="ae_kl")
+        live_chart(fi.empty_figure("KL per latent dimension appears once the model trains.", 260,
+                                   "KL per latent dimension"), key="ae_kl")
         return
     stats = _call_cached(r, "kl", latent_ops.posterior_stats, snap.step, max_age=1.0)
     if stats is None:
         return
-    charts.plotly_chart(fi.kl_bars_figure(stats["kl"], stats["var_mu"]), key="ae_kl")
+    live_chart(fi.kl_bars_figure(stats["kl"], stats["var_mu"]), key="ae_kl")
     note = fi.collapse_note(stats["kl"], stats["var_mu"], step=snap.step)
     if note:
         st.warning(note, icon=":material/compress:")
@@ -334,8 +337,8 @@ def _samples(snap) -> None:
 
 def _code_map(r, snap) -> None:
     if r is None or snap is None:
-        charts.plotly_chart(fi.empty_figure("The codes of the test set appear here once the model trains.", 300,
-                                            "Codes of the test set"), key="ae_codes")
+        live_chart(fi.empty_figure("The codes of the test set appear here once the model trains.", 300,
+                                   "Codes of the test set"), key="ae_codes")
         return
     ts = _call_cached(r, "codes", lambda t: latent_ops.test_set(t, N_CODES), snap.step, max_age=2.0)
     if ts is None or "codes" not in ts:
@@ -345,8 +348,8 @@ def _code_map(r, snap) -> None:
     axes = ("z1", "z2") if d <= 2 else (f"PC 1 ({pca.explained[0]:.0%})", f"PC 2 ({pca.explained[1]:.0%})")
     names = ts.get("class_names", ())
     title = "Codes of the test set" + ("" if d <= 2 else f" (PCA of {d} dims)")
-    charts.plotly_chart(fi.latent_map_figure(pca.project(ts["codes"]), ts["labels"], names, axis_titles=axes,
-                                             title=title, height=300), key="ae_codes")
+    live_chart(fi.latent_map_figure(pca.project(ts["codes"]), ts["labels"], names, axis_titles=axes, title=title,
+                                    height=300), key="ae_codes")
 
 
 def live(runner, pending: RunConfig | None) -> None:

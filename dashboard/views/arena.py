@@ -13,7 +13,8 @@ from typing import Any
 import streamlit as st
 
 from dashboard import figures_compare as fc
-from dashboard import charts, links, quote, runtime, uploads
+from dashboard import links, quote, runtime, uploads
+from dashboard.livechart import live_chart
 from ganae import compare, presets
 from ganae.arena import MAX_RUNS, ArenaRunner, ArenaStore, ArenaView, describe_updates
 from ganae.compare import Variant
@@ -598,7 +599,7 @@ def draw(v: ArenaView) -> None:
     colors = fc.variant_colors(v.variants)
 
     st.subheader("Losses", divider="gray")
-    charts.plotly_chart(fc.loss_multiples(v.runs, v.variants), key="ar_multiples")
+    live_chart(lambda: fc.loss_multiples(v.runs, v.variants), key="ar_multiples", memo_on=(v,))
     keys = [k for k in HISTORY_LABELS if any(k in r.history for r in v.runs)] or \
         (["loss_d", "loss_g"] if v.family in ("gan", "aae", "vaegan") else ["loss"])
     ekeys = [k for k in EVAL_LABELS if any(k in r.evals for r in v.runs)]
@@ -621,10 +622,11 @@ def draw(v: ArenaView) -> None:
         if choice is not None:
             src, key = choice
             label = (HISTORY_LABELS if src == "history" else EVAL_LABELS)[key]
-            charts.plotly_chart(fc.overlay(v.runs, v.variants, key, label, source=src), key="ar_overlay_fig")
+            live_chart(lambda: fc.overlay(v.runs, v.variants, key, label, source=src), key="ar_overlay_fig",
+                       memo_on=(v, src, key))
 
     st.subheader("Samples", divider="gray")
-    charts.plotly_chart(fc.sample_panels(v.kind, v.samples, v.variants, v.real), key="ar_samples")
+    live_chart(lambda: fc.sample_panels(v.kind, v.samples, v.variants, v.real), key="ar_samples", memo_on=(v,))
     if v.kind == "points":
         st.caption("Green: the real data; purple: what each variant's generator makes from the same fixed noise.")
 

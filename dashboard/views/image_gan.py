@@ -10,9 +10,10 @@ from __future__ import annotations
 import numpy as np
 import streamlit as st
 
-from dashboard import charts, figures
+from dashboard import figures
 from dashboard import figures_images as fi
 from dashboard import image_controls as ic
+from dashboard.livechart import live_chart
 from ganae import config as C
 from ganae import export
 from ganae.config import RunConfig
@@ -287,10 +288,9 @@ def draw(r, status, snap, pending: RunConfig | None) -> None:
         if snap is not None and snap.samples is not None:
             sample_panel(r, snap, cfg)
         else:
-            charts.plotly_chart(fi.empty_figure("Press Train: the generator's images for<br>64 fixed noise vectors "
-                                                "appear here<br>and evolve as it learns.", 360,
-                                                "Samples of the fixed noise"),
-                                key="ig_empty", config_extra={"displayModeBar": False})
+            live_chart(fi.empty_figure("Press Train: the generator's images for<br>64 fixed noise vectors "
+                                       "appear here<br>and evolve as it learns.", 360, "Samples of the fixed noise"),
+                       key="ig_empty", config={"displayModeBar": False})
     with side:
         explanation(cfg)
     hist = snap.history if snap is not None else {"step": np.zeros(0)}
@@ -298,13 +298,17 @@ def draw(r, status, snap, pending: RunConfig | None) -> None:
     text = _reading(hist, loss, status is not None and status.state == "diverged") if snap is not None else None
     if text:
         st.markdown(f":material/insights: **Reading of the losses:** {text}")
+    same = snap is not None and r is not None        # the figures depend on the snapshot (and these options) only
     c1, c2 = st.columns(2, gap="medium")
     with c1:
-        charts.plotly_chart(figures.loss_figure(hist), key="ig_loss")
+        live_chart(lambda: figures.loss_figure(hist), key="ig_loss", memo_on=(snap,) if same else None)
     with c2:
-        charts.plotly_chart(figures.d_output_figure(hist, probability=prob), key="ig_dout")
+        live_chart(lambda: figures.d_output_figure(hist, probability=prob), key="ig_dout",
+                   memo_on=(snap, prob) if same else None)
     n_cls = N_CLASSES.get(cfg.data.name, 0) if cfg is not None else 0
-    charts.plotly_chart(fi.quality_gan_figure(evals, n_cls, note=_quality_note(cfg, status)), key="ig_quality")
+    note = _quality_note(cfg, status)
+    live_chart(lambda: fi.quality_gan_figure(evals, n_cls, note=note), key="ig_quality",
+               memo_on=(snap, n_cls, note) if same else None)
     c1, c2 = st.columns(2, gap="medium")
     with c1:
         st.caption("**FD**: Fréchet distance between features of real and generated images (lower is better). "
@@ -314,7 +318,7 @@ def draw(r, status, snap, pending: RunConfig | None) -> None:
                    "mode collapse shows as falling recall and fewer classes. The features come from a small "
                    "classifier trained by ganae on the dataset, as Inception features do for FID.")
     with c2:
-        charts.plotly_chart(figures.grad_norm_figure(hist), key="ig_grad")
+        live_chart(lambda: figures.grad_norm_figure(hist), key="ig_grad", memo_on=(snap,) if same else None)
 
 
 def live(runner, pending: RunConfig | None) -> None:

@@ -175,3 +175,22 @@ def chart(page, prefix: str) -> dict[str, dict[str, list[float]]]:
         if title.startswith(prefix):
             return traces
     return {}
+
+
+def charts_rebuilt(page, step: Callable[[], Any], frames: int = 2, timeout: float = 30.0) -> list[str]:
+    """Titles of the page's charts that were thrown away and built anew (not updated in place) while `frames` new
+    frames arrived (`step()`, the page's step counter, took that many new values). Live pages draw through
+    dashboard/livechart.py, which keeps each chart's element and calls Plotly.react on it; st.plotly_chart
+    rebuilds a chart whose figure changed."""
+    page.evaluate("() => document.querySelectorAll('.js-plotly-plot').forEach((e) => { e.__ganaeKept = true; })")
+    seen = [step()]
+
+    def moved() -> bool:
+        s = step()
+        if s != seen[-1]:
+            seen.append(s)
+        return len(seen) > frames
+    assert wait_for(moved, timeout), f"fewer than {frames} new frames arrived: {seen}"
+    page.wait_for_timeout(500)                   # the charts of the last frame are drawn after its counter
+    return page.evaluate("""() => [...document.querySelectorAll('.js-plotly-plot')].filter((e) => !e.__ganaeKept)
+                              .map((e) => (e.querySelector('.gtitle') || {textContent: '?'}).textContent)""")

@@ -22,8 +22,10 @@ BOXES = """() => [...document.querySelectorAll('.js-plotly-plot')].map((el) => {
           modebar: r('.modebar'), legend: r('.legend .traces'), titles: r('.gtitle'), colorbars: r('.colorbar'),
           plots: r('.nsewdrag'), xtitles: r('[class*="xtitle"]')};
 })"""
-# the font size of the first chart title, and the grid images: natural and shown width, their image-rendering
+# the font size of the first chart title (scrolled into view: a live chart out of view is redrawn when it comes
+# back), and the grid images: natural and shown width, their image-rendering
 TITLE_PX = """() => { const t = document.querySelector('.js-plotly-plot .gtitle');
+                      if (t) t.closest('.js-plotly-plot').scrollIntoView({block: 'nearest'});
                       return t ? parseFloat(getComputedStyle(t).fontSize) : null; }"""
 IMAGES = """() => [...document.querySelectorAll('[data-testid="stImage"] img')].map((i) => (
   {natural: i.naturalWidth, shown: i.getBoundingClientRect().width, rendering: getComputedStyle(i).imageRendering}))"""

@@ -15,7 +15,7 @@ import numpy as np
 import pytest
 from PIL import Image
 
-from e2e_support import ARTIFACTS, errors, open_page, settle
+from e2e_support import ARTIFACTS, charts_rebuilt, errors, open_page, page_step, settle
 
 pytestmark = pytest.mark.e2e
 
@@ -96,6 +96,8 @@ def test_reconstructions_change_beside_fixed_inputs_while_training(server, tab):
             break
     page.screenshot(path=str(ARTIFACTS / "images-ae-lab-training.png"), full_page=True)
     assert src2 != src1, "the reconstruction panel did not refresh while training"
+    rebuilt = charts_rebuilt(page, lambda: page_step(page))      # the error chart updates in place
+    assert page.locator(".js-plotly-plot").count() >= 2 and not rebuilt, rebuilt
     assert a.shape == b.shape == before.shape
 
     # cut the panel into its groups: inputs stay identical, reconstructions beside them change
@@ -205,6 +207,8 @@ def test_image_gan_grid_evolves_and_can_be_scrubbed_back(server, tab):
         if (src2 != src1 and page.locator(".st-key-ig_scrub").count()) or time.monotonic() > deadline:
             break
     assert src2 != src1 and not np.array_equal(a, b), "the sample grid did not change while training"
+    rebuilt = charts_rebuilt(page, lambda: page_step(page))      # losses, D's outputs, quality, |grad|: in place
+    assert page.locator(".js-plotly-plot").count() >= 4 and not rebuilt, rebuilt
     page.get_by_role("button", name="Pause", exact=True).click()
     settle(page, strict=False)
     page.screenshot(path=str(ARTIFACTS / "images-gan-training.png"), full_page=True)
