@@ -148,16 +148,25 @@ class Cohort:
             self.pool.take_turn(self)
 
     def _restack(self, joiners: list[Any], leavers: list[Any]) -> None:
-        """New members in, leaving members out: every Trainer up to date first, then one Ensemble of the rest."""
-        if self.ens is not None:
-            self.ens.views()
-        self.ens = None
-        self.members = [r for r in self.members if r not in leavers] + joiners
+        """New members in, leaving members out. The Ensemble regroups: the leavers' Trainers are brought up to
+        date, the members that stay keep their stacked state, the joiners are stacked after them (a cohort of one
+        trains its Trainer directly)."""
+        keep = [k for k, r in enumerate(self.members) if r not in leavers]
+        self.members = [self.members[k] for k in keep] + joiners
         share = 1.0 / max(1, len(self.members))
         for r in self.members:
             r._overhead_share = share
         for r in leavers:
             r._overhead_share = 1.0
+        if self.ens is not None and len(self.members) > 1:
+            try:
+                self.ens.regroup(keep, [r.trainer for r in joiners])
+                return
+            except Exception as e:             # should not happen (one structure): restack from the Trainers
+                log.warning("cohort %s: cannot regroup its members (%s); restacking them", self.number, e)
+        if self.ens is not None:
+            self.ens.views()                   # (every Trainer up to date: the one left trains it directly)
+        self.ens = None
         if len(self.members) > 1:
             try:
                 self.ens = Ensemble([r.trainer for r in self.members])

@@ -119,6 +119,7 @@ class Stacked:
         self.t = {k: torch.stack([s[k] for s in states]) for k in states[0]}
         self.param_names = [n for n, _ in self.template.named_parameters()]
         self.buffer_names = [n for n in self.t if n not in set(self.param_names)]
+        self.grad = grad
         for n in self.param_names:
             self.t[n].requires_grad_(grad)
         self.generators = list(generators)
@@ -128,6 +129,19 @@ class Stacked:
 
     def params(self) -> list[torch.Tensor]:
         return [self.t[n] for n in self.param_names]
+
+    def regroup(self, keep: Sequence[int], modules: Sequence[nn.Module], generators: Sequence[torch.Generator]) -> None:
+        """Members `keep` (in that order) stay as they are stacked, `modules` are stacked after them."""
+        idx = torch.tensor(list(keep), dtype=torch.long, device=next(iter(self.t.values())).device)
+        states = [m.state_dict() for m in modules]
+        with torch.no_grad():
+            self.t = {n: torch.cat([v.index_select(0, idx), *[st[n].unsqueeze(0) for st in states]])
+                      for n, v in self.t.items()}
+        for n in self.param_names:
+            self.t[n].requires_grad_(self.grad)
+        self.generators = [self.generators[i] for i in keep] + list(generators)
+        self.K = len(self.generators)
+        self._targets = {}                       # (it held the old stacked tensors)
 
     @contextlib.contextmanager
     def inputs_only(self):
@@ -277,14 +291,18 @@ class StackedOptimizer:
         self.momentum = [c.optim.momentum for c in cfgs]
         self.wd = vec([c.optim.weight_decay for c in cfgs]) if any(c.optim.weight_decay for c in cfgs) else None
         self.mom = vec(self.momentum)
-        self.steps = [0] * len(solo)          # each member's optimiser step count (members may be at other steps)
-        self.sgd_started = [False] * len(solo)
-        self.state: list[dict[str, torch.Tensor]] = [self._import(i, solo) for i in range(len(params))]
+        self.steps, self.sgd_started = self._counts(solo)   # each member's optimiser step count (members may
+        self.state: list[dict[str, torch.Tensor]] = [self._import(i, solo) for i in range(len(params))]  # differ)
+
+    @staticmethod
+    def _counts(solo: Sequence[torch.optim.Optimizer]) -> tuple[list[int], list[bool]]:
+        """Each solo optimiser's step count and whether its momentum buffer exists (read at its last parameter)."""
+        per = [o.state.get(o.param_groups[0]["params"][-1], {}) for o in solo]
+        return [int(s["step"]) if "step" in s else 0 for s in per], [s.get("momentum_buffer") is not None for s in per]
 
     def _import(self, i: int, solo: Sequence[torch.optim.Optimizer]) -> dict[str, torch.Tensor]:
         """Stack the members' torch optimiser state of parameter i (zeros for a fresh optimiser)."""
         per = [o.state.get(o.param_groups[0]["params"][i], {}) for o in solo]
-        self.steps = [int(s["step"]) if "step" in s else 0 for s in per]
         names = {"adam": ("exp_avg", "exp_avg_sq"), "sgd": ("momentum_buffer",),
                  "rmsprop": ("square_avg", "momentum_buffer")}[self.kind]
         p = self.params[i]
@@ -292,9 +310,32 @@ class StackedOptimizer:
         for n in names:
             vals = [s.get(n) for s in per]
             out[n] = torch.stack([v if v is not None else torch.zeros_like(p[0]) for v in vals]).detach()
-        if self.kind == "sgd":
-            self.sgd_started = [s.get("momentum_buffer") is not None for s in per]
         return out
+
+    def regroup(self, keep: Sequence[int], params: list[torch.Tensor], solo: Sequence[torch.optim.Optimizer],
+                cfgs: Sequence[RunConfig]) -> None:
+        """Members `keep` stay with their state as it is; the members of `solo` (their torch optimisers, with
+        `cfgs`) join after them. `params`: the regrouped stacked parameters."""
+        if self.kind == "adam" and not all(o.defaults.get("fused") for o in solo):
+            raise ValueError("an ensemble's Adam members must use torch's fused Adam, as models.common builds them")
+        pick = lambda xs: [xs[i] for i in keep]  # noqa: E731
+        self.params = params
+        self.lr = pick(self.lr) + [o.param_groups[0]["lr"] for o in solo]
+        self.beta1 = pick(self.beta1) + [c.optim.beta1 for c in cfgs]
+        self.beta2 = pick(self.beta2) + [c.optim.beta2 for c in cfgs]
+        self.momentum = pick(self.momentum) + [c.optim.momentum for c in cfgs]
+        self.wd_each = pick(self.wd_each) + [float(c.optim.weight_decay) for c in cfgs]
+        steps, started = self._counts(solo) if solo else ([], [])
+        self.steps, self.sgd_started = pick(self.steps) + steps, pick(self.sgd_started) + started
+        dev = params[0].device
+        vec = lambda xs: torch.tensor([float(x) for x in xs], dtype=params[0].dtype, device=dev)  # noqa: E731
+        self.wd = vec(self.wd_each) if any(self.wd_each) else None
+        self.mom = vec(self.momentum)
+        idx = torch.tensor(list(keep), dtype=torch.long, device=dev)
+        self.state = [{n: torch.cat([v.index_select(0, idx), *([new[n]] if solo else [])])
+                       for n, v in old.items()}
+                      for old, new in zip(self.state, [self._import(i, solo) if solo else {}
+                                                       for i in range(len(params))])]
 
     def export(self, k: int, opt: torch.optim.Optimizer) -> None:
         """Write member k's state into its solo torch optimiser (what opt.state_dict() then saves)."""
@@ -412,16 +453,72 @@ class Ensemble:
         self.base_lr = {k: [t.schedulers[k].base_lrs[0] if t.schedulers[k] is not None else o.lr[i]
                             for i, t in enumerate(self.trainers)] for k, o in self.opt.items()}
         self.n_classes = models[0].n_classes
-        vec = lambda f: torch.tensor([float(f(c)) for c in self.cfgs], device=self.device)  # noqa: E731
-        self.h = {"gp": vec(lambda c: c.objective.gp), "r1": vec(lambda c: c.objective.r1 / 2),
-                  "r2": vec(lambda c: c.objective.r2 / 2), "clip": vec(lambda c: c.objective.clip),
-                  "target": vec(lambda c: tricks.real_target(c.tricks.label_smoothing)).view(-1, 1),
-                  "ac": vec(lambda c: c.tricks.ac_weight), "ema": vec(lambda c: 1.0 - c.tricks.ema)}
+        self._hyper()
         self.errors: list[str] = [""] * self.K
         self.steps = [t.step_count for t in self.trainers]   # members may be at different steps (a class cohort)
         self.seconds = 0.0
         self._stale: set[int] = set()             # members whose Trainer's weights lag the stacked state
         self._stale_opt: set[int] = set()         # ... whose optimiser state lags it
+
+    def _hyper(self) -> None:
+        """The members' per-member scalars as (K,) tensors."""
+        vec = lambda f: torch.tensor([float(f(c)) for c in self.cfgs], device=self.device)  # noqa: E731
+        self.h = {"gp": vec(lambda c: c.objective.gp), "r1": vec(lambda c: c.objective.r1 / 2),
+                  "r2": vec(lambda c: c.objective.r2 / 2), "clip": vec(lambda c: c.objective.clip),
+                  "target": vec(lambda c: tricks.real_target(c.tricks.label_smoothing)).view(-1, 1),
+                  "ac": vec(lambda c: c.tricks.ac_weight), "ema": vec(lambda c: 1.0 - c.tricks.ema)}
+
+    def regroup(self, keep: Sequence[int], joiners: Sequence[Trainer] = ()) -> None:
+        """Members `keep` (indices, in this order) stay, `joiners` come in after them, and the others leave with
+        their Trainers brought up to date. The members that stay are not written back and stacked again: their
+        stacked weights and optimiser state are kept as they are (indexed), the joiners' stacked onto them -- the
+        same ensemble as Ensemble([the stayers' views..., *joiners]) (tests/test_ensemble.py compares the two),
+        for the joiners' cost instead of every member's. A class cohort regroups whenever a student pauses or
+        presses Train: restacking all 30 members each time took ≈ 0.1 s, most of a batched step."""
+        keep = list(keep)
+        if sorted(set(keep)) != sorted(keep) or any(not 0 <= i < self.K for i in keep):
+            raise ValueError(f"keep must name distinct members of 0..{self.K - 1}, got {keep}")
+        if not keep and not joiners:
+            raise ValueError("an ensemble needs at least one member")
+        for t in joiners:
+            why = unsupported(t.cfg)
+            if why:
+                raise ValueError(why)
+            if structure(t.cfg) != structure(self.cfg):
+                raise ValueError("the members of an ensemble must share one structure (see ensemble.structure)")
+            nets = [(self.g, t.model.g), (self.d, t.model.d)] + \
+                ([(self.g_ema, t.model.g_ema)] if self.g_ema is not None else [])
+            for stacked, module in nets:             # (checked before anything changes: all or nothing)
+                sd = module.state_dict()
+                if sd.keys() != stacked.t.keys() or any(v.shape != stacked.t[n].shape[1:] for n, v in sd.items()):
+                    raise ValueError("a joining member's networks do not match the ensemble's")
+            if any(self.opt[n].fused and not t.model.optimizers[n].defaults.get("fused") for n in self.opt):
+                raise ValueError("an ensemble's Adam members must use torch's fused Adam, as models.common builds them")
+        for k in sorted(set(range(self.K)) - set(keep)):
+            self.view(k)                               # a leaver's Trainer: up to date, as a restack left it
+        models = [t.model for t in joiners]
+        gens = [t.gen for t in joiners]
+        self.g.regroup(keep, [m.g for m in models], gens)
+        self.d.regroup(keep, [m.d for m in models], gens)
+        if self.g_ema is not None:
+            self.g_ema.regroup(keep, [m.g_ema for m in models], gens)
+        cfgs = [t.cfg for t in joiners]
+        for name, params in (("d", self.d.params()), ("g", self.g.params())):
+            self.opt[name].regroup(keep, params, [m.optimizers[name] for m in models], cfgs)
+            self.base_lr[name] = [self.base_lr[name][i] for i in keep] + [
+                t.schedulers[name].base_lrs[0] if t.schedulers[name] is not None else
+                m.optimizers[name].param_groups[0]["lr"] for t, m in zip(joiners, models)]
+        new_index = {old: new for new, old in enumerate(keep)}
+        self._stale = {new_index[k] for k in self._stale if k in new_index}
+        self._stale_opt = {new_index[k] for k in self._stale_opt if k in new_index}
+        self.trainers = [self.trainers[i] for i in keep] + list(joiners)
+        self.errors = [self.errors[i] for i in keep] + [""] * len(joiners)
+        self.steps = [self.steps[i] for i in keep] + [t.step_count for t in joiners]
+        self.cfgs = [t.cfg for t in self.trainers]
+        first = self.trainers[0]
+        self.cfg, self.data, self.device = first.cfg, first.data, first.device
+        self.K = len(self.trainers)
+        self._hyper()
 
     # ---- random draws, member by member in the solo order --------------------------------------------
     def _each(self, draw) -> list[torch.Tensor]:

@@ -339,3 +339,53 @@ def test_load_into_copies_into_the_modules_tensors_as_load_state_dict_does():
     assert [id(v) for v in a.state_dict(keep_vars=True).values()] == ids
     fresh = Trainer(cfgs[0]).model.d.state_dict()
     assert any(not torch.equal(sa[n], fresh[n]) for n in sa)   # (member 1 trained: the copy changed the weights)
+
+
+@pytest.mark.parametrize("preset, updates", [
+    ("ring8-vanilla", {"optim.lr_decay": "linear", "train.steps": 200, "tricks.ema": 0.99,
+                       "objective.spectral_norm": "dg"}),
+    ("ring8-vanilla", {"optim.g_opt": "sgd", "optim.d_opt": "sgd", "optim.momentum": 0.9,
+                       "optim.weight_decay": 1e-3}),
+    ("digits-vanilla", {})])
+def test_regroup_is_the_ensemble_of_the_stayers_and_the_joiners(preset, updates):
+    """A class cohort's members come and go: regroup(keep, joiners) keeps the stayers' stacked state as it is and
+    stacks the joiners after them -- each member then trains exactly as its solo run (and as a fresh Ensemble of
+    the up-to-date Trainers would); the leavers' Trainers are up to date, weights and optimiser."""
+    cfgs = configs(preset, updates, seeds=(0, 1, 2, 3, 4))
+    cfgs = [c.with_updates(**{"optim.d_lr": c.optim.d_lr * (1 + 0.1 * i)}) for i, c in enumerate(cfgs)]
+    solo = [Trainer(c) for c in cfgs]
+    runs = [Trainer(c) for c in cfgs]
+    for t in (solo[3], runs[3]):
+        t.step(4)                                  # a joiner that trained alone before (a paused student's run)
+    ens = Ensemble(runs[:3])
+    ens.step(5)
+    for t in solo[:3]:
+        t.step(5)
+    ens.view(2, optimizer=False)                   # a snapshot read member 2's weights only
+    ens.regroup([2, 0], [runs[3], runs[4]])        # member 1 pauses; 3 (at step 4) and 4 (fresh) press Train
+    assert ens.K == 4 and ens.steps == [5, 5, 4, 0] and ens.trainers == [runs[2], runs[0], runs[3], runs[4]]
+    assert_same_run(solo[1], runs[1])              # the leaver's Trainer is its solo run, optimiser included
+    assert_same_run(solo[0], ens.view(1, optimizer=False))   # a stayer still reads as itself
+    ref = solo[1].model.optimizers["d"].state_dict()["state"]
+    got = runs[1].model.optimizers["d"].state_dict()["state"]
+    assert ref.keys() == got.keys() and ref
+    for i in ref:
+        for k, v in ref[i].items():
+            assert torch.allclose(v, got[i][k], rtol=1e-4, atol=1e-7), (i, k)
+    ens.step(6)
+    for t in (solo[2], solo[0], solo[3], solo[4]):
+        t.step(6)
+    for k, t in enumerate((solo[2], solo[0], solo[3], solo[4])):
+        assert_same_run(t, ens.view(k))
+    ens.regroup([3], [])                           # down to one member, then one back in
+    ens.regroup([0], [runs[1]])
+    ens.step(3)
+    for t in (solo[4], solo[1]):
+        t.step(3)
+    assert_same_run(solo[4], ens.view(0))
+    assert_same_run(solo[1], ens.view(1))
+    assert_same_run(solo[2], runs[2])              # (they left at the first of those two regroups)
+    assert_same_run(solo[0], runs[0])
+    with pytest.raises(ValueError, match="structure"):
+        ens.regroup([0], [Trainer(configs("ring8-vanilla", {"model.g_hidden": 32})[0])])
+    assert ens.K == 2                              # refused before anything changed
