@@ -17,8 +17,8 @@ good copy, finishing at the planned steps, divergence). At every chunk boundary 
 its runner has a command waiting (Pause, Step D / G, Reset, a read such as a checkpoint save), is stopping, or no
 longer trains at the fastest speed: its Trainer is brought up to date (weights, optimiser, scheduler, step) and
 its thread wakes up and executes the command alone -- so Step D / Step G act on that one member only. Runs that
-join or leave make the cohort restack its Ensemble from the members' Trainers (stack / unstack: cheap for the
-small models of a class).
+join or leave make the cohort regroup its Ensemble (`Ensemble.regroup`): the leavers' Trainers are brought up to
+date, the members that stay keep their stacked state, the joiners are stacked after them.
 
 Admission is a compute budget: one training slot of the `Admission` holds a whole cohort of up to `max_members`
 runs (GANAE_COHORT_SIZE, default 32), so `GANAE_MAX_TRAINING` counts cohorts (and runs that train alone: other
