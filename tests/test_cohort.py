@@ -234,6 +234,7 @@ def test_a_student_who_presses_train_sees_a_frame_after_one_batched_step():
         b._publish = spy
         b.play()
         assert until(lambda: b.status().cohort == 2 and b.status().step > 0, 30)
+        assert until(lambda: any(s > 0 for s in published), 30)     # (its status may say so before it publishes)
         assert [s for s in published if s > 0][0] == 1       # its first frame with steps: one, then the chunks go on
         assert until(lambda: b.status().step > 5, 30)
     finally:
