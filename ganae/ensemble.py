@@ -283,16 +283,20 @@ class StackedOptimizer:
             raise ValueError("an ensemble's Adam members must use torch's fused Adam, as models.common builds them")
         self.fused = kind == "adam"
         self.wd_each = [float(c.optim.weight_decay) for c in cfgs]
-        dev = params[0].device
         self.lr = [o.param_groups[0]["lr"] for o in solo]               # current lr of each member (python floats)
-        vec = lambda xs: torch.tensor([float(x) for x in xs], dtype=params[0].dtype, device=dev)  # noqa: E731
         self.beta1 = [c.optim.beta1 for c in cfgs]
         self.beta2 = [c.optim.beta2 for c in cfgs]
         self.momentum = [c.optim.momentum for c in cfgs]
-        self.wd = vec([c.optim.weight_decay for c in cfgs]) if any(c.optim.weight_decay for c in cfgs) else None
-        self.mom = vec(self.momentum)
+        self._vectors()
         self.steps, self.sgd_started = self._counts(solo)   # each member's optimiser step count (members may
         self.state: list[dict[str, torch.Tensor]] = [self._import(i, solo) for i in range(len(params))]  # differ)
+
+    def _vectors(self) -> None:
+        """The per-member weight decay and momentum as (K,) tensors (weight decay None when no member has any)."""
+        p = self.params[0]
+        vec = lambda xs: torch.tensor([float(x) for x in xs], dtype=p.dtype, device=p.device)  # noqa: E731
+        self.wd = vec(self.wd_each) if any(self.wd_each) else None
+        self.mom = vec(self.momentum)
 
     @staticmethod
     def _counts(solo: Sequence[torch.optim.Optimizer]) -> tuple[list[int], list[bool]]:
@@ -316,9 +320,7 @@ class StackedOptimizer:
                 cfgs: Sequence[RunConfig]) -> None:
         """Members `keep` stay with their state as it is; the members of `solo` (their torch optimisers, with
         `cfgs`) join after them. `params`: the regrouped stacked parameters."""
-        if self.kind == "adam" and not all(o.defaults.get("fused") for o in solo):
-            raise ValueError("an ensemble's Adam members must use torch's fused Adam, as models.common builds them")
-        pick = lambda xs: [xs[i] for i in keep]  # noqa: E731
+        pick = lambda xs: [xs[i] for i in keep]  # noqa: E731   (Ensemble.regroup checked the joiners' Adam)
         self.params = params
         self.lr = pick(self.lr) + [o.param_groups[0]["lr"] for o in solo]
         self.beta1 = pick(self.beta1) + [c.optim.beta1 for c in cfgs]
@@ -327,11 +329,8 @@ class StackedOptimizer:
         self.wd_each = pick(self.wd_each) + [float(c.optim.weight_decay) for c in cfgs]
         steps, started = self._counts(solo) if solo else ([], [])
         self.steps, self.sgd_started = pick(self.steps) + steps, pick(self.sgd_started) + started
-        dev = params[0].device
-        vec = lambda xs: torch.tensor([float(x) for x in xs], dtype=params[0].dtype, device=dev)  # noqa: E731
-        self.wd = vec(self.wd_each) if any(self.wd_each) else None
-        self.mom = vec(self.momentum)
-        idx = torch.tensor(list(keep), dtype=torch.long, device=dev)
+        self._vectors()
+        idx = torch.tensor(list(keep), dtype=torch.long, device=params[0].device)
         self.state = [{n: torch.cat([v.index_select(0, idx), *([new[n]] if solo else [])])
                        for n, v in old.items()}
                       for old, new in zip(self.state, [self._import(i, solo) if solo else {}
