@@ -456,9 +456,14 @@ def sidebar_status(status: RunStatus | None) -> None:
     if status is not None:
         st.markdown(f"**This run** `{status.run_id}`  \n{state_line(status)}", unsafe_allow_html=True)
     cohorts = " (a slot trains all the runs of one setup together)" if registry().pool is not None else ""
+    # unsafe_allow_html (numbers only here): Streamlit's browser code loads its HTML-in-markdown renderer (a 190 KB
+    # chunk) the first time a page shows such markdown, and shows that markdown only once it is loaded. The state
+    # line is the first one on a page, so a student's first Train waited for the download from a busy server before
+    # "training" appeared (1.4 s quiet, seconds in a class). Asked for here, on every page's first drawing, it is in
+    # the browser before anyone presses Train (tests/e2e/test_playground_e2e.py).
     st.caption(f"Training slots: {counts['running']} of {counts['limit']} busy{cohorts} · queued: "
                f"{counts['queued']} · runs training: {counts.get('training', counts['running'])} · "
-               f"runs on this server: {counts['runs']}")
+               f"runs on this server: {counts['runs']}", unsafe_allow_html=True)
 
 
 def show_error(e: Exception) -> None:

@@ -168,3 +168,54 @@ def test_the_server_sends_every_chart_whole_never_a_reference_to_the_browsers_ca
         announced, refs, errors = pool.submit(asyncio.run, redraws()).result(timeout=180)
     assert not errors, errors
     assert refs == 0 and announced == 0, (refs, announced)
+
+
+# In the page: when the state line first says "training" (a MutationObserver), every animation frame (a rAF loop),
+# and every Plotly.react call with how many frames had run since the state line appeared.
+PAINT_ORDER_JS = """([word, step]) => {
+  const g = window.__order = {line: null, frames: 0, framesAtLine: null, reacts: []};
+  const line = () => [...document.querySelectorAll('.ganae-step')].some(e => {
+    const box = e.closest('[data-testid="stMarkdownContainer"]') || e.parentElement;
+    return !e.closest('[data-stale="true"]') && box.innerText.includes(word)
+      && (step === null || Number(e.dataset.step) === step); });
+  new MutationObserver(() => { if (g.line === null && line()) { g.line = performance.now(); g.framesAtLine = g.frames; } })
+    .observe(document, {subtree: true, childList: true, characterData: true, attributes: true});
+  const tick = () => { g.frames++; requestAnimationFrame(tick); };
+  requestAnimationFrame(tick);
+  const P = window.Plotly, react = P.__react || P.react;
+  P.__react = react;
+  P.react = function () {
+    const lay = arguments[2] || {};
+    g.reacts.push({line: g.line !== null || line(), framesSince: g.line === null ? -1 : g.frames - g.framesAtLine,
+                   title: String((lay.title && (lay.title.text || lay.title)) || '').slice(0, 30)});
+    return react.apply(this, arguments);
+  };
+}"""
+
+
+def test_a_click_shows_its_state_before_the_charts_are_drawn(tab, server):
+    """The first Train adds six charts to the page, and its state line is the page's first markdown with HTML, which
+    Streamlit's browser code shows only once it has downloaded its renderer for that (a 190 KB chunk): the charts
+    were drawn and the state line still missing (1.4 s after the click on a quiet machine, 8 s on a laptop as busy as
+    benchmarks/classroom.py's). dashboard/runtime.py asks for the renderer when the page opens. Now, at each
+    Plotly.react after the click, the state line is in the page and an animation frame has run since; the same for
+    Step D on a paused run (its answer redraws every chart)."""
+    page = tab
+    page.goto(server + "/playground")
+    settle(page)
+    wait_for(lambda: chart(page, "The real data").get("real"), timeout=40)
+    for name, word in (("Train", "training"), ("Step D", "paused")):
+        step = None
+        if name == "Step D":                 # paused, nothing redraws by itself: all that is drawn answers the click
+            button(page, "Pause").click()
+            assert wait_for(lambda: page.get_by_text("paused").count() > 0, timeout=40)
+            settle(page)
+            time.sleep(1.0)
+            step = page_step(page) + 1
+        page.evaluate(PAINT_ORDER_JS, [word, step])
+        button(page, name).click()
+        assert wait_for(lambda: len(page.evaluate("() => window.__order.reacts")) >= 2, timeout=60), \
+            (name, page.evaluate("() => window.__order"))
+        order = page.evaluate("() => window.__order")
+        assert order["line"] is not None, (name, order)
+        assert all(r["line"] and r["framesSince"] >= 1 for r in order["reacts"]), (name, order["reacts"])
