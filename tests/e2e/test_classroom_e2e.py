@@ -93,3 +93,14 @@ def test_a_small_class_trains_without_errors_and_leaves_nothing_behind(result):
     # the server's answer was seen for every interaction (a wire client counts an interaction done only then)
     if s["clients"] == "wire":
         assert s["reply_n"] == s["interactions"] > 3 * sessions
+    else:
+        # Chromium students are timed on the page's own clock (benchmarks/classroom.py PAGE_CLOCK_JS): from the
+        # click's pointerdown to the frame that showed its effect, a span inside the driver's (its click call to its
+        # wait resolving), with the server's answer inside it; every interaction had both
+        for st in result["students"]:
+            for kind, own in st["latencies"].items():
+                driver, answers = st["driver_latencies"][kind], st["replies"].get(kind, [])
+                assert len(own) == len(driver) == len(answers), (kind, own, driver, answers)
+                assert all(0 <= a <= o + 0.02 and o <= d + 0.02 for a, o, d in zip(answers, own, driver)), \
+                    (kind, answers, own, driver)
+            assert st["first_step_s"] <= st["first_step_driver_s"] + 0.02
