@@ -470,6 +470,9 @@ class BrowserPage:
         page.on("console", lambda m: st.console_errors.append(m.text[:200]) if m.type == "error" else None)
         await page.goto(url, timeout=120_000)
         await page.locator(".st-key-pg_play [data-testid^='stBaseButton']:visible").first.wait_for(timeout=120_000)
+        # open = the page's first run has finished, as for a wire student: a click while it still runs waits for
+        # it (Streamlit runs the click's fragment after the full run), and that wait belongs to the page's opening
+        await page.locator("[data-testid='stApp'][data-test-script-state='notRunning']").wait_for(timeout=120_000)
 
     async def state(self) -> dict[str, Any] | None:
         try:
