@@ -414,7 +414,7 @@ class Student:
     latencies: dict[str, list[float]] = field(default_factory=dict)   # interaction -> seconds
     # interaction -> seconds from the click to the server's answer reaching the browser (before it is drawn)
     replies: dict[str, list[float]] = field(default_factory=dict)
-    open_s: float | None = None            # page opened -> the Playground's Train button on screen
+    open_s: float | None = None            # page opened -> the Playground's Train button on screen, its first run done
     first_step_s: float | None = None      # first Train click -> the step counter above 0 (queue wait included)
     # Chromium students: the same two timed from the driver's click call (see PAGE_CLOCK_JS)
     driver_latencies: dict[str, list[float]] = field(default_factory=dict)
@@ -460,6 +460,7 @@ class BrowserPage:
         self.st, self.browser, self.ctx, self.page = st, browser, None, None
         self._seen: set[str] = set()
         self._clicked: float | None = None     # the last Train / Pause / ... click's pointerdown, page clock (ms)
+        self._trained: float | None = None     # the first frame after it that showed a step above 0 (ms)
 
     async def open(self, url: str) -> None:
         self.ctx = await self.browser.new_context(viewport={"width": 1280, "height": 1000})
@@ -534,7 +535,7 @@ class BrowserPage:
 
     def first_step_s(self) -> float | None:
         """Seconds from the last click's pointerdown to the frame that showed a step above 0 (page clock)."""
-        t, c = getattr(self, "_trained", None), self._clicked
+        t, c = self._trained, self._clicked
         return None if t is None or c is None else max(0.0, t - c) / 1000
 
     async def check(self) -> None:
@@ -982,8 +983,8 @@ def summarise(students: list[Student], series: list[dict[str, Any]], before: dic
         "open_p95_s": _pct([s.open_s for s in students if s.open_s is not None], 0.95),
         "first_step_p50_s": _pct([s.first_step_s for s in students if s.first_step_s is not None], 0.5),
         "first_step_max_s": max((s.first_step_s for s in students if s.first_step_s is not None), default=None),
-        # per kind of student: over the wire it is the server's part; in Chromium it includes the first drawing of
-        # the charts in a browser that shares its core with the simulated rest of the class
+        # per kind of student: over the wire it is the server's part; in Chromium it runs to the first frame the page
+        # paints with a step above 0, in a browser that shares its core with the simulated rest of the class
         "first_step_by_client": {
             c: {"p50_s": _pct(v, 0.5), "max_s": max(v), "n": len(v)} | (
                 {"driver_p50_s": _pct(d, 0.5), "driver_max_s": max(d)} if d else {})

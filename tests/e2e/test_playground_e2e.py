@@ -170,14 +170,12 @@ def test_the_server_sends_every_chart_whole_never_a_reference_to_the_browsers_ca
     assert refs == 0 and announced == 0, (refs, announced)
 
 
-# In the page: when the state line first says "training" (a MutationObserver), every animation frame (a rAF loop),
-# and every Plotly.react call with how many frames had run since the state line appeared.
-PAINT_ORDER_JS = """([word, step]) => {
+# In the page: when the state line first shows `word` (benchmarks/classroom.py's SHOWS_JS, from a MutationObserver),
+# every animation frame (a rAF loop), and every Plotly.react call with how many frames had run since the state line
+# appeared and whether it draws a static (training) chart.
+PAINT_ORDER_JS = """([shows, word]) => {
   const g = window.__order = {line: null, frames: 0, framesAtLine: null, reacts: []};
-  const line = () => [...document.querySelectorAll('.ganae-step')].some(e => {
-    const box = e.closest('[data-testid="stMarkdownContainer"]') || e.parentElement;
-    return !e.closest('[data-stale="true"]') && box.innerText.includes(word)
-      && (step === null || Number(e.dataset.step) === step); });
+  const line = () => (0, eval)(shows)([[word], null]);
   new MutationObserver(() => { if (g.line === null && line()) { g.line = performance.now(); g.framesAtLine = g.frames; } })
     .observe(document, {subtree: true, childList: true, characterData: true, attributes: true});
   const tick = () => { g.frames++; requestAnimationFrame(tick); };
@@ -185,9 +183,7 @@ PAINT_ORDER_JS = """([word, step]) => {
   const P = window.Plotly, react = P.__react || P.react;
   P.__react = react;
   P.react = function () {
-    const lay = arguments[2] || {};
     g.reacts.push({line: g.line !== null || line(), framesSince: g.line === null ? -1 : g.frames - g.framesAtLine,
-                   title: String((lay.title && (lay.title.text || lay.title)) || '').slice(0, 30),
                    live: !!(arguments[3] && arguments[3].staticPlot)});
     return react.apply(this, arguments);
   };
@@ -202,6 +198,12 @@ def test_a_click_shows_its_state_before_the_charts_are_drawn(tab, server):
     Plotly.react that answers the click, the state line is in the page and an animation frame has run since it
     appeared; the same for Pause, whose answer redraws every chart (interactive again, no longer a static picture of
     a training run)."""
+    import importlib
+    import sys
+
+    from e2e_support import ROOT
+    sys.path.insert(0, str(ROOT / "benchmarks"))
+    shows = importlib.import_module("classroom").SHOWS_JS
     page = tab
     page.goto(server + "/playground")
     settle(page)
@@ -209,7 +211,7 @@ def test_a_click_shows_its_state_before_the_charts_are_drawn(tab, server):
     for name, word in (("Train", "training"), ("Pause", "paused")):
         if name == "Pause":
             time.sleep(2)                    # a few frames of training
-        page.evaluate(PAINT_ORDER_JS, [word, None])
+        page.evaluate(PAINT_ORDER_JS, [shows, word])
         button(page, name).click()
         # Pause's answer: the charts made interactive; a live frame already on its way may land first, static
         answers = (lambda o: [r for r in o["reacts"] if name == "Train" or not r["live"]])
