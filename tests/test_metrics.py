@@ -225,6 +225,18 @@ def test_flat_and_noise_have_no_period_and_ramp_is_not_converging():
     assert not M.oscillation(ramp)["converging"]
 
 
+def test_line_fit_is_polyfits_least_squares_line():
+    """The oscillation reading's line fits (trend, detrending, the spectrum's background) are np.polyfit's line in
+    closed form: the same slope and intercept on noisy data, on a log axis, and a flat answer for one x value."""
+    rng = np.random.default_rng(3)
+    for x in (np.arange(2.0), np.arange(50.0), np.arange(2000.0) * 7.0 + 3.0, np.log(np.arange(1.0, 800.0))):
+        y = rng.normal(size=len(x)) - 0.4 * x + 2.0
+        np.testing.assert_allclose(M._line(x, y), np.polyfit(x, y, 1), rtol=1e-9, atol=1e-12)
+    slope, intercept = M._line(np.arange(10.0), 3.0 * np.arange(10.0) - 1.0)
+    assert slope == pytest.approx(3.0) and intercept == pytest.approx(-1.0)
+    assert M._line(np.full(4, 2.0), np.arange(4.0)) == (0.0, 1.5)
+
+
 def test_rolling_amplitude_of_a_sine():
     t = np.arange(400)
     amp = M.rolling_amplitude(0.5 * np.sin(2 * np.pi * t / 20), window=80)
