@@ -14,6 +14,11 @@ redraws every few seconds until something happens). `live_chart(build, key, memo
 figure's JSON of that snapshot: the same snapshot object with the same options is not built again (`memo()`, a
 small process-wide cache that holds no snapshot alive).
 
+The component's data is one UTF-8 JSON document in bytes (`payload`), with the figure's JSON written into it as it
+is: given a dict, Streamlit would JSON-encode the figure's text again (escaping every quote) and once more, sorted,
+to name the element -- twice the figure's size in Python on every frame of every live page. Bytes it forwards as
+they are and names by a hash.
+
 plotly.js itself is the copy shipped inside the plotly Python package, served by Streamlit's static file
 serving (`server.enableStaticServing = true` in .streamlit/config.toml) from dashboard/static/. When static
 serving is off, `live_chart` falls back to `st.plotly_chart`, so pages work either way.
@@ -57,6 +62,7 @@ TEMPLATE = {
         "hoverlabel": {"font": {"family": '"Source Sans Pro", sans-serif'}},
     }
 }
+_TEMPLATE_JSON = json.dumps(TEMPLATE, separators=(",", ":"))
 
 _JS = """
 // plotly.py sends numpy arrays as {dtype, bdata (base64), shape}; plotly.js decodes them with a slow base64
@@ -109,17 +115,19 @@ export default function(component) {
     div.style.width = '100%';
     parentElement.appendChild(div);
   }
-  // a rerun that sends the same figure (a click elsewhere on the page, a paused run) costs nothing here
-  const stamp = data.figure + '|' + JSON.stringify(data.config || {});
+  // data: the bytes of {figure, template, config, src} (livechart.payload). A rerun that sends the same figure
+  // (a click elsewhere on the page, a paused run) costs nothing here.
+  const stamp = new TextDecoder().decode(data);
   if (div.__ganaeStamp === stamp && div.data) return;
   div.__ganaeStamp = stamp;
+  const msg = JSON.parse(stamp);
   const build = () => {
-    const fig = decodeArrays(JSON.parse(data.figure));
+    const fig = decodeArrays(msg.figure);
     fig.layout = fig.layout || {};
-    fig.layout.template = data.template;
+    fig.layout.template = msg.template;
     fig.layout.autosize = true;
     div.style.height = (fig.layout.height || 400) + 'px';
-    const config = Object.assign({responsive: true, displaylogo: false}, data.config || {});
+    const config = Object.assign({responsive: true, displaylogo: false}, msg.config || {});
     return window.Plotly.react(div, fig.data || [], fig.layout, config);
   };
   // A chart scrolled out of view is not redrawn while a run trains: its newest figure waits and is drawn the
@@ -131,9 +139,9 @@ export default function(component) {
   if (!window.__ganaePlotly) {
     window.__ganaePlotly = new Promise((resolve, reject) => {
       const s = document.createElement('script');
-      s.src = data.src;
+      s.src = msg.src;
       s.onload = resolve;
-      s.onerror = () => { window.__ganaePlotly = null; reject(new Error('plotly.js did not load from ' + data.src)); };
+      s.onerror = () => { window.__ganaePlotly = null; reject(new Error('plotly.js did not load from ' + msg.src)); };
       document.head.appendChild(s);
     });
   }
@@ -250,6 +258,13 @@ def figure_json(fig: go.Figure) -> str:
         return pio.to_json(f, validate=False)
 
 
+def payload(figure: str, config: dict[str, Any]) -> bytes:
+    """The component's data: {"figure": <the figure's JSON, as it is>, "template", "config", "src"} as UTF-8 bytes
+    (see the module's docstring: a dict would have Streamlit encode the figure's text twice more)."""
+    return "".join(('{"figure":', figure, ',"template":', _TEMPLATE_JSON, ',"config":', json.dumps(config, sort_keys=True),
+                    ',"src":', json.dumps(f"./app/static/{PLOTLY_JS}"), "}")).encode()
+
+
 def live_chart(fig: go.Figure | Callable[[], go.Figure], key: str, config: dict[str, Any] | None = None,
                memo_on: tuple | None = None) -> None:
     """Draw `fig` (a figure, or a function that builds it); redrawing with the same key updates the chart in place
@@ -272,5 +287,4 @@ def live_chart(fig: go.Figure | Callable[[], go.Figure], key: str, config: dict[
 
     text = memo(f"chart:{key}", memo_on[0], (*memo_on[1:], charts.projector()), to_json) if memo_on is not None \
         else to_json()
-    _component()(data={"figure": text, "template": TEMPLATE, "config": config,
-                       "src": f"./app/static/{PLOTLY_JS}"}, key=key)
+    _component()(data=payload(text, config), key=key)
