@@ -47,8 +47,23 @@ STATS_EVERY_S = 1.0
 # 506 steps per student in 5 min against 1,054 with the queue). With the training process (GANAE_TRAIN_PROCESS=1)
 # and cheaper clicks and redraws a class of 20 trains 1,134 steps each with nobody queued, but clicks are still
 # slower than with the queue (README "Serving a class"), so it stays opt-in.
-MAX_TRAINING = int(os.environ.get("GANAE_MAX_TRAINING", "0")) or (os.cpu_count() or 1)
 COHORTS = os.environ.get("GANAE_COHORTS", "0") == "1"
+# With cohorts a slot holds a whole setup's runs, and the cohorts training at once share the cores: a class whose
+# students chose 4 setups (a mixed class) trained each student 1.8x the steps with 4 slots on one core as with 2
+# slots taken in turns of 20 s, and nobody waited for a turn (README "Serving a class"). So the default is
+# COHORT_SLOTS_PER_CORE per core with cohorts, one per core without (solo runs: more threads only fight).
+COHORT_SLOTS_PER_CORE = 2
+
+
+def training_slots(env: str | None, cores: int, cohorts: bool) -> int:
+    """GANAE_MAX_TRAINING (`env`), else the default: a slot per core, COHORT_SLOTS_PER_CORE per core with cohorts."""
+    n = int(env or 0)
+    if n > 0:
+        return n
+    return max(1, cores) * (COHORT_SLOTS_PER_CORE if cohorts else 1)
+
+
+MAX_TRAINING = training_slots(os.environ.get("GANAE_MAX_TRAINING"), os.cpu_count() or 1, COHORTS)
 # Training threads run this much nicer than the server's other threads (Linux): when the CPU is short -- a class on
 # a small server, or the browser on the same laptop -- clicks and redraws get it first and training takes the rest
 # (benchmarks/classroom.py, README "Serving a class").
@@ -152,7 +167,11 @@ def registry() -> Registry:
     # this process's GIL. An address or process that cannot be used is said in the sidebar (device_text) and runs
     # stay here.
     place = _placement()
-    limit = MAX_TRAINING if place is None else (int(os.environ.get("GANAE_MAX_TRAINING", "0")) or -1)
+    # (on Ray the cluster's admission counts the cluster's cores: -1 leaves it to it; a training process beside
+    # this server has this machine's cores)
+    from ganae.placement import RayPlacement
+    ray = isinstance(place, RayPlacement)
+    limit = -1 if ray and not int(os.environ.get("GANAE_MAX_TRAINING", "0") or 0) else MAX_TRAINING
     reg = Registry(limit=limit, grace_s=GRACE_S, reap_every_s=REAP_EVERY_S, placement=place,
                    runner_kwargs={"nice": TRAIN_NICE, "gate": GATE}, cohorts=COHORTS)
     reg.start_reaper()

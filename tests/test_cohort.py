@@ -321,3 +321,28 @@ def test_members_coming_and_going_regroup_the_ensemble_instead_of_rebuilding_it(
         assert_same_run(solo(cfg(0), t.step_count), t)
     finally:
         reg.shutdown()
+
+
+def test_with_cohorts_the_default_slots_let_a_mixed_class_train_all_its_setups_at_once(monkeypatch):
+    """dashboard.runtime's default with cohorts is two slots per core (one without: solo runs only fight), so on
+    a 2-core server a mixed class of 4 setups trains them all at once -- none queued, no turns -- where a slot per
+    core made two of them wait for a turn. GANAE_MAX_TRAINING still decides when it is set."""
+    from dashboard.runtime import training_slots
+    assert training_slots(None, 2, cohorts=False) == 2 and training_slots("", 2, cohorts=True) == 4
+    assert training_slots("3", 2, cohorts=True) == 3 and training_slots("0", 1, cohorts=True) == 2
+    monkeypatch.setattr(cohort_mod, "SLICE_S", 0.6)
+    setups = [{}, {"objective.loss": "ls"}, {"objective.loss": "hinge"}, {"tricks.ema": 0.999}]
+    for slots, waiting in ((training_slots(None, 2, cohorts=False), 2), (training_slots(None, 2, cohorts=True), 0)):
+        reg = registry(limit=slots)
+        try:
+            runs = [reg.create(cfg(i, **{"train.steps": 1_000_000, **u})) for i, u in enumerate(setups)]
+            for r in runs:
+                r.play()
+            assert until(lambda: sum(r.status().state == "running" for r in runs) == min(slots, 4))
+            queued = sum(r.status().state == "queued" for r in runs)
+            assert queued == waiting and reg.counts()["running"] == min(slots, 4)
+            if not waiting:
+                assert until(lambda: all(r.status().step > 0 for r in runs))
+        finally:
+            reg.shutdown()
+        assert until(lambda: not cohort_threads() and not runner_threads(), timeout=10)
