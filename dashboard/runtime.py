@@ -64,6 +64,7 @@ def training_slots(env: str | None, cores: int, cohorts: bool) -> int:
 
 
 MAX_TRAINING = training_slots(os.environ.get("GANAE_MAX_TRAINING"), os.cpu_count() or 1, COHORTS)
+MAX_TRAINING_SET = int(os.environ.get("GANAE_MAX_TRAINING") or 0) > 0     # (else the default above)
 # Training threads run this much nicer than the server's other threads (Linux): when the CPU is short -- a class on
 # a small server, or the browser on the same laptop -- clicks and redraws get it first and training takes the rest
 # (benchmarks/classroom.py, README "Serving a class").
@@ -170,8 +171,7 @@ def registry() -> Registry:
     # (on Ray the cluster's admission counts the cluster's cores: -1 leaves it to it; a training process beside
     # this server has this machine's cores)
     from ganae.placement import RayPlacement
-    ray = isinstance(place, RayPlacement)
-    limit = -1 if ray and not int(os.environ.get("GANAE_MAX_TRAINING", "0") or 0) else MAX_TRAINING
+    limit = -1 if isinstance(place, RayPlacement) and not MAX_TRAINING_SET else MAX_TRAINING
     reg = Registry(limit=limit, grace_s=GRACE_S, reap_every_s=REAP_EVERY_S, placement=place,
                    runner_kwargs={"nice": TRAIN_NICE, "gate": GATE}, cohorts=COHORTS)
     reg.start_reaper()
