@@ -1076,7 +1076,9 @@ def classroom(sessions: int = 20, seconds: float = 300.0, grace: float = 20.0, m
                                             lecturer=lecturer))
             finally:
                 stop_server(proc)
-    out["summary"]["max_training"] = max_training or (ray_nodes if replicas else os.cpu_count())
+    # (the server's default: a slot per core, two per core with cohorts -- dashboard.runtime.training_slots)
+    per_core = 2 if {**os.environ, **(extra_env or {})}.get("GANAE_COHORTS") == "1" else 1
+    out["summary"]["max_training"] = max_training or (ray_nodes if replicas else (os.cpu_count() or 1) * per_core)
     out["summary"]["browser_nice"] = browser_nice
     out["summary"]["server_cpus"] = sorted(server_cpus) if server_cpus else None
     out["summary"]["client_cpus"] = sorted(client_cpus) if client_cpus else None
@@ -1245,7 +1247,8 @@ def main() -> None:
     g.add_argument("--minutes", type=float, help="how long each student trains and watches (default 5)")
     g.add_argument("--seconds", type=float, help="the same in seconds")
     ap.add_argument("--grace", type=float, default=20.0, help="GANAE_GRACE_S of the server (s)")
-    ap.add_argument("--max-training", type=int, default=0, help="GANAE_MAX_TRAINING (0: the number of cores)")
+    ap.add_argument("--max-training", type=int, default=0,
+                    help="GANAE_MAX_TRAINING (0: the server's default, a slot per core, two per core with --cohorts)")
     ap.add_argument("--ramp", type=float, default=0.5, help="seconds between two students' arrivals")
     ap.add_argument("--seed", type=int, default=0)
     ap.add_argument("--browser-nice", type=int, default=0,

@@ -261,7 +261,8 @@ def figure_json(fig: go.Figure) -> str:
 def payload(figure: str, config: dict[str, Any]) -> bytes:
     """The component's data: {"figure": <the figure's JSON, as it is>, "template", "config", "src"} as UTF-8 bytes
     (see the module's docstring: a dict would have Streamlit encode the figure's text twice more)."""
-    return "".join(('{"figure":', figure, ',"template":', _TEMPLATE_JSON, ',"config":', json.dumps(config, sort_keys=True),
+    return "".join(('{"figure":', figure, ',"template":', _TEMPLATE_JSON,
+                    ',"config":', json.dumps(config, sort_keys=True),
                     ',"src":', json.dumps(f"./app/static/{PLOTLY_JS}"), "}")).encode()
 
 
