@@ -62,7 +62,8 @@ TEMPLATE = {
         "hoverlabel": {"font": {"family": '"Source Sans Pro", sans-serif'}},
     }
 }
-_TEMPLATE_JSON = json.dumps(TEMPLATE, separators=(",", ":"))
+_TEMPLATE_JSON = json.dumps(TEMPLATE, separators=(",", ":"))      # (the parts of every payload that never change)
+_SRC_JSON = json.dumps(f"./app/static/{PLOTLY_JS}")
 
 _JS = """
 // plotly.py sends numpy arrays as {dtype, bdata (base64), shape}; plotly.js decodes them with a slow base64
@@ -263,7 +264,7 @@ def payload(figure: str, config: dict[str, Any]) -> bytes:
     (see the module's docstring: a dict would have Streamlit encode the figure's text twice more)."""
     return "".join(('{"figure":', figure, ',"template":', _TEMPLATE_JSON,
                     ',"config":', json.dumps(config, sort_keys=True),
-                    ',"src":', json.dumps(f"./app/static/{PLOTLY_JS}"), "}")).encode()
+                    ',"src":', _SRC_JSON, "}")).encode()
 
 
 def live_chart(fig: go.Figure | Callable[[], go.Figure], key: str, config: dict[str, Any] | None = None,
