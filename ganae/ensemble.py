@@ -54,6 +54,7 @@ from torch.optim.adam import adam as adam_functional
 
 from . import nets, objectives, tricks
 from .config import RunConfig
+from .device import keep_freed_memory
 from .trainer import PARTS, DivergenceError, Snapshot, Trainer
 
 log = logging.getLogger(__name__)
@@ -436,6 +437,7 @@ class Ensemble:
                 raise ValueError(why)
         if len(keys) > 1:
             raise ValueError("the members of an ensemble must share one structure (see ensemble.structure)")
+        keep_freed_memory()                       # K-fold activations: reuse freed memory, fault no pages per step
         first = self.trainers[0]
         self.cfgs = [t.cfg for t in self.trainers]
         self.cfg, self.data, self.device = first.cfg, first.data, first.device
