@@ -156,8 +156,10 @@ class Cohort:
         share = 1.0 / max(1, len(self.members))
         for r in self.members:
             r._overhead_share = share
-        for r in leavers:
-            r._overhead_share = 1.0
+        # (the leavers keep theirs: a member out for its student's Pause or Step D is still one of a class on this
+        # core, and its Step D does not buy an evaluation the class's budget would not give it -- a class of 30
+        # clicking Step D every few seconds spent 3 % of the training process on those; a run that goes on training
+        # alone gets the whole budget back, Runner._run_chunk)
         if self.ens is not None and len(self.members) > 1:
             try:
                 self.ens.regroup(keep, [r.trainer for r in joiners])

@@ -534,6 +534,7 @@ class Runner(LiveRunner):
             if self._pool.waiting_turn(self):       # its cohort gave the slot to another setup for a turn
                 self._set_state("queued", TURN_MESSAGE.format(slice=cohort_mod.SLICE_S))
                 return
+        self._overhead_share = 1.0                  # training alone: the whole overhead budget is its own
         n = self._chunk_size()
         if not self._train(n, "both"):
             return

@@ -29,7 +29,8 @@ def cfg(seed: int, **updates):
 
 def registry(**kw) -> Registry:
     kw.setdefault("limit", 1)
-    return Registry(cohorts=True, grace_s=60, runner_kwargs=QUIET, **kw)
+    kw.setdefault("runner_kwargs", QUIET)
+    return Registry(cohorts=True, grace_s=60, **kw)
 
 
 def until(pred, timeout=60.0) -> bool:
@@ -346,3 +347,33 @@ def test_with_cohorts_the_default_slots_let_a_mixed_class_train_all_its_setups_a
         finally:
             reg.shutdown()
         assert until(lambda: not cohort_threads() and not runner_threads(), timeout=10)
+
+
+def test_a_member_out_for_a_command_keeps_the_class_budget_and_alone_gets_the_whole_one():
+    """Evaluations and snapshots take at most a share of the wall time, split among a cohort's members. A member
+    that leaves for its student's Pause / Step D keeps its part of the class's budget (so the Step D a class clicks
+    every few seconds does not buy each of them an evaluation); a run that trains alone again gets the whole budget.
+    Here an evaluation is said to cost 1 s of CPU and the last one was 30 s ago: due with the whole budget
+    (1 s / 5 % = 20 s), not with a member's part of it."""
+    reg = registry(limit=2, runner_kwargs={"eval_every_steps": 10**9, "eval_every_s": 0.0})
+    try:
+        a, b = (reg.create(cfg(s, **{"train.steps": 10**6})) for s in (0, 1))
+        a.play(), b.play()
+        assert until(lambda: a.status().cohort == 2 and b.status().cohort == 2 and a.status().step > 5)
+        a.pause()
+        share = a._overhead_share
+        assert share <= 0.55                                  # one of two (times the cohort's part of the core)
+        evals = len(a.trainer.evals)
+        a._eval_cost, a._last_eval_t = 1.0, time.perf_counter() - 30.0
+        a.step(1, "d")
+        assert a._overhead_share == share and len(a.trainer.evals) == evals           # no evaluation bought
+        a.set_speed(2, frame_s=0.05)                          # slow motion trains alone, with the whole budget
+        a.play()
+        assert until(lambda: a._overhead_share == 1.0 and a.status().step > 20)
+        a.pause()
+        evals = len(a.trainer.evals)
+        a._eval_cost, a._last_eval_t = 1.0, time.perf_counter() - 30.0
+        a.step(1, "d")
+        assert len(a.trainer.evals) == evals + 1
+    finally:
+        reg.shutdown()
