@@ -13,6 +13,9 @@ from __future__ import annotations
 
 import gc
 import math
+import os
+import subprocess
+import sys
 import time
 import weakref
 from pathlib import Path
@@ -321,8 +324,20 @@ def test_live_redraws_space_out_when_many_pages_are_live(monkeypatch):
     reg.running, reg.queued = 2, 18                                # a class of 20 on one server process
     assert runtime.run_every(status("running")) == pytest.approx(20 * 0.15 / 0.5)
     assert runtime.run_every(status("queued")) == pytest.approx(6.0)
+    monkeypatch.setattr(runtime, "REDRAW_SHARE", 0.35)             # GANAE_REDRAW_SHARE: more of the core trains
+    assert runtime.run_every(status("running")) == pytest.approx(round(20 * 0.15 / 0.35, 1))
+    monkeypatch.setattr(runtime, "REDRAW_SHARE", 0.5)
     monkeypatch.setattr(runtime, "FRAME_COST_S", 0.0)              # GANAE_FRAME_COST_S=0: fixed intervals
     assert runtime.run_every(status("running")) == 1.0 and runtime.run_every(status("queued")) == 1.0
+
+
+def test_the_redraw_share_is_read_from_the_environment_and_kept_in_range():
+    code = "import dashboard.runtime as r; print(r.REDRAW_SHARE)"
+    root = Path(__file__).resolve().parent.parent
+    read = lambda v: float(subprocess.run([sys.executable, "-c", code], cwd=root, capture_output=True, text=True,
+                                          check=True, env={**os.environ, "PYTHONPATH": str(root),
+                                                           "GANAE_REDRAW_SHARE": v}).stdout.split()[-1])
+    assert read("0.35") == 0.35 and read("") == 0.5 and read("7") == 1.0 and read("0") == 0.05
 
 
 # ---- the server's Python stays free for training -------------------------------------------------------------------
