@@ -279,7 +279,8 @@ class Trainer:
             points and the manifold, so D's verdict lies under everything drawn (probability for minimax / ns).
             heat_x / heat_y: the grid's coordinates; a new region (G moved) gives a new grid.
         manifold: (manifold, manifold, 2) -- G applied to a grid over the first two noise dimensions.
-        arrows: (arrows, 4) -- x, y of a generated point and -∂L_G/∂x there: where G's loss pushes that sample.
+        arrows: (arrows, 4) -- x, y of a generated point (the first `arrows` of the samples drawn) and -∂L_G/∂x
+            there: where G's loss pushes that sample.
         `samples`: this model's `samples()`, when the caller has them already.
         """
         m = self.model
@@ -303,7 +304,7 @@ class Trainer:
                 gy = torch.linspace(y0, y1, resolution, device=self.device)
                 grid = torch.stack(torch.meshgrid(gx, gy, indexing="xy"), dim=-1).reshape(-1, 2)
                 heat = d_output(self.cfg.objective.loss, m.d(grid)).reshape(resolution, resolution)
-                pts = m.generate(self.fixed_z[:arrows], None if self.fixed_y is None else self.fixed_y[:arrows])
+                pts = samples[:arrows]             # the arrows start at the drawn samples (G of the first fixed z)
             with torch.enable_grad():
                 p = pts.detach().requires_grad_(True)
                 (grad,) = torch.autograd.grad(g_loss(self.cfg.objective.loss, m.d(p)) * len(p), p)

@@ -154,7 +154,10 @@ def test_heatmap_covers_generated_points_off_the_data_and_follows_them():
 def test_gradient_arrows_point_where_the_generator_loss_falls():
     t = Trainer(cfg())
     t.step(100)
-    arrows = t.snapshot().visuals["arrows"]
+    snap = t.snapshot()
+    arrows = snap.visuals["arrows"]
+    # they start at the samples drawn (not at a second, separately computed copy of them)
+    np.testing.assert_array_equal(arrows[:, :2], snap.samples[:len(arrows)])
     pts, dirs = torch.tensor(arrows[:, :2]), torch.tensor(arrows[:, 2:])
     from ganae.objectives import g_loss
     with torch.no_grad():
