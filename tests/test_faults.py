@@ -311,6 +311,7 @@ def test_live_redraws_space_out_when_many_pages_are_live(monkeypatch):
     monkeypatch.setattr(runtime, "registry", lambda: reg)
     monkeypatch.setattr(runtime, "REFRESH_S", 1.0)
     monkeypatch.setattr(runtime, "FRAME_COST_S", 0.15)
+    monkeypatch.setattr(runtime, "REDRAW_SHARE", 0.5)             # (the default is 0.35: below)
     assert runtime.run_every(None) is None
     assert runtime.run_every(status("paused")) is None and runtime.run_every(status("finished")) is None
     # a watcher's page keeps looking at a paused run: only the owner can resume it, the watcher must notice
@@ -326,6 +327,11 @@ def test_live_redraws_space_out_when_many_pages_are_live(monkeypatch):
     assert runtime.run_every(status("queued")) == pytest.approx(6.0)
     monkeypatch.setattr(runtime, "REDRAW_SHARE", 0.35)             # GANAE_REDRAW_SHARE: more of the core trains
     assert runtime.run_every(status("running")) == pytest.approx(round(20 * 0.15 / 0.35, 1))
+    monkeypatch.setattr(runtime, "FRAME_COST_S", 0.05)             # the defaults: 30 pages every 4.3 s, 7 every 1 s
+    reg.running, reg.queued = 1, 29
+    assert runtime.run_every(status("running")) == pytest.approx(4.3)
+    reg.running, reg.queued = 1, 6
+    assert runtime.run_every(status("running")) == 1.0
     monkeypatch.setattr(runtime, "REDRAW_SHARE", 0.5)
     monkeypatch.setattr(runtime, "FRAME_COST_S", 0.0)              # GANAE_FRAME_COST_S=0: fixed intervals
     assert runtime.run_every(status("running")) == 1.0 and runtime.run_every(status("queued")) == 1.0
@@ -337,7 +343,7 @@ def test_the_redraw_share_is_read_from_the_environment_and_kept_in_range():
     read = lambda v: float(subprocess.run([sys.executable, "-c", code], cwd=root, capture_output=True, text=True,
                                           check=True, env={**os.environ, "PYTHONPATH": str(root),
                                                            "GANAE_REDRAW_SHARE": v}).stdout.split()[-1])
-    assert read("0.35") == 0.35 and read("") == 0.5 and read("7") == 1.0 and read("0") == 0.05
+    assert read("0.5") == 0.5 and read("") == 0.35 and read("7") == 1.0 and read("0") == 0.05
 
 
 # ---- the server's Python stays free for training -------------------------------------------------------------------
