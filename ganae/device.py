@@ -107,9 +107,10 @@ def keep_freed_memory() -> bool:
     serves blocks that large by mmap, or from the top of its heap and trims the heap back to the system whenever more
     than ~1.5 MB lie free there (both thresholds adapt to the largest block freed so far). At every step the
     batched model frees and re-allocates tens of such blocks: measured, a 24-member cohort of the Playground's
-    default took ~1,300 page faults per step, 4 of its 19 ms in the kernel. With the heap keeping up to
-    KEEP_FREED_BYTES free and blocks under MMAP_ABOVE_BYTES coming from it, the same step faults no page (the
-    steady state reuses the same memory), and the process's size stays what its largest step needs.
+    default took ~1,060-1,300 page faults per step, 4 of its 19 ms in the kernel. With the heap keeping up to
+    KEEP_FREED_BYTES free and blocks under MMAP_ABOVE_BYTES coming from it, the same step's tensors fault no page
+    (the steady state reuses the same memory; the 0-40 faults a step left are Python's own object arenas), and the
+    process's size stays what its largest step needs.
     (benchmarks/ensemble.py prints the page faults per step, `--plain-malloc` without this; tests/test_ensemble.py
     checks it.)
     Setting it is process-wide and once is enough; the ensembles call it when they are made."""

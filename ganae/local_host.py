@@ -13,12 +13,13 @@ takes the rest at full speed -- and a page's question to a run is a message.
 
 It is RayPlacement's design on one machine (ganae/placement.py): the same RunHost (a Runner per run, class cohorts)
 lives in the child process with a plain Admission; the same RemoteRunner stands for each run in the web server;
-`call(host, method, ...)` is a message over a socket pair, cloudpickled to the child (a page's `runner.call(lambda t:
-...)` travels) and pickled back (`answer_bytes`), answered on a thread of the child so a long command does not hold up status polls. The child is
-started with `python -c` (not multiprocessing: the server's __main__ is not imported again), warms up before the
-first run, and exits when the server does: the server's end of the socket is its alone (not inherited), so it
-closes when the server ends however it ends. (Not PR_SET_PDEATHSIG: it fires when the *thread* that started the
-child ends, and the registry is made on a page's or the startup's thread.) A run whose process died turns into state "error" with a sentence; Reset starts it again in a new process.
+`call(host, method, ...)` is a message over a socket pair, cloudpickled to the child (a page's `runner.call(lambda
+t: ...)` travels) and pickled back (`answer_bytes`), answered on a thread of the child so a long command does not
+hold up status polls. The child is started with `python -c` (not multiprocessing: the server's __main__ is not
+imported again), warms up before the first run, and exits when the server does: the server's end of the socket is
+its alone (not inherited), so it closes when the server ends however it ends. (Not PR_SET_PDEATHSIG: it fires when
+the *thread* that started the child ends, and the registry is made on a page's or the startup's thread.) A run whose
+process died turns into state "error" with a sentence; Reset starts it again in a new process.
 """
 from __future__ import annotations
 
