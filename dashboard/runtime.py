@@ -93,7 +93,14 @@ REFRESH_S = float(os.environ.get("GANAE_REFRESH_S", "0") or 0) or (1.0 if (os.cp
 # 1,346-1,980 with clicks answered sooner (drawn p95 0.77-1.13 s vs 0.89-1.49 s); up to 7 live pages are not
 # affected (README "Serving a class").
 FRAME_COST_S = float(os.environ.get("GANAE_FRAME_COST_S", "0.05"))
-REDRAW_SHARE = min(1.0, max(0.05, float(os.environ.get("GANAE_REDRAW_SHARE", "0.35") or 0.35)))
+
+
+def redraw_share(raw: str | None) -> float:
+    """GANAE_REDRAW_SHARE's value as a share of the core: 0.35 when unset or empty, kept within 0.05-1."""
+    return min(1.0, max(0.05, float(raw or 0.35)))
+
+
+REDRAW_SHARE = redraw_share(os.environ.get("GANAE_REDRAW_SHARE"))
 QUEUED_EVERY_S = 2.0
 WATCH_EVERY_S = 2.0         # a watcher's page of a paused / finished run checks this often whether its owner went on
 QUERY_KEY = "run"

@@ -337,13 +337,14 @@ def test_live_redraws_space_out_when_many_pages_are_live(monkeypatch):
     assert runtime.run_every(status("running")) == 1.0 and runtime.run_every(status("queued")) == 1.0
 
 
-def test_the_redraw_share_is_read_from_the_environment_and_kept_in_range():
+def test_the_redraw_share_is_read_from_the_environment_and_kept_in_range(monkeypatch):
+    assert [runtime.redraw_share(v) for v in ("0.5", "", None, "7", "0")] == [0.5, 0.35, 0.35, 1.0, 0.05]
+    # the module's value is the environment's, read when it is imported (one process: the others are the function's)
     code = "import dashboard.runtime as r; print(r.REDRAW_SHARE)"
     root = Path(__file__).resolve().parent.parent
-    read = lambda v: float(subprocess.run([sys.executable, "-c", code], cwd=root, capture_output=True, text=True,
-                                          check=True, env={**os.environ, "PYTHONPATH": str(root),
-                                                           "GANAE_REDRAW_SHARE": v}).stdout.split()[-1])
-    assert read("0.5") == 0.5 and read("") == 0.35 and read("7") == 1.0 and read("0") == 0.05
+    out = subprocess.run([sys.executable, "-c", code], cwd=root, capture_output=True, text=True, check=True,
+                         env={**os.environ, "PYTHONPATH": str(root), "GANAE_REDRAW_SHARE": "0.6"}).stdout
+    assert float(out.split()[-1]) == 0.6
 
 
 # ---- the server's Python stays free for training -------------------------------------------------------------------
