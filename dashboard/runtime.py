@@ -152,10 +152,14 @@ SWITCH_INTERVAL_S = float(os.environ.get("GANAE_SWITCH_INTERVAL_S", "0.0005"))
 # (scikit-learn is not among them: ganae.data reads its digits file and writes its moons / circles out, so serving
 # never imports it -- 1.2-1.7 s less before a fresh server's first training page.)
 PRELOAD = ("torch._dynamo", "numpy.ma", "pandas", "pyarrow", "PIL.Image", "torchvision")
+# On a fresh server the engine's thread (dashboard/startup.py) loads the ones a page may import first, then lets the
+# pages be drawn, then loads the ones only training imports (torch._dynamo: ~2 s here).
+PRELOAD_LATE = ("torch._dynamo", "torchvision")
+PRELOAD_EARLY = tuple(n for n in PRELOAD if n not in PRELOAD_LATE)
 
 
-def preload() -> None:
-    for name in PRELOAD:
+def preload(names: tuple[str, ...] = PRELOAD) -> None:
+    for name in names:
         try:
             importlib.import_module(name)
         except Exception:     # an optimisation against a race, never a reason not to serve
@@ -169,7 +173,9 @@ def registry() -> Registry:
     # thread would then keep it for Python's default 5 ms switch interval each time, and training crawls.
     # A short interval hands the GIL back to the runner ten times sooner.
     sys.setswitchinterval(SWITCH_INTERVAL_S)
-    preload()
+    from dashboard import startup
+    # (the engine's thread may still be loading PRELOAD_LATE on a fresh server: it is left to that thread)
+    preload(PRELOAD_EARLY if startup.loading_late() else PRELOAD)
     # The modules loaded by now (torch, numpy, streamlit, plotly: a few hundred thousand objects) live as long as
     # the server; moved out of the collector's reach, Python's full collections stop walking them all
     # (.streamlit/config.toml also turns off Streamlit's gc.collect after every script run, for the same reason).
@@ -187,10 +193,19 @@ def registry() -> Registry:
     reg = Registry(limit=limit, grace_s=GRACE_S, reap_every_s=REAP_EVERY_S, placement=place,
                    runner_kwargs={"nice": TRAIN_NICE, "gate": GATE}, cohorts=COHORTS)
     reg.start_reaper()
+    _MADE[:] = [reg]
     threading.Thread(target=_warm_up, name="ganae-warmup", daemon=True).start()
     if STATS_FILE:
         threading.Thread(target=_write_stats, args=(reg, STATS_FILE), name="ganae-stats", daemon=True).start()
     return reg
+
+
+_MADE: list[Registry] = []            # the registry, once registry() has made it
+
+
+def runs_exist() -> bool:
+    """Whether the registry has been made and holds a run (without making it)."""
+    return bool(_MADE) and _MADE[0].counts()["runs"] > 0
 
 
 PLACEMENT: list = []                 # the RayPlacement (GANAE_RAY_ADDRESS) or ProcessPlacement in use, if any
