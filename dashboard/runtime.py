@@ -22,6 +22,7 @@ import secrets
 import sys
 import threading
 import time
+import weakref
 from dataclasses import dataclass
 
 import streamlit as st
@@ -193,19 +194,20 @@ def registry() -> Registry:
     reg = Registry(limit=limit, grace_s=GRACE_S, reap_every_s=REAP_EVERY_S, placement=place,
                    runner_kwargs={"nice": TRAIN_NICE, "gate": GATE}, cohorts=COHORTS)
     reg.start_reaper()
-    _MADE[:] = [reg]
+    _MADE[:] = [weakref.ref(reg)]
     threading.Thread(target=_warm_up, name="ganae-warmup", daemon=True).start()
     if STATS_FILE:
         threading.Thread(target=_write_stats, args=(reg, STATS_FILE), name="ganae-stats", daemon=True).start()
     return reg
 
 
-_MADE: list[Registry] = []            # the registry, once registry() has made it
+_MADE: list[weakref.ref] = []         # the registry registry() made last (not kept alive once Streamlit lets go of it)
 
 
 def runs_exist() -> bool:
     """Whether the registry has been made and holds a run (without making it)."""
-    return bool(_MADE) and _MADE[0].counts()["runs"] > 0
+    reg = _MADE[0]() if _MADE else None
+    return reg is not None and reg.counts()["runs"] > 0
 
 
 PLACEMENT: list = []                 # the RayPlacement (GANAE_RAY_ADDRESS) or ProcessPlacement in use, if any

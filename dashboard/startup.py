@@ -116,7 +116,8 @@ def ready() -> bool:
 
 
 def loading_late() -> bool:
-    """The engine's thread is still loading what only training needs (runtime.registry leaves it to that thread)."""
+    """The engine's thread is still running: once pages are drawn, it is loading what only training needs
+    (runtime.registry leaves that to it)."""
     with _lock:
         return _thread is not None and _thread.is_alive()
 

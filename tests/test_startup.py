@@ -173,3 +173,26 @@ def test_the_registry_leaves_the_late_imports_to_the_engines_thread_while_it_loa
         assert loaded == [runtime.PRELOAD_EARLY if late else runtime.PRELOAD]
     finally:
         st.cache_resource.clear()
+
+
+def test_runs_exist_asks_the_registry_without_making_or_keeping_it():
+    """What the engine's thread asks before its second gc.freeze (a run made meanwhile must not be frozen)."""
+    import gc
+
+    import streamlit as st
+
+    from dashboard import runtime
+    from ganae.config import RunConfig
+    st.cache_resource.clear()
+    gc.collect()
+    assert not runtime.runs_exist()                        # no registry: none is made by asking
+    try:
+        reg = runtime.registry()
+        assert not runtime.runs_exist()
+        reg.create(RunConfig().with_updates(**{"data.n": 200, "train.device": "cpu"}))
+        assert runtime.runs_exist()
+    finally:
+        st.cache_resource.clear()
+    del reg
+    gc.collect()
+    assert not runtime.runs_exist()                        # a released registry is not kept alive for the question
