@@ -196,6 +196,11 @@ class ArenaRunner(LiveRunner):
 
     WHAT = "comparison"
 
+    @property
+    def run_id(self) -> str:
+        """Its name with an admission that lives elsewhere (a training process's or the Ray cluster's: by run id)."""
+        return f"arena-{self.arena_id}"
+
     def __init__(self, base: RunConfig, variants: Iterable[Variant] = (), seeds: Iterable[int] = (0,),
                  steps: int | None = None, *, admission: Any = None, arena_id: str | None = None,
                  threads: int = 1, max_runs: int = MAX_RUNS, device: str | None = None,

@@ -144,29 +144,32 @@ class Channel:
 # ---- the child process -----------------------------------------------------------------------------------------
 class _AdmissionById(AdmissionHost):
     """What the web server asks the child's Admission, by run id (its runs are objects in the child; counts, limit
-    and set_limit as AdmissionHost answers them)."""
+    and set_limit as AdmissionHost answers them). A holder that lives in the web server itself -- an Arena's
+    comparison, which trains there (ArenaRunner.run_id) -- takes its slot as a ticket, as on Ray."""
 
     def __init__(self, adm: Any, host: RunHost):
-        self.adm, self.host = adm, host
+        self.adm, self.host, self.tickets = adm, host, {}
 
-    def _run(self, run_id: str) -> Any:
-        return self.host.runners.get(run_id)
+    def _holder(self, run_id: str) -> Any:
+        r = self.host.runners.get(run_id)
+        return r if r is not None else self.tickets.get(run_id)
 
     def request(self, run_id: str) -> bool:
-        r = self._run(run_id)
-        return r is not None and self.adm.request(r)
+        r = self.host.runners.get(run_id)
+        return self.adm.request(r if r is not None else self._t(run_id))
 
     def release(self, run_id: str) -> None:
-        r = self._run(run_id)
+        r = self._holder(run_id)
         if r is not None:
             self.adm.release(r)
+        self.tickets.pop(run_id, None)
 
     def holds(self, run_id: str) -> bool:
-        r = self._run(run_id)
+        r = self._holder(run_id)
         return r is not None and self.adm.holds(r)
 
     def position(self, run_id: str) -> int:
-        r = self._run(run_id)
+        r = self._holder(run_id)
         return self.adm.position(r) if r is not None else 0
 
 

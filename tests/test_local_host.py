@@ -108,6 +108,36 @@ def test_admission_and_queue_live_in_the_process_and_reaping_stops_the_run_there
         p.close()
 
 
+def test_an_arena_trains_in_the_server_on_a_slot_of_the_process():
+    """The Arena's comparison trains in the web server (an ArenaRunner) while runs train in the process: its slot is
+    one of the process's (a ticket by its run id, as on Ray). With one slot a run there queues while the comparison
+    trains and gets the slot when it pauses; the comparison then queues behind the run."""
+    from ganae.arena import ArenaRunner
+    p = ProcessPlacement(cohorts=False)
+    reg = Registry(limit=1, grace_s=30, placement=p)
+    arena = ArenaRunner(CFG, seeds=[0], steps=100_000, admission=p.admission(), grace_s=None)
+    try:
+        assert arena.run_id == f"arena-{arena.arena_id}"
+        arena.play()
+        assert arena.wait_for(lambda v: v.state == "running" and v.step > 0, 30)
+        run = reg.create(CFG, session="s1")
+        run.play()
+        time.sleep(1.0)
+        assert run.status().state == "queued" and run.status().queue_position == 1
+        time.sleep(local_host.COUNTS_TTL_S)
+        assert p.admission().counts() == (1, 1)
+        arena.pause()                                  # its slot passes on, in the process
+        assert run.wait_for(lambda s: s.state == "running", 10)
+        arena.play(wait=False)
+        assert arena.wait_for(lambda v: v.state == "queued", 10)
+        run.pause()
+        assert arena.wait_for(lambda v: v.state == "running", 10)
+    finally:
+        arena.stop()
+        reg.shutdown()
+        p.close()
+
+
 def test_a_class_of_one_structure_trains_as_one_cohort_in_the_process(place):
     reg = registry(place, limit=1)
     try:
