@@ -46,8 +46,8 @@ STATS_EVERY_S = 1.0
 # (ganae/cohort.py) that takes one slot for up to GANAE_COHORT_SIZE (32) runs: nobody queues, but on one core the
 # class's 20 live pages then take the CPU from training (benchmarks/results/classroom-2026-12-03-cohorts.txt:
 # 506 steps per student in 5 min against 1,054 with the queue). With the training process (GANAE_TRAIN_PROCESS=1)
-# and cheaper clicks and redraws a class of 20 trains 1,134 steps each with nobody queued, but clicks are still
-# slower than with the queue (README "Serving a class"), so it stays opt-in.
+# as well -- class mode, README "Serving a class" -- a class of 30 on one core meets every target (4,484-5,883 steps
+# each, 2,060-2,736 on a slower core). It stays opt-in: one user gains nothing from a cohort of one.
 COHORTS = os.environ.get("GANAE_COHORTS", "0") == "1"
 # With cohorts a slot holds a whole setup's runs, and the cohorts training at once share the cores: a class whose
 # students chose 4 setups (a mixed class) trained each student 1.8x the steps with 4 slots on one core as with 2
