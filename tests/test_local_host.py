@@ -108,12 +108,12 @@ def test_admission_and_queue_live_in_the_process_and_reaping_stops_the_run_there
         p.close()
 
 
-def test_an_arena_trains_in_the_server_on_a_slot_of_the_process():
+def test_an_arena_trains_in_the_server_on_a_slot_of_the_process(place):
     """The Arena's comparison trains in the web server (an ArenaRunner) while runs train in the process: its slot is
     one of the process's (a ticket by its run id, as on Ray). With one slot a run there queues while the comparison
     trains and gets the slot when it pauses; the comparison then queues behind the run."""
     from ganae.arena import ArenaRunner
-    p = ProcessPlacement(cohorts=False)
+    p = place
     reg = Registry(limit=1, grace_s=30, placement=p)
     arena = ArenaRunner(CFG, seeds=[0], steps=100_000, admission=p.admission(), grace_s=None)
     try:
@@ -135,7 +135,6 @@ def test_an_arena_trains_in_the_server_on_a_slot_of_the_process():
     finally:
         arena.stop()
         reg.shutdown()
-        p.close()
 
 
 def test_a_class_of_one_structure_trains_as_one_cohort_in_the_process(place):
